@@ -1,0 +1,53 @@
+using TorchSharp;
+using TorchSharp.Modules;
+using static TorchSharp.torch;
+using static TorchSharp.torch.nn;
+
+namespace AnomalyMonitor.Core.Models;
+
+/// <summary>
+/// Worksheet 000: two stride-2 convolutions to a dense bottleneck and back through transposed
+/// convolutions. 178,001 parameters at 28x28x1 with latent 16.
+/// </summary>
+public sealed class ConvAutoencoder : Module<Tensor, Tensor>
+{
+    private readonly Sequential encoder;
+    private readonly Sequential decoder;
+
+    public ConvAutoencoder(int channels, int height, int width, int latent) : base(nameof(ConvAutoencoder))
+    {
+        long h4 = height / 4, w4 = width / 4;
+        encoder = Sequential(
+            Conv2d(channels, 32, 3, stride: 2, padding: 1), ReLU(),
+            Conv2d(32, 64, 3, stride: 2, padding: 1), ReLU(),
+            Flatten(),
+            Linear(64 * h4 * w4, latent));
+        decoder = Sequential(
+            Linear(latent, 64 * h4 * w4), ReLU(),
+            Unflatten(1, [64, h4, w4]),
+            ConvTranspose2d(64, 64, 3, stride: 2, padding: 1, output_padding: 1), ReLU(),
+            ConvTranspose2d(64, 32, 3, stride: 2, padding: 1, output_padding: 1), ReLU(),
+            Conv2d(32, channels, 3, padding: 1),
+            Sigmoid());
+        RegisterComponents();
+    }
+
+    public Module<Tensor, Tensor> Encoder => encoder;
+    public Module<Tensor, Tensor> Decoder => decoder;
+
+    public override Tensor forward(Tensor input)
+    {
+        using var latent = encoder.forward(input);
+        return decoder.forward(latent);
+    }
+
+    protected override void Dispose(bool disposing)
+    {
+        if (disposing)
+        {
+            encoder.Dispose();
+            decoder.Dispose();
+        }
+        base.Dispose(disposing);
+    }
+}

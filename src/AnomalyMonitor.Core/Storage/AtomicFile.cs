@@ -1,0 +1,36 @@
+namespace AnomalyMonitor.Core.Storage;
+
+/// <summary>Writes a file so that a reader sees the old content or the new, never a half-written one.</summary>
+public static class AtomicFile
+{
+    public static void Write(string path, ReadOnlySpan<byte> content)
+    {
+        var temp = TempPathFor(path);
+        using (var stream = new FileStream(temp, FileMode.Create, FileAccess.Write, FileShare.None))
+        {
+            stream.Write(content);
+            stream.Flush(flushToDisk: true);
+        }
+        File.Move(temp, path, overwrite: true);
+    }
+
+    /// <summary>Lets <paramref name="write"/> produce a file at a temporary path, flushes it to disk and renames it into place.</summary>
+    public static void Write(string path, Action<string> write)
+    {
+        var temp = TempPathFor(path);
+        try
+        {
+            write(temp);
+            using (var stream = new FileStream(temp, FileMode.Open, FileAccess.ReadWrite, FileShare.None))
+                stream.Flush(flushToDisk: true);
+            File.Move(temp, path, overwrite: true);
+        }
+        finally
+        {
+            if (File.Exists(temp)) File.Delete(temp);
+        }
+    }
+
+    private static string TempPathFor(string path) =>
+        Path.Combine(Path.GetDirectoryName(Path.GetFullPath(path))!, $".{Path.GetFileName(path)}.{Environment.ProcessId}.{Guid.NewGuid():N}.tmp");
+}

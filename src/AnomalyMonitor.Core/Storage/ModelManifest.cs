@@ -1,0 +1,54 @@
+using System.Text.Json;
+using System.Text.Json.Serialization;
+using AnomalyMonitor.Core.Scoring;
+using AnomalyMonitor.Core.Thresholds;
+using AnomalyMonitor.Core.Training;
+
+namespace AnomalyMonitor.Core.Storage;
+
+/// <summary>Everything needed to rebuild, trust and judge with a saved model. Written beside the weights as manifest.json.</summary>
+public sealed record ModelManifest
+{
+    public const int CurrentFormat = 1;
+
+    public int Format { get; init; } = CurrentFormat;
+    public required string Architecture { get; init; }
+    public required InputShapeJson InputShape { get; init; }
+    public int Latent { get; init; }
+    public long ParameterCount { get; init; }
+    public LossKind Loss { get; init; }
+    public ErrorMetric ErrorMetric { get; init; }
+    public string Threshold { get; init; } = ThresholdPolicy.Default.ToString();
+    public required TrainingParameters Training { get; init; }
+    public required DataProvenance Data { get; init; }
+    public required CalibrationStats Calibration { get; init; }
+    public List<EpochReport> History { get; init; } = [];
+    public int BestEpoch { get; init; }
+    public DateTimeOffset CreatedAt { get; init; }
+    public string ToolVersion { get; init; } = "";
+    public string TorchSharpVersion { get; init; } = "";
+    public required WeightsInfo Weights { get; init; }
+
+    /// <summary>Version number in a model registry (v&lt;N&gt;), and the version it was trained from; null for a standalone model.</summary>
+    public int? Version { get; init; }
+    public int? ParentVersion { get; init; }
+
+    /// <summary>Free-form results of later checks (the retraining gate records its numbers here).</summary>
+    public Dictionary<string, JsonElement>? Extra { get; init; }
+
+    public static readonly JsonSerializerOptions Json = new()
+    {
+        WriteIndented = true,
+        PropertyNamingPolicy = JsonNamingPolicy.CamelCase,
+        DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull,
+        Converters = { new JsonStringEnumConverter(JsonNamingPolicy.KebabCaseLower) },
+    };
+}
+
+public sealed record InputShapeJson(int Channels, int Height, int Width);
+
+public sealed record TrainingParameters(int Epochs, int BatchSize, double LearningRate, double ValidationSplit, bool Shuffle, int? Seed, int Patience, string Noise, bool StoppedEarly, double Seconds);
+
+public sealed record DataProvenance(string Fingerprint, string Description, int Count, string? NormalClass);
+
+public sealed record WeightsInfo(string File, long Bytes, string Sha256);

@@ -1,0 +1,216 @@
+using System.Diagnostics;
+using AnomalyMonitor.Core.Data;
+using AnomalyMonitor.Core.Models;
+using AnomalyMonitor.Core.Scoring;
+using AnomalyMonitor.Core.Thresholds;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace AnomalyMonitor.Core.Training;
+
+/// <summary>A trained model with what is needed to write its manifest.</summary>
+public sealed class TrainingResult(nn.Module<Tensor, Tensor> model, ModelSpec spec) : IDisposable
+{
+    public nn.Module<Tensor, Tensor> Model { get; } = model;
+    public ModelSpec Spec { get; } = spec;
+    public List<EpochReport> History { get; } = [];
+    public int BestEpoch { get; set; }
+    public bool StoppedEarly { get; set; }
+    /// <summary>Set when the loss became NaN or infinite; the model then holds the last good weights, if any.</summary>
+    public string? Diverged { get; set; }
+    public int[] TrainIndices { get; set; } = [];
+    public int[] ValidationIndices { get; set; } = [];
+    public CalibrationStats? Calibration { get; set; }
+    public double Seconds { get; set; }
+
+    public void Dispose() => Model.Dispose();
+}
+
+public sealed class TrainingDivergedException(string message) : Exception(message)
+{
+    public TrainingDivergedException() : this("training diverged") { }
+    public TrainingDivergedException(string message, Exception inner) : this(message + ": " + inner.Message) { }
+}
+
+/// <summary>
+/// Trains an autoencoder with Adam on normal images, keeps the weights of the best validation epoch,
+/// and calibrates the error statistics on the held-out images. Every batch runs in a dispose scope.
+/// </summary>
+public static class Trainer
+{
+    public static TrainingResult Train(ImageSet data, ModelSpec spec, TrainingOptions options, Device device,
+        ErrorMetric errorMetric = ErrorMetric.Mse, IProgress<EpochReport>? progress = null, CancellationToken cancellationToken = default)
+    {
+        var problems = options.Problems().Concat(spec.Problems()).ToList();
+        if (problems.Count > 0) throw new ArgumentException($"Invalid training options: {string.Join("; ", problems)}.");
+        if (data.Shape != spec.Shape) throw new ArgumentException($"Data is {data.Shape} but the model takes {spec.Shape}.");
+        if (data.Count < 2) throw new ArgumentException($"Training needs at least 2 images, got {data.Count}.");
+
+        var clock = Stopwatch.StartNew();
+        if (options.Seed is { } seed) random.manual_seed(seed);
+        var rng = options.Seed is { } s ? new Random(s) : new Random();
+        var (trainIdx, valIdx) = Split(data.Count, options.ValidationSplit, rng);
+
+        var model = AutoencoderFactory.Create(spec);
+        model.to(device);
+        var result = new TrainingResult(model, spec) { TrainIndices = trainIdx, ValidationIndices = valIdx };
+        Dictionary<string, Tensor>? best = null;
+        try
+        {
+            using var optimizer = optim.Adam(model.parameters(), options.LearningRate);
+            double bestLoss = double.PositiveInfinity;
+            int sinceBest = 0;
+            var order = (int[])trainIdx.Clone();
+            var batcher = new BatchStager(data);
+            for (int epoch = 1; epoch <= options.Epochs; epoch++)
+            {
+                cancellationToken.ThrowIfCancellationRequested();
+                var epochClock = Stopwatch.StartNew();
+                if (options.Shuffle) rng.Shuffle(order);
+                model.train();
+                double lossSum = 0;
+                for (int b = 0; b < order.Length; b += options.BatchSize)
+                {
+                    cancellationToken.ThrowIfCancellationRequested();
+                    int n = Math.Min(options.BatchSize, order.Length - b);
+                    using var scope = NewDisposeScope();
+                    var clean = batcher.Stage(order.AsSpan(b, n)).to(device);
+                    var input = options.Noise.Apply(clean);
+                    var output = model.forward(input);
+                    var loss = Loss(output, clean, options.Loss);
+                    optimizer.zero_grad();
+                    loss.backward();
+                    optimizer.step();
+                    lossSum += loss.item<float>() * n;
+                }
+                double trainLoss = lossSum / order.Length;
+                double? valLoss = valIdx.Length > 0 ? Evaluate(model, batcher, valIdx, options, device) : null;
+                double monitored = valLoss ?? trainLoss;
+
+                if (!double.IsFinite(trainLoss) || !double.IsFinite(monitored))
+                {
+                    result.Diverged = $"the loss became {(double.IsFinite(trainLoss) ? monitored : trainLoss)} in epoch {epoch}";
+                    result.History.Add(new EpochReport(epoch, trainLoss, valLoss, epochClock.Elapsed.TotalSeconds, false));
+                    break;
+                }
+                bool isBest = monitored < bestLoss;
+                if (isBest)
+                {
+                    bestLoss = monitored;
+                    result.BestEpoch = epoch;
+                    sinceBest = 0;
+                    ReplaceSnapshot(ref best, model);
+                }
+                else
+                {
+                    sinceBest++;
+                }
+                var report = new EpochReport(epoch, trainLoss, valLoss, epochClock.Elapsed.TotalSeconds, isBest);
+                result.History.Add(report);
+                progress?.Report(report);
+                if (options.Patience > 0 && sinceBest >= options.Patience && epoch < options.Epochs)
+                {
+                    result.StoppedEarly = true;
+                    break;
+                }
+            }
+            if (best is not null) Restore(model, best);
+            if (result.Diverged is not null && best is null)
+                throw new TrainingDivergedException($"Training diverged: {result.Diverged}, before any epoch finished with a finite loss.");
+
+            model.eval();
+            result.Calibration = Calibrate(model, data, valIdx.Length > 0 ? valIdx : trainIdx, valIdx.Length > 0 ? "validation" : "training", device, errorMetric);
+            result.Seconds = clock.Elapsed.TotalSeconds;
+            return result;
+        }
+        catch
+        {
+            result.Dispose();
+            throw;
+        }
+        finally
+        {
+            DisposeSnapshot(best);
+        }
+    }
+
+    public static CalibrationStats Calibrate(nn.Module<Tensor, Tensor> model, ImageSet data, int[] indices, string source, Device device, ErrorMetric metric)
+    {
+        model.eval();
+        var subset = data.Subset(indices);
+        var errors = new Scorer(model, device, data.Shape, metric).Score(subset, batchSize: 256);
+        return CalibrationStats.From(errors, source);
+    }
+
+    internal static (int[] Train, int[] Validation) Split(int count, double fraction, Random rng)
+    {
+        var all = Enumerable.Range(0, count).ToArray();
+        rng.Shuffle(all);
+        int validation = fraction <= 0 ? 0 : Math.Clamp((int)Math.Round(count * fraction), 1, count - 1);
+        return (all[validation..], all[..validation]);
+    }
+
+    private static double Evaluate(nn.Module<Tensor, Tensor> model, BatchStager batcher, int[] indices, TrainingOptions options, Device device)
+    {
+        model.eval();
+        double sum = 0;
+        using (no_grad())
+        {
+            for (int b = 0; b < indices.Length; b += options.BatchSize)
+            {
+                int n = Math.Min(options.BatchSize, indices.Length - b);
+                using var scope = NewDisposeScope();
+                var clean = batcher.Stage(indices.AsSpan(b, n)).to(device);
+                sum += Loss(model.forward(options.Noise.Apply(clean)), clean, options.Loss).item<float>() * n;
+            }
+        }
+        model.train();
+        return sum / indices.Length;
+    }
+
+    private static Tensor Loss(Tensor output, Tensor target, LossKind kind) => kind == LossKind.Mse
+        ? nn.functional.mse_loss(output, target)
+        : nn.functional.binary_cross_entropy(output, target);
+
+    private static void ReplaceSnapshot(ref Dictionary<string, Tensor>? snapshot, nn.Module model)
+    {
+        DisposeSnapshot(snapshot);
+        snapshot = [];
+        using (no_grad())
+        {
+            foreach (var (name, value) in model.state_dict())
+                snapshot[name] = value.detach().clone().DetachFromDisposeScope();
+        }
+    }
+
+    private static void Restore(nn.Module model, Dictionary<string, Tensor> snapshot)
+    {
+        using (no_grad())
+        {
+            foreach (var (name, value) in model.state_dict())
+                value.copy_(snapshot[name]);
+        }
+    }
+
+    private static void DisposeSnapshot(Dictionary<string, Tensor>? snapshot)
+    {
+        if (snapshot is null) return;
+        foreach (var t in snapshot.Values) t.Dispose();
+    }
+
+    /// <summary>Gathers shuffled images into exact-size arrays reused across batches.</summary>
+    private sealed class BatchStager(ImageSet data)
+    {
+        private readonly Dictionary<int, float[]> _buffers = [];
+
+        public Tensor Stage(ReadOnlySpan<int> indices)
+        {
+            int size = data.Shape.PixelCount;
+            if (!_buffers.TryGetValue(indices.Length, out var buffer))
+                _buffers[indices.Length] = buffer = new float[indices.Length * size];
+            for (int i = 0; i < indices.Length; i++)
+                data.Image(indices[i]).CopyTo(buffer.AsSpan(i * size, size));
+            return tensor(buffer, [indices.Length, data.Shape.Channels, data.Shape.Height, data.Shape.Width]);
+        }
+    }
+}

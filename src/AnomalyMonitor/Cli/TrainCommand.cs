@@ -1,0 +1,104 @@
+using System.CommandLine;
+using System.Globalization;
+using AnomalyMonitor.Core.Data;
+using AnomalyMonitor.Core.Imaging;
+using AnomalyMonitor.Core.Models;
+using AnomalyMonitor.Core.Runtime;
+using AnomalyMonitor.Core.Scoring;
+using AnomalyMonitor.Core.Thresholds;
+using AnomalyMonitor.Core.Training;
+
+namespace AnomalyMonitor.Cli;
+
+internal static class TrainCommand
+{
+    public static Command Create()
+    {
+        var data = CommonOptions.Data();
+        var output = new Option<string>("--out") { Description = "Directory to write the model to (model.weights + manifest.json).", Required = true };
+        var normalClass = CommonOptions.NormalClass("Train only on this class (a label number or class-folder name): the 'normal' images.");
+        var split = CommonOptions.Split();
+        var limit = CommonOptions.Limit();
+        var arch = new Option<string>("--arch") { Description = $"Architecture: {string.Join(", ", ModelSpec.Architectures)}.", DefaultValueFactory = _ => ModelSpec.Conv };
+        arch.AcceptOnlyFromAmong([.. ModelSpec.Architectures]);
+        var latent = new Option<int?>("--latent") { Description = "Bottleneck size (default 16 for conv, 64 for dense; conv-pool has none)." };
+        var shape = new Option<string?>("--shape") { Description = "Model input as HEIGHTxWIDTHxCHANNELS, e.g. 28x28x1 (default: the data's own size)." };
+        var epochs = new Option<int>("--epochs") { Description = "Training epochs.", DefaultValueFactory = _ => 20 };
+        var batchSize = CommonOptions.BatchSize(128, "Images per training batch.");
+        var lr = new Option<double>("--learning-rate", "--lr") { Description = "Adam learning rate.", DefaultValueFactory = _ => 1e-3 };
+        var loss = new Option<LossKind>("--loss") { Description = "Training loss: bce or mse.", DefaultValueFactory = _ => LossKind.Bce };
+        var error = new Option<ErrorMetric>("--error") { Description = "Per-image error used for scoring: mse or bce (mean over pixels).", DefaultValueFactory = _ => ErrorMetric.Mse };
+        var validation = new Option<double>("--validation-split") { Description = "Fraction held out for validation, early stopping and calibration.", DefaultValueFactory = _ => 0.1 };
+        var noShuffle = new Option<bool>("--no-shuffle") { Description = "Keep the data order instead of shuffling every epoch." };
+        var seed = new Option<int?>("--seed") { Description = "Seed for a reproducible run (CPU)." };
+        var patience = new Option<int>("--patience") { Description = "Stop after this many epochs without a better validation loss (0: never). The best weights are kept.", DefaultValueFactory = _ => 5 };
+        var noise = new Option<string>("--noise") { Description = "Denoising: none, gaussian:<factor> (e.g. gaussian:0.5) or salt-pepper:<amount>.", DefaultValueFactory = _ => "none" };
+        var threshold = new Option<string>("--threshold") { Description = "How scores are judged: mean-ksigma:k=3,log | mean-ksigma:k=3,linear | zscore:k=3 | percentile:p=99.", DefaultValueFactory = _ => ThresholdPolicy.Default.ToString() };
+        var device = CommonOptions.Device();
+        var maxBytes = CommonOptions.MaxBytes();
+
+        var command = new Command("train", "Train an autoencoder on normal images and calibrate its threshold.")
+        {
+            data, output, normalClass, split, limit, arch, latent, shape, epochs, batchSize, lr, loss, error, validation,
+            noShuffle, seed, patience, noise, threshold, device, maxBytes,
+        };
+        command.SetAction((parse, ct) => CliRunner.RunAsync(token =>
+        {
+            var policy = ThresholdPolicy.Parse(parse.GetValue(threshold)!);
+            var options = new TrainingOptions
+            {
+                Epochs = parse.GetValue(epochs),
+                BatchSize = parse.GetValue(batchSize),
+                LearningRate = parse.GetValue(lr),
+                Loss = parse.GetValue(loss),
+                ValidationSplit = parse.GetValue(validation),
+                Shuffle = !parse.GetValue(noShuffle),
+                Seed = parse.GetValue(seed),
+                Patience = parse.GetValue(patience),
+                Noise = NoiseSpec.Parse(parse.GetValue(noise)!),
+            };
+            var problems = options.Problems().ToList();
+            if (problems.Count > 0) throw new ArgumentException(string.Join("; ", problems));
+
+            var (torchDevice, deviceNote) = TorchRuntime.ResolveDevice(parse.GetValue(device)!);
+            Console.WriteLine($"device: {deviceNote}");
+            var shapeText = parse.GetValue(shape);
+            var load = DatasetLoader.Load(parse.GetValue(data)!, new DatasetOptions
+            {
+                Split = parse.GetValue(split) ?? DatasetSplit.Train,
+                Shape = shapeText is null ? null : ImageShape.Parse(shapeText),
+                OnlyClass = parse.GetValue(normalClass),
+                Limit = parse.GetValue(limit),
+                Limits = CommonOptions.Limits(parse.GetValue(maxBytes), noResize: false),
+            });
+            CliRunner.ReportRejected(load.Rejected);
+            if (load.Images.Count < 2)
+                throw new ArgumentException($"{load.Description} holds {load.Images.Count} usable image(s) for training; at least 2 are needed.");
+            Console.WriteLine($"data: {load.Description}, {load.Images.Count} images of {load.Images.Shape}" +
+                (parse.GetValue(normalClass) is { } c ? $", class {c}" : ""));
+
+            var spec = ModelSpec.Create(parse.GetValue(arch)!, load.Images.Shape, parse.GetValue(latent));
+            var request = new BuildRequest
+            {
+                Spec = spec,
+                Training = options,
+                ErrorMetric = parse.GetValue(error),
+                Threshold = policy,
+                DataDescription = load.Description,
+                NormalClass = parse.GetValue(normalClass),
+            };
+            var outDir = parse.GetValue(output)!;
+            var manifest = TrainingDisplay.Run(options.Epochs, progress =>
+                ModelBuilder.TrainAndSave(load.Images, request, outDir, torchDevice, TimeProvider.System, progress, token));
+
+            var cal = manifest.Calibration;
+            var inv = CultureInfo.InvariantCulture;
+            Console.WriteLine($"model: {spec.Architecture}, {manifest.ParameterCount:N0} parameters, best epoch {manifest.BestEpoch} of {manifest.History.Count}, {manifest.Training.Seconds.ToString("0.0", inv)} s");
+            Console.WriteLine($"calibration ({cal.Source}, {cal.Count} images): mean {cal.Mean.ToString("G5", inv)}, σ {cal.Std.ToString("G5", inv)}, log-mean {cal.LogMean.ToString("G5", inv)}, log-σ {cal.LogStd.ToString("G5", inv)}");
+            Console.WriteLine($"threshold: {policy.UpperThreshold(cal).ToString("G6", inv)} ({policy})");
+            Console.WriteLine($"saved: {Path.GetFullPath(outDir)}");
+            return load.Rejected.Count > 0 ? ExitCodes.SomeInputsRejected : ExitCodes.Ok;
+        }, ct));
+        return command;
+    }
+}
