@@ -176,6 +176,8 @@ public static class Trainer
     {
         DisposeSnapshot(snapshot);
         snapshot = [];
+        // The scope takes the intermediate detach() results; only the clones leave it.
+        using var scope = NewDisposeScope();
         using (no_grad())
         {
             foreach (var (name, value) in model.state_dict())
@@ -185,6 +187,7 @@ public static class Trainer
 
     private static void Restore(nn.Module model, Dictionary<string, Tensor> snapshot)
     {
+        using var scope = NewDisposeScope();
         using (no_grad())
         {
             foreach (var (name, value) in model.state_dict())
