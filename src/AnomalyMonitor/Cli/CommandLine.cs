@@ -13,6 +13,7 @@ public static class CommandLine
             TrainCommand.Create(),
             EvaluateCommand.Create(),
             ScoreCommand.Create(),
+            RunCommand.Create(),
         };
         // With no subcommand, show help rather than an error: it is what a newcomer types first.
         root.SetAction(parseResult => new HelpAction().Invoke(parseResult));

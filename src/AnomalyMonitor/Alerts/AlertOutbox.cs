@@ -1,0 +1,85 @@
+using AnomalyMonitor.Hosting;
+using AnomalyMonitor.Samples;
+using AnomalyMonitor.Telemetry;
+using Microsoft.Data.Sqlite;
+
+namespace AnomalyMonitor.Alerts;
+
+public sealed record OutboxMessage(long Seq, string Topic, byte[] Payload, bool Retain, string Kind);
+
+/// <summary>
+/// Alerts waiting to be published, on disk, so none is lost to a broker outage or a restart. An alert
+/// leaves the outbox only after the broker acknowledged it (QoS 1), so delivery is at least once.
+/// </summary>
+public sealed class AlertOutbox : IDisposable
+{
+    private readonly SqliteConnection _db;
+    private readonly MonitorMetrics _metrics;
+    private readonly Lock _lock = new();
+    private readonly SemaphoreSlim _signal = new(0);
+
+    public AlertOutbox(Microsoft.Extensions.Options.IOptions<ServiceOptions> service, PathResolver paths, MonitorMetrics metrics)
+    {
+        _metrics = metrics;
+        _db = Sqlite.Open(Path.Combine(paths.Resolve(service.Value.StateDirectory), "outbox.db"));
+        Sqlite.Execute(_db, "CREATE TABLE IF NOT EXISTS outbox (seq INTEGER PRIMARY KEY AUTOINCREMENT, topic TEXT NOT NULL, payload BLOB NOT NULL, retain INTEGER NOT NULL, kind TEXT NOT NULL)");
+        _metrics.OutboxSize.Set(Count);
+    }
+
+    public long Count
+    {
+        get { lock (_lock) return Sqlite.Scalar(_db, "SELECT COUNT(*) FROM outbox"); }
+    }
+
+    /// <summary>Stores an alert durably (committed before returning) and wakes the publisher.</summary>
+    public void Add(string topic, byte[] payload, string kind, bool retain = false)
+    {
+        lock (_lock)
+        {
+            using var insert = _db.CreateCommand();
+            insert.CommandText = "INSERT INTO outbox(topic, payload, retain, kind) VALUES ($t, $p, $r, $k)";
+            insert.Parameters.AddWithValue("$t", topic);
+            insert.Parameters.AddWithValue("$p", payload);
+            insert.Parameters.AddWithValue("$r", retain ? 1 : 0);
+            insert.Parameters.AddWithValue("$k", kind);
+            insert.ExecuteNonQuery();
+        }
+        _metrics.OutboxSize.Inc();
+        _signal.Release();
+    }
+
+    public IReadOnlyList<OutboxMessage> Peek(int max)
+    {
+        lock (_lock)
+        {
+            using var query = _db.CreateCommand();
+            query.CommandText = "SELECT seq, topic, payload, retain, kind FROM outbox ORDER BY seq LIMIT $n";
+            query.Parameters.AddWithValue("$n", max);
+            using var reader = query.ExecuteReader();
+            var list = new List<OutboxMessage>();
+            while (reader.Read()) list.Add(new OutboxMessage(reader.GetInt64(0), reader.GetString(1), (byte[])reader[2], reader.GetInt64(3) == 1, reader.GetString(4)));
+            return list;
+        }
+    }
+
+    public void Remove(long seq)
+    {
+        lock (_lock)
+        {
+            using var delete = _db.CreateCommand();
+            delete.CommandText = "DELETE FROM outbox WHERE seq = $s";
+            delete.Parameters.AddWithValue("$s", seq);
+            delete.ExecuteNonQuery();
+        }
+        _metrics.OutboxSize.Set(Count);
+    }
+
+    /// <summary>Waits until something is added or the timeout passes.</summary>
+    public Task<bool> WaitAsync(TimeSpan timeout, CancellationToken cancellationToken) => _signal.WaitAsync(timeout, cancellationToken);
+
+    public void Dispose()
+    {
+        _db.Dispose();
+        _signal.Dispose();
+    }
+}

@@ -1,0 +1,121 @@
+using System.Text.Json;
+using AnomalyMonitor.Evidence;
+using AnomalyMonitor.Hosting;
+using AnomalyMonitor.Mqtt;
+using AnomalyMonitor.Telemetry;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+using MQTTnet;
+using MQTTnet.Protocol;
+
+namespace AnomalyMonitor.Alerts;
+
+/// <summary>
+/// Drains the outbox to the broker with QoS 1, oldest first; an alert leaves the outbox only once the
+/// broker acknowledged it. Also owns the retained status topic: "online" on connect, "offline" on a
+/// clean stop, and the same "offline" as the MQTT will when the connection dies.
+/// </summary>
+public sealed class AlertPublisher(
+    AlertOutbox outbox, IOptions<MqttOptions> mqtt, IOptions<AlertsOptions> alerts, TimeProvider time,
+    MonitorMetrics metrics, ILogger<AlertPublisher> logger) : BackgroundService
+{
+    public bool Connected { get; private set; }
+
+    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+    {
+        var connection = new MqttConnection(mqtt.Value);
+        var broker = connection.Describe();
+        using var client = new MqttClientFactory().CreateMqttClient();
+        client.DisconnectedAsync += e =>
+        {
+            if (Connected) Log.MqttDisconnected(logger, "alerts", broker, e.Reason.ToString());
+            SetConnected(false);
+            return Task.CompletedTask;
+        };
+        var reconnect = connection.Reconnect(reason => Log.MqttDisconnected(logger, "alerts", broker, reason));
+        try
+        {
+            while (!stoppingToken.IsCancellationRequested)
+            {
+                if (!client.IsConnected)
+                {
+                    await reconnect.ExecuteAsync(token => new ValueTask(ConnectAsync(client, connection, token)), stoppingToken).ConfigureAwait(false);
+                    SetConnected(true);
+                    Log.MqttConnected(logger, "alerts", broker);
+                }
+                var pending = outbox.Peek(64);
+                if (pending.Count == 0)
+                {
+                    await outbox.WaitAsync(TimeSpan.FromSeconds(1), stoppingToken).ConfigureAwait(false);
+                    continue;
+                }
+                try
+                {
+                    foreach (var m in pending)
+                    {
+                        var result = await client.PublishAsync(new MqttApplicationMessageBuilder()
+                            .WithTopic(m.Topic).WithPayload(m.Payload).WithContentType("application/json")
+                            .WithQualityOfServiceLevel(MqttQualityOfServiceLevel.AtLeastOnce).WithRetainFlag(m.Retain).Build(), stoppingToken).ConfigureAwait(false);
+                        if (!result.IsSuccess) throw new InvalidOperationException($"the broker answered {result.ReasonCode}");
+                        outbox.Remove(m.Seq);
+                        metrics.AlertsPublished.WithLabels(m.Kind).Inc();
+                    }
+                }
+                catch (Exception e) when (e is not OperationCanceledException || !stoppingToken.IsCancellationRequested)
+                {
+                    metrics.AlertsFailed.Inc();
+                    Log.AlertPublishFailed(logger, outbox.Count, e.Message);
+                    await Task.Delay(alerts.Value.RetryInterval, time, stoppingToken).ConfigureAwait(false);
+                }
+            }
+        }
+        catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
+        {
+        }
+        finally
+        {
+            await GoOfflineAsync(client).ConfigureAwait(false);
+            SetConnected(false);
+        }
+    }
+
+    private async Task ConnectAsync(IMqttClient client, MqttConnection connection, CancellationToken token)
+    {
+        var offline = Status("offline");
+        var result = await client.ConnectAsync(connection.Builder("alerts")
+            .WithCleanStart(true)
+            .WithWillTopic(alerts.Value.StatusTopic).WithWillPayload(offline).WithWillRetain(true)
+            .WithWillQualityOfServiceLevel(MqttQualityOfServiceLevel.AtLeastOnce)
+            .Build(), token).ConfigureAwait(false);
+        if (result.ResultCode != MqttClientConnectResultCode.Success)
+            throw new InvalidOperationException($"the broker refused the connection: {result.ResultCode}");
+        await client.PublishAsync(new MqttApplicationMessageBuilder().WithTopic(alerts.Value.StatusTopic).WithPayload(Status("online"))
+            .WithRetainFlag(true).WithQualityOfServiceLevel(MqttQualityOfServiceLevel.AtLeastOnce).Build(), token).ConfigureAwait(false);
+    }
+
+    private async Task GoOfflineAsync(IMqttClient client)
+    {
+        if (!client.IsConnected) return;
+        try
+        {
+            using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(2));
+            await client.PublishAsync(new MqttApplicationMessageBuilder().WithTopic(alerts.Value.StatusTopic).WithPayload(Status("offline"))
+                .WithRetainFlag(true).WithQualityOfServiceLevel(MqttQualityOfServiceLevel.AtLeastOnce).Build(), timeout.Token).ConfigureAwait(false);
+            await client.DisconnectAsync(new MqttClientDisconnectOptionsBuilder().Build(), timeout.Token).ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is OperationCanceledException or MQTTnet.Exceptions.MqttCommunicationException)
+        {
+            // The will message says "offline" for us.
+        }
+    }
+
+    private byte[] Status(string state) =>
+        JsonSerializer.SerializeToUtf8Bytes(new { state, at = time.GetUtcNow() }, AlertJson.Options);
+
+    private void SetConnected(bool connected)
+    {
+        Connected = connected;
+        metrics.MqttConnected.WithLabels("alerts").Set(connected ? 1 : 0);
+    }
+}

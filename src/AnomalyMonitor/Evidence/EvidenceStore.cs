@@ -1,0 +1,105 @@
+using System.Text;
+using System.Text.Json;
+using AnomalyMonitor.Core.Imaging;
+using AnomalyMonitor.Core.Storage;
+using AnomalyMonitor.Hosting;
+using AnomalyMonitor.Telemetry;
+using Microsoft.Extensions.Options;
+
+namespace AnomalyMonitor.Evidence;
+
+/// <summary>Paths of one anomaly's evidence, relative to the evidence folder (they travel in alerts).</summary>
+public sealed record EvidencePaths(string Original, string Reconstruction, string Heatmap, string Record);
+
+/// <summary>
+/// For each anomaly: the original, the reconstruction and a per-pixel error heatmap as PNG, with a JSON
+/// record, under Evidence:Path/yyyy-MM-dd/&lt;key&gt;/. Bounded by count and by age.
+/// </summary>
+public sealed class EvidenceStore
+{
+    private readonly string _root;
+    private readonly EvidenceOptions _options;
+    private readonly TimeProvider _time;
+    private readonly MonitorMetrics _metrics;
+    private readonly Queue<string> _records = new();
+    private readonly Lock _lock = new();
+    private long _sequence;
+
+    public EvidenceStore(IOptions<EvidenceOptions> options, PathResolver paths, TimeProvider time, MonitorMetrics metrics)
+    {
+        _options = options.Value;
+        _root = paths.Resolve(_options.Path);
+        _time = time;
+        _metrics = metrics;
+        Directory.CreateDirectory(_root);
+        foreach (var dir in Directory.EnumerateDirectories(_root).Order(StringComparer.Ordinal).SelectMany(d => Directory.EnumerateDirectories(d).Order(StringComparer.Ordinal)))
+            _records.Enqueue(dir);
+        _metrics.EvidenceItems.Set(_records.Count);
+    }
+
+    public string Root => _root;
+
+    public EvidencePaths Write(string itemId, ImageShape shape, ReadOnlySpan<float> original, ReadOnlySpan<float> reconstruction, ReadOnlySpan<float> errorMap, object record)
+    {
+        var now = _time.GetUtcNow();
+        var key = $"{now:HHmmss.fff}-{Interlocked.Increment(ref _sequence):D6}-{Safe(itemId)}";
+        var relative = Path.Combine(now.ToString("yyyy-MM-dd", System.Globalization.CultureInfo.InvariantCulture), key);
+        var dir = Path.Combine(_root, relative);
+        Directory.CreateDirectory(dir);
+        var paths = new EvidencePaths(Path.Combine(relative, "original.png"), Path.Combine(relative, "reconstruction.png"),
+            Path.Combine(relative, "heatmap.png"), Path.Combine(relative, "record.json"));
+        File.WriteAllBytes(Path.Combine(_root, paths.Original), ImageEncoder.EncodePng(original, shape));
+        File.WriteAllBytes(Path.Combine(_root, paths.Reconstruction), ImageEncoder.EncodePng(reconstruction, shape));
+        using (var heat = ImageEncoder.ToHeatmap(errorMap, shape.Height, shape.Width))
+            File.WriteAllBytes(Path.Combine(_root, paths.Heatmap), ImageEncoder.EncodePng(heat));
+        AtomicFile.Write(Path.Combine(_root, paths.Record), JsonSerializer.SerializeToUtf8Bytes(record, AlertJson.Options));
+        lock (_lock)
+        {
+            _records.Enqueue(dir);
+            _metrics.EvidenceItems.Set(_records.Count);
+        }
+        return paths;
+    }
+
+    /// <summary>Deletes the oldest records beyond MaxCount and any older than MaxAge.</summary>
+    public int Prune()
+    {
+        int removed = 0;
+        var cutoff = _time.GetUtcNow() - _options.MaxAge;
+        lock (_lock)
+        {
+            while (_records.Count > 0 && (_records.Count > _options.MaxCount || Directory.GetCreationTimeUtc(_records.Peek()) < cutoff.UtcDateTime))
+            {
+                var dir = _records.Dequeue();
+                try { Directory.Delete(dir, recursive: true); removed++; }
+                catch (DirectoryNotFoundException) { }
+            }
+            _metrics.EvidenceItems.Set(_records.Count);
+        }
+        foreach (var day in Directory.EnumerateDirectories(_root))
+            if (!Directory.EnumerateFileSystemEntries(day).Any()) Directory.Delete(day);
+        return removed;
+    }
+
+    // Ids come from senders: keep them out of path syntax.
+    private static string Safe(string id)
+    {
+        var sb = new StringBuilder(Math.Min(id.Length, 60));
+        foreach (var c in id)
+        {
+            if (sb.Length >= 60) break;
+            sb.Append(char.IsAsciiLetterOrDigit(c) || c is '-' or '_' or '.' ? c : '_');
+        }
+        return sb.ToString().Trim('.');
+    }
+}
+
+public static class AlertJson
+{
+    public static readonly JsonSerializerOptions Options = new()
+    {
+        PropertyNamingPolicy = JsonNamingPolicy.CamelCase,
+        DefaultIgnoreCondition = System.Text.Json.Serialization.JsonIgnoreCondition.WhenWritingNull,
+        WriteIndented = false,
+    };
+}

@@ -1,0 +1,82 @@
+using AnomalyMonitor.Alerts;
+using AnomalyMonitor.Evidence;
+using AnomalyMonitor.Ingest;
+using AnomalyMonitor.Mqtt;
+using AnomalyMonitor.Pipeline;
+using AnomalyMonitor.Samples;
+using AnomalyMonitor.Telemetry;
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.DependencyInjection.Extensions;
+using Microsoft.Extensions.Options;
+
+namespace AnomalyMonitor.Hosting;
+
+/// <summary>One method per area, so that the host's composition reads as a list.</summary>
+public static class ServiceCollectionExtensions
+{
+    public static IServiceCollection AddMonitorOptions(this IServiceCollection services, IConfiguration configuration)
+    {
+        services.Section<ModelsOptions, ModelsOptionsValidator>(configuration, ModelsOptions.Section);
+        services.Section<IngestOptions, IngestOptionsValidator>(configuration, IngestOptions.Section);
+        services.Section<MqttOptions, MqttOptionsValidator>(configuration, MqttOptions.Section);
+        services.Section<PipelineOptions, PipelineOptionsValidator>(configuration, PipelineOptions.Section);
+        services.Section<JudgeOptions, JudgeOptionsValidator>(configuration, JudgeOptions.Section);
+        services.Section<AlertsOptions, AlertsOptionsValidator>(configuration, AlertsOptions.Section);
+        services.Section<EvidenceOptions, StorageOptionsValidator>(configuration, EvidenceOptions.Section);
+        services.Section<NormalStoreOptions, StorageOptionsValidator>(configuration, NormalStoreOptions.Section);
+        services.Section<ServiceOptions, StorageOptionsValidator>(configuration, ServiceOptions.Section);
+        services.Section<WebOptions, StorageOptionsValidator>(configuration, WebOptions.Section);
+        services.Section<BootstrapOptions, StorageOptionsValidator>(configuration, BootstrapOptions.Section);
+        // PostConfigure rather than a default in the class: binding appends array items to a default list.
+        services.PostConfigure<IngestOptions>(o =>
+        {
+            if (o.Mqtt.Topics.Count == 0) o.Mqtt.Topics.Add("anomaly-monitor/images/#");
+        });
+        return services;
+    }
+
+    public static IServiceCollection AddMonitorCore(this IServiceCollection services, PathResolver paths)
+    {
+        services.AddSingleton(paths);
+        services.AddSingleton(TimeProvider.System);
+        services.AddSingleton<MonitorMetrics>();
+        services.AddSingleton<ModelHolder>();
+        services.AddSingleton<JudgeStateStore>();
+        services.AddSingleton<NormalSampleStore>();
+        services.AddSingleton<EvidenceStore>();
+        services.AddSingleton<Quarantine>();
+        services.AddSingleton(sp => new ItemQueue(sp.GetRequiredService<IOptions<PipelineOptions>>().Value.QueueCapacity));
+        return services;
+    }
+
+    /// <summary>The hosted services, in start order; they stop in reverse, so sources stop taking items first and the broker goes last.</summary>
+    public static IServiceCollection AddMonitorServices(this IServiceCollection services)
+    {
+        services.AddSingleton<EmbeddedBroker>();
+        services.AddHostedService(sp => sp.GetRequiredService<EmbeddedBroker>());
+        services.AddSingleton<AlertOutbox>();
+        services.AddSingleton<AlertSink>();
+        services.AddSingleton<AlertPublisher>();
+        services.AddHostedService(sp => sp.GetRequiredService<AlertPublisher>());
+        services.AddSingleton<Bootstrapper>();
+        services.AddSingleton<PipelineService>();
+        services.AddHostedService(sp => sp.GetRequiredService<PipelineService>());
+        services.AddSingleton<FolderSource>();
+        services.AddHostedService(sp => sp.GetRequiredService<FolderSource>());
+        services.AddSingleton<MqttSource>();
+        services.AddHostedService(sp => sp.GetRequiredService<MqttSource>());
+        // UseSystemd() registers the notifier only under systemd; outside it the notifier is simply disabled.
+        services.TryAddSingleton<Microsoft.Extensions.Hosting.Systemd.ISystemdNotifier, Microsoft.Extensions.Hosting.Systemd.SystemdNotifier>();
+        services.AddHostedService<WatchdogService>();
+        return services;
+    }
+
+    private static void Section<TOptions, TValidator>(this IServiceCollection services, IConfiguration configuration, string section)
+        where TOptions : class
+        where TValidator : class, IValidateOptions<TOptions>
+    {
+        services.AddOptions<TOptions>().Bind(configuration.GetSection(section)).ValidateOnStart();
+        services.AddSingleton<IValidateOptions<TOptions>, TValidator>();
+    }
+}

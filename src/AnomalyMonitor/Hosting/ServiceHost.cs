@@ -1,0 +1,54 @@
+using AnomalyMonitor.Web;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Options;
+
+namespace AnomalyMonitor.Hosting;
+
+/// <summary>Builds the service: configuration layers, systemd integration, the areas, the web endpoints.</summary>
+public static class ServiceHost
+{
+    public const string EnvironmentPrefix = "ANOMALYMONITOR__";
+
+    /// <param name="configFile">--config: a JSON file whose values override appsettings.json and the environment.</param>
+    /// <param name="overrides">Last layer (tests).</param>
+    public static WebApplication Build(string? configFile = null, IEnumerable<KeyValuePair<string, string?>>? overrides = null, PathResolver? paths = null)
+    {
+        var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions { ContentRootPath = AppContext.BaseDirectory, Args = [] });
+        var config = builder.Configuration;
+        config.Sources.Clear();
+        config.AddJsonFile(Path.Combine(AppContext.BaseDirectory, "appsettings.json"), optional: true, reloadOnChange: false);
+        config.AddEnvironmentVariables(EnvironmentPrefix);
+        if (configFile is not null) config.AddJsonFile(Path.GetFullPath(configFile), optional: false, reloadOnChange: false);
+        if (overrides is not null) config.AddInMemoryCollection(overrides);
+
+        builder.Host.UseSystemd();
+        builder.WebHost.UseUrls((config["Web:Urls"] is { Length: > 0 } urls ? urls : new WebOptions().Urls).Split(';', StringSplitOptions.RemoveEmptyEntries));
+        builder.Services.Configure<HostOptions>(o =>
+        {
+            o.ShutdownTimeout = config.GetSection(ServiceOptions.Section).Get<ServiceOptions>()?.ShutdownTimeout ?? new ServiceOptions().ShutdownTimeout;
+            // One failing background loop is logged by that loop; it must not take the whole service down.
+            o.BackgroundServiceExceptionBehavior = BackgroundServiceExceptionBehavior.Ignore;
+        });
+        builder.Services
+            .AddMonitorOptions(config)
+            .AddMonitorCore(paths ?? PathResolver.FromEnvironment())
+            .AddMonitorServices();
+
+        var app = builder.Build();
+        app.MapMonitorEndpoints();
+        return app;
+    }
+
+    /// <summary>Lists every configuration problem, one per line, from a failed start.</summary>
+    public static IReadOnlyList<string> ConfigurationProblems(Exception e) => e switch
+    {
+        OptionsValidationException v => [.. v.Failures],
+        AggregateException a when a.InnerExceptions.All(i => i is OptionsValidationException) =>
+            [.. a.InnerExceptions.Cast<OptionsValidationException>().SelectMany(v => v.Failures)],
+        _ => [],
+    };
+}

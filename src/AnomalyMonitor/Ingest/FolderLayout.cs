@@ -1,0 +1,32 @@
+namespace AnomalyMonitor.Ingest;
+
+/// <summary>The watched folder and the subfolders files move through.</summary>
+public sealed class FolderLayout(string root)
+{
+    public string Root { get; } = root;
+    public string Processing => Path.Combine(Root, "processing");
+    public string Normal => Path.Combine(Root, "processed", "normal");
+    public string Anomaly => Path.Combine(Root, "processed", "anomaly");
+    public string Rejected => Path.Combine(Root, "rejected");
+
+    public void Create()
+    {
+        foreach (var d in new[] { Root, Processing, Normal, Anomaly, Rejected }) Directory.CreateDirectory(d);
+    }
+
+    /// <summary>Names a writer is still producing (or hides) are never taken.</summary>
+    public static bool Ignored(string name) =>
+        name.StartsWith('.') || name.EndsWith(".tmp", StringComparison.OrdinalIgnoreCase)
+        || name.EndsWith(".partial", StringComparison.OrdinalIgnoreCase) || name.EndsWith('~');
+
+    /// <summary>Moves a file into a folder, adding a suffix rather than overwriting an earlier file of the same name.</summary>
+    public static string MoveInto(string file, string folder)
+    {
+        var name = Path.GetFileName(file);
+        var target = Path.Combine(folder, name);
+        for (int i = 1; File.Exists(target); i++)
+            target = Path.Combine(folder, $"{Path.GetFileNameWithoutExtension(name)}.{i}{Path.GetExtension(name)}");
+        File.Move(file, target);
+        return target;
+    }
+}

@@ -1,0 +1,22 @@
+using System.Text;
+using AnomalyMonitor.Hosting;
+using Microsoft.Extensions.Options;
+
+namespace AnomalyMonitor.Ingest;
+
+/// <summary>Keeps refused payloads that have no file of their own (MQTT) under state/quarantine, with the reason beside them.</summary>
+public sealed class Quarantine(IOptions<ServiceOptions> service, PathResolver paths)
+{
+    public string Folder => Path.Combine(paths.Resolve(service.Value.StateDirectory), "quarantine");
+
+    public string Keep(string itemId, ReadOnlySpan<byte> payload, string reason)
+    {
+        Directory.CreateDirectory(Folder);
+        var name = new StringBuilder();
+        foreach (var c in itemId.Length > 80 ? itemId[^80..] : itemId) name.Append(char.IsAsciiLetterOrDigit(c) || c is '-' or '_' or '.' ? c : '_');
+        var path = Path.Combine(Folder, $"{name.ToString().Trim('.')}.{Guid.NewGuid():N}"[..Math.Min(120, name.Length + 33)] + ".bin");
+        File.WriteAllBytes(path, payload);
+        File.WriteAllText(path[..^4] + ".reason.txt", $"{itemId}: {reason}\n");
+        return path;
+    }
+}

@@ -1,0 +1,89 @@
+using AnomalyMonitor.Hosting;
+using MQTTnet;
+using MQTTnet.Formatter;
+using Polly;
+using Polly.Retry;
+
+namespace AnomalyMonitor.Mqtt;
+
+/// <summary>Where the broker is and how to log in. The password never leaves this class except to the client library.</summary>
+public sealed class MqttConnection(MqttOptions options)
+{
+    public bool Embedded => string.IsNullOrWhiteSpace(options.Broker);
+
+    public (string Host, int Port, bool Tls) Endpoint()
+    {
+        if (Embedded) return ("127.0.0.1", options.Embedded.Port, false);
+        return ParseBroker(options.Broker);
+    }
+
+    /// <summary>host:port, mqtt://host:port or mqtts://host:port (TLS); the port defaults to 1883, or 8883 with TLS.</summary>
+    public static (string Host, int Port, bool Tls) ParseBroker(string broker)
+    {
+        var text = broker.Trim();
+        bool tls = text.StartsWith("mqtts://", StringComparison.OrdinalIgnoreCase);
+        if (tls) text = text[8..];
+        else if (text.StartsWith("mqtt://", StringComparison.OrdinalIgnoreCase)) text = text[7..];
+        var colon = text.LastIndexOf(':');
+        if (colon < 0) return (text, tls ? 8883 : 1883, tls);
+        if (!int.TryParse(text[(colon + 1)..], out var port) || port is < 1 or > 65535)
+            throw new FormatException($"Mqtt:Broker '{broker}' has no valid port; use host:port or mqtts://host:port.");
+        return (text[..colon], port, tls);
+    }
+
+    public string Describe()
+    {
+        var (host, port, tls) = Endpoint();
+        return $"{(tls ? "mqtts" : "mqtt")}://{host}:{port}{(Embedded ? " (embedded)" : "")}";
+    }
+
+    /// <summary>Password from Mqtt:Password (environment: ANOMALYMONITOR__MQTT__PASSWORD) or Mqtt:PasswordFile; a relative file is looked up in systemd's credentials directory.</summary>
+    public string? Password()
+    {
+        if (!string.IsNullOrEmpty(options.Password)) return options.Password;
+        if (string.IsNullOrEmpty(options.PasswordFile)) return null;
+        var path = options.PasswordFile;
+        if (!Path.IsPathRooted(path) && Environment.GetEnvironmentVariable("CREDENTIALS_DIRECTORY") is { Length: > 0 } creds)
+            path = Path.Combine(creds, path);
+        return File.ReadAllText(path).TrimEnd('\r', '\n');
+    }
+
+    public MqttClientOptionsBuilder Builder(string clientIdSuffix)
+    {
+        var (host, port, tls) = Endpoint();
+        var builder = new MqttClientOptionsBuilder()
+            .WithTcpServer(host, port)
+            .WithClientId($"{options.ClientId}-{clientIdSuffix}")
+            .WithProtocolVersion(MqttProtocolVersion.V500)
+            .WithKeepAlivePeriod(options.KeepAlive)
+            .WithTimeout(TimeSpan.FromSeconds(10));
+        if (tls)
+        {
+            builder.WithTlsOptions(t =>
+            {
+                t.UseTls();
+                if (options.AllowUntrustedCertificates) t.WithAllowUntrustedCertificates().WithIgnoreCertificateChainErrors().WithCertificateValidationHandler(_ => true);
+            });
+        }
+        if (!string.IsNullOrEmpty(options.Username)) builder.WithCredentials(options.Username, Password());
+        return builder;
+    }
+
+    /// <summary>Reconnects forever with exponential backoff and jitter, between ReconnectMin and ReconnectMax.</summary>
+    public ResiliencePipeline Reconnect(Action<string> onRetry) => new ResiliencePipelineBuilder()
+        .AddRetry(new RetryStrategyOptions
+        {
+            ShouldHandle = new PredicateBuilder().Handle<Exception>(e => e is not OperationCanceledException),
+            BackoffType = DelayBackoffType.Exponential,
+            UseJitter = true,
+            Delay = options.ReconnectMin,
+            MaxDelay = options.ReconnectMax,
+            MaxRetryAttempts = int.MaxValue,
+            OnRetry = args =>
+            {
+                onRetry(args.Outcome.Exception?.Message ?? "not connected");
+                return default;
+            },
+        })
+        .Build();
+}

@@ -1,0 +1,118 @@
+using AnomalyMonitor.Core.Data;
+using AnomalyMonitor.Core.Imaging;
+using AnomalyMonitor.Core.Models;
+using AnomalyMonitor.Core.Storage;
+using AnomalyMonitor.Core.Training;
+using AnomalyMonitor.Hosting;
+using AnomalyMonitor.Ingest;
+using AnomalyMonitor.Samples;
+using AnomalyMonitor.Telemetry;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+
+namespace AnomalyMonitor.Pipeline;
+
+/// <summary>
+/// Gets the service a model: the current one; else one trained at start from Bootstrap:Data; else one
+/// trained from the first Bootstrap:Samples items received (the learning state). New models are saved
+/// as the next version, v&lt;N&gt;, and "current" is switched to it atomically.
+/// </summary>
+public sealed class Bootstrapper(
+    ModelHolder holder, NormalSampleStore normals, IOptions<BootstrapOptions> options, TimeProvider time,
+    MonitorMetrics metrics, ILogger<Bootstrapper> logger)
+{
+    private volatile bool _training;
+
+    public bool Training => _training;
+    public int SamplesNeeded => options.Value.Samples;
+
+    public async Task StartAsync(CancellationToken cancellationToken)
+    {
+        if (LoadCurrentOrNewestValid()) return;
+        var o = options.Value;
+        if (string.IsNullOrWhiteSpace(o.Data)) return; // learn from the stream
+        var load = DatasetLoader.Load(o.Data, new DatasetOptions { Shape = holder.InputShape, OnlyClass = o.NormalClass });
+        foreach (var r in load.Rejected) Log.Rejected(logger, r.Item, "bootstrap", r.Reason.Name(), r.Detail);
+        Log.BootstrapTraining(logger, load.Images.Count, load.Description);
+        await TrainAsync(load.Images, load.Description, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>Held items that survived a restart during learning; they are judged once the model exists.</summary>
+    internal IEnumerable<Decoded> RestoreHeld() =>
+        normals.HeldItems(holder.InputShape).Select(h => new Decoded(
+            new IngestItem { Id = h.ItemId, Source = h.Source, ReceivedAt = h.ReceivedAt, Pixels = h.Pixels, WasHeld = true }, h.Pixels, false));
+
+    public Task TrainFromHeldAsync(IReadOnlyList<float[]> pixels, CancellationToken cancellationToken)
+    {
+        var shape = holder.InputShape;
+        var set = new ImageSet(shape, pixels.SelectMany(p => p.Take(shape.PixelCount)).ToArray(), new int[pixels.Count],
+            Enumerable.Range(0, pixels.Count).Select(i => $"held#{i}").ToArray());
+        Log.BootstrapTraining(logger, set.Count, "the first items received");
+        return TrainAsync(set, "first items received", cancellationToken);
+    }
+
+    private async Task TrainAsync(ImageSet data, string description, CancellationToken cancellationToken)
+    {
+        var o = options.Value;
+        _training = true;
+        try
+        {
+            int version = NextVersion();
+            var dir = Path.Combine(holder.ModelDirectory, $"v{version}");
+            var request = new BuildRequest
+            {
+                Spec = ModelSpec.Create(o.Architecture, data.Shape),
+                Training = new TrainingOptions { Epochs = o.Epochs, Seed = o.Seed },
+                DataDescription = description,
+                NormalClass = o.NormalClass,
+                Version = version,
+            };
+            // Off the scoring thread: training takes minutes, and the loop's heartbeat must keep going.
+            await Task.Run(() => ModelBuilder.TrainAndSave(data, request, dir, holder.Device, time, cancellationToken: cancellationToken), cancellationToken).ConfigureAwait(false);
+            AtomicFile.Write(Path.Combine(holder.ModelDirectory, "current"), System.Text.Encoding.UTF8.GetBytes($"v{version}\n"));
+            holder.Install(ModelFiles.Load(dir, holder.Device));
+        }
+        finally
+        {
+            _training = false;
+        }
+    }
+
+    /// <summary>The current model, or if it cannot be loaded, the newest version that can: said loudly.</summary>
+    private bool LoadCurrentOrNewestValid()
+    {
+        try
+        {
+            if (holder.TryLoad()) return true;
+        }
+        catch (ModelLoadException)
+        {
+            // counted and logged by the holder; fall back below
+        }
+        foreach (var dir in Versions().OrderByDescending(v => v.Version).Select(v => v.Path))
+        {
+            if (dir == holder.CurrentModelPath()) continue;
+            try
+            {
+                holder.Install(ModelFiles.Load(dir, holder.Device));
+                logger.LogError("The current model could not be loaded; judging with the newest valid version {Directory} instead", dir);
+                return true;
+            }
+            catch (ModelLoadException e)
+            {
+                metrics.ModelLoadFailures.Inc();
+                Log.ModelLoadFailed(logger, e.Message);
+            }
+        }
+        return false;
+    }
+
+    private IEnumerable<(int Version, string Path)> Versions()
+    {
+        if (!Directory.Exists(holder.ModelDirectory)) yield break;
+        foreach (var dir in Directory.GetDirectories(holder.ModelDirectory, "v*"))
+            if (int.TryParse(Path.GetFileName(dir)[1..], out var v)) yield return (v, dir);
+    }
+
+    private int NextVersion() => Versions().Select(v => v.Version).DefaultIfEmpty(0).Max() + 1;
+}

@@ -1,0 +1,181 @@
+using System.Buffers;
+using System.Diagnostics;
+using AnomalyMonitor.Alerts;
+using AnomalyMonitor.Core.Scoring;
+using AnomalyMonitor.Core.Thresholds;
+using AnomalyMonitor.Ingest;
+using AnomalyMonitor.Telemetry;
+
+namespace AnomalyMonitor.Pipeline;
+
+public sealed partial class PipelineService
+{
+    private float[] _batchPixels = [];
+    private ScoreOutput? _output;
+
+    private void ScoreAndJudge(List<Decoded> batch)
+    {
+        var shape = holder.InputShape;
+        int n = batch.Count, size = shape.PixelCount;
+        if (_batchPixels.Length < _options.MaxBatchSize * size || _output is null || _output.Errors.Length < _options.MaxBatchSize)
+        {
+            _batchPixels = new float[_options.MaxBatchSize * size];
+            _output = new ScoreOutput(_options.MaxBatchSize, shape, detailed: true);
+        }
+        for (int i = 0; i < n; i++) batch[i].Pixels.AsSpan(0, size).CopyTo(_batchPixels.AsSpan(i * size, size));
+
+        long start = Stopwatch.GetTimestamp();
+        holder.Scorer!.ScoreBatch(_batchPixels.AsSpan(0, n * size), n, _output);
+        metrics.BatchDuration.Observe(Stopwatch.GetElapsedTime(start).TotalSeconds);
+        metrics.BatchSize.Observe(n);
+
+        var judge = holder.Judge!;
+        for (int i = 0; i < n; i++)
+        {
+            var verdict = judge.Judge(_output.Errors[i]);
+            Finish(batch[i], verdict, i);
+        }
+        holder.PublishJudgeNumbers();
+    }
+
+    private void Finish(Decoded d, Verdict verdict, int index)
+    {
+        var item = d.Item;
+        var shape = holder.InputShape;
+        var j = verdict.Judgement;
+        metrics.Errors.Observe(j.Score);
+        metrics.Items.WithLabels(item.Source, verdict.IsAnomaly ? "anomaly" : "normal").Inc();
+        Interlocked.Increment(ref _judged);
+        ObserveDrift(verdict.IsAnomaly, j);
+
+        if (verdict.IsAnomaly)
+        {
+            Log.Anomaly(logger, item.Id, item.Source, j.Score, j.Threshold, j.ZScore);
+            var now = time.GetUtcNow();
+            var alert = new AnomalyAlert("anomaly", item.Id, item.Source, item.ReceivedAt, now, j.Score, j.Threshold, j.ZScore, j.Mean, j.Std,
+                judgeOptions.Value.Space.ToString().ToLowerInvariant(), holder.Version, null, 0, item.Metadata);
+            try
+            {
+                var paths = evidence.Write(item.Id, shape, d.Pixels.AsSpan(0, shape.PixelCount),
+                    _output!.Reconstructions.AsSpan(index * shape.PixelCount, shape.PixelCount),
+                    _output.ErrorMaps.AsSpan(index * shape.Height * shape.Width, shape.Height * shape.Width), alert);
+                alert = alert with { Evidence = paths };
+            }
+            catch (IOException e)
+            {
+                Log.SinkFailed(logger, "evidence", item.Id, e.Message);
+            }
+            alerts.Anomaly(alert, _drift.Active);
+        }
+        else if (verdict.Accepted)
+        {
+            try
+            {
+                normals.Add(item.Id, item.Source, item.ReceivedAt, j.Score, holder.Version, shape, d.Pixels.AsSpan(0, shape.PixelCount));
+            }
+            catch (Exception e) when (e is IOException or Microsoft.Data.Sqlite.SqliteException)
+            {
+                Log.SinkFailed(logger, "normal-store", item.Id, e.Message);
+            }
+        }
+        metrics.Latency.Observe(Stopwatch.GetElapsedTime(item.ArrivalTimestamp).TotalSeconds);
+        Release(d, verdict.IsAnomaly ? ItemResult.Anomaly : ItemResult.Normal);
+    }
+
+    private void ObserveDrift(bool anomaly, Judgement j)
+    {
+        int change = _drift.Observe(anomaly);
+        if (change == 0) return;
+        metrics.DriftActive.Set(_drift.Active ? 1 : 0);
+        var duration = judgeOptions.Value.Drift.Duration;
+        alerts.Drift(new DriftAlert("drift", _drift.Active ? "started" : "ended", time.GetUtcNow(), _drift.Fraction, _drift.Count, duration, holder.Version,
+            _drift.Active ? $"more than {judgeOptions.Value.Drift.Fraction:P0} of items anomalous for {duration}" : "the anomaly share fell back"));
+        if (_drift.Active) Log.DriftStarted(logger, _drift.Fraction, _drift.Count, duration);
+        else Log.DriftCleared(logger, "the anomaly share fell back");
+    }
+
+    /// <summary>Learning state: hold items durably until there are enough to train the first model, then judge them all.</summary>
+    private async Task LearnAsync(List<Decoded> batch, CancellationToken cancellationToken)
+    {
+        var shape = holder.InputShape;
+        foreach (var d in batch)
+        {
+            var pixels = d.Rented ? d.Pixels.AsSpan(0, shape.PixelCount).ToArray() : d.Pixels;
+            if (d.Rented) ArrayPool<float>.Shared.Return(d.Pixels);
+            normals.Hold(d.Item.Id, d.Item.Source, d.Item.ReceivedAt, shape, pixels);
+            var existing = _held.FindIndex(h => h.Item.Id == d.Item.Id);
+            if (existing >= 0) _held[existing] = new Decoded(d.Item, pixels, false); // re-fed after a restart: keep one
+            else _held.Add(new Decoded(d.Item, pixels, false));
+            d.Item.WasHeld = true;
+            d.Item.Completion?.Held(d.Item);
+        }
+        Log.LearningProgress(logger, _held.Count, bootstrapper.SamplesNeeded);
+        if (_held.Count < bootstrapper.SamplesNeeded) return;
+
+        await bootstrapper.TrainFromHeldAsync(_held.Select(h => h.Pixels).ToList(), cancellationToken).ConfigureAwait(false);
+        SetState();
+        var held = _held.ToList();
+        _held.Clear();
+        for (int i = 0; i < held.Count; i += _options.MaxBatchSize)
+            ScoreAndJudge(held.GetRange(i, Math.Min(_options.MaxBatchSize, held.Count - i)));
+        normals.ReleaseHeld(held.Select(h => h.Item.Id));
+    }
+
+    private static void Release(Decoded d, ItemResult result)
+    {
+        if (d.Rented) ArrayPool<float>.Shared.Return(d.Pixels);
+        d.Item.Complete(result);
+    }
+
+    private void HandBackRemaining()
+    {
+        while (_decoded.Reader.TryRead(out var d)) Release(d, ItemResult.HandedBack);
+        while (queue.Reader.TryRead(out var item)) item.Complete(ItemResult.HandedBack);
+        foreach (var d in _held) d.Item.Complete(ItemResult.HandedBack);
+    }
+
+    private void SetState()
+    {
+        metrics.State.WithLabels("learning").Set(holder.IsJudging ? 0 : 1);
+        metrics.State.WithLabels("judging").Set(holder.IsJudging ? 1 : 0);
+        Log.StateChanged(logger, holder.IsJudging ? "judging" : "learning");
+    }
+
+    private void RestoreWindow()
+    {
+        if (judgeState.Load() is { } state && holder.Judge!.Restore(state, holder.Fingerprint))
+            Log.WindowRestored(logger, holder.Judge.WindowCount);
+        holder.PublishJudgeNumbers();
+    }
+
+    private long _lastSave = Stopwatch.GetTimestamp();
+
+    /// <summary>Called by the scoring loop, which owns the judge, so the saved window is consistent.</summary>
+    private void SaveWindowPeriodically()
+    {
+        if (Stopwatch.GetElapsedTime(_lastSave) < judgeOptions.Value.SaveInterval) return;
+        _lastSave = Stopwatch.GetTimestamp();
+        try { SaveWindow(); }
+        catch (IOException e) { Log.SinkFailed(logger, "judge-state", "-", e.Message); }
+    }
+
+    private void SaveWindow()
+    {
+        if (holder.Judge is { } judge) judgeState.Save(judge.Save(holder.Fingerprint));
+    }
+
+    private async Task HousekeepingAsync(PeriodicTimer timer, CancellationToken cancellationToken)
+    {
+        while (await timer.WaitForNextTickAsync(cancellationToken).ConfigureAwait(false))
+        {
+            try
+            {
+                evidence.Prune();
+            }
+            catch (IOException e)
+            {
+                Log.SinkFailed(logger, "housekeeping", "-", e.Message);
+            }
+        }
+    }
+}

@@ -1,0 +1,175 @@
+using System.Runtime.InteropServices;
+using AnomalyMonitor.Core.Data;
+using AnomalyMonitor.Core.Imaging;
+using AnomalyMonitor.Hosting;
+using AnomalyMonitor.Telemetry;
+using Microsoft.Data.Sqlite;
+using Microsoft.Extensions.Options;
+
+namespace AnomalyMonitor.Samples;
+
+/// <summary>Where a stored sample came from.</summary>
+public sealed record SampleInfo(long Seq, string ItemId, string Source, DateTimeOffset ReceivedAt, double Score, int ModelVersion);
+
+/// <summary>
+/// Accepted normal images, bounded (oldest replaced first), with their provenance; the training set for
+/// retraining. Also holds the items collected while learning the first model. One SQLite file.
+/// </summary>
+public sealed class NormalSampleStore : IDisposable
+{
+    private readonly SqliteConnection _db;
+    private readonly int _capacity;
+    private readonly MonitorMetrics _metrics;
+    private readonly Lock _lock = new();
+
+    public NormalSampleStore(IOptions<NormalStoreOptions> options, PathResolver paths, MonitorMetrics metrics)
+    {
+        _capacity = options.Value.Capacity;
+        _metrics = metrics;
+        _db = Sqlite.Open(paths.Resolve(options.Value.Path));
+        Sqlite.Execute(_db, """
+            CREATE TABLE IF NOT EXISTS samples (
+              seq INTEGER PRIMARY KEY AUTOINCREMENT, item_id TEXT NOT NULL, source TEXT NOT NULL, received TEXT NOT NULL,
+              score REAL NOT NULL, model_version INTEGER NOT NULL, channels INTEGER NOT NULL, height INTEGER NOT NULL, width INTEGER NOT NULL,
+              pixels BLOB NOT NULL);
+            CREATE INDEX IF NOT EXISTS samples_item ON samples(item_id);
+            CREATE TABLE IF NOT EXISTS held (
+              item_id TEXT PRIMARY KEY, source TEXT NOT NULL, received TEXT NOT NULL,
+              channels INTEGER NOT NULL, height INTEGER NOT NULL, width INTEGER NOT NULL, pixels BLOB NOT NULL);
+            """);
+        _metrics.NormalStoreSize.Set(Count);
+    }
+
+    public long Count
+    {
+        get { lock (_lock) return Sqlite.Scalar(_db, "SELECT COUNT(*) FROM samples"); }
+    }
+
+    public void Add(string itemId, string source, DateTimeOffset receivedAt, double score, int modelVersion, ImageShape shape, ReadOnlySpan<float> pixels)
+    {
+        var blob = ToBytes(pixels);
+        lock (_lock)
+        {
+            using var tx = _db.BeginTransaction();
+            using (var insert = _db.CreateCommand())
+            {
+                insert.CommandText = "INSERT INTO samples(item_id, source, received, score, model_version, channels, height, width, pixels) VALUES ($id,$src,$t,$s,$v,$c,$h,$w,$p)";
+                insert.Parameters.AddWithValue("$id", itemId);
+                insert.Parameters.AddWithValue("$src", source);
+                insert.Parameters.AddWithValue("$t", receivedAt.ToString("O"));
+                insert.Parameters.AddWithValue("$s", score);
+                insert.Parameters.AddWithValue("$v", modelVersion);
+                insert.Parameters.AddWithValue("$c", shape.Channels);
+                insert.Parameters.AddWithValue("$h", shape.Height);
+                insert.Parameters.AddWithValue("$w", shape.Width);
+                insert.Parameters.AddWithValue("$p", blob);
+                insert.ExecuteNonQuery();
+            }
+            using (var trim = _db.CreateCommand())
+            {
+                // Oldest first: the store follows the stream as it drifts.
+                trim.CommandText = "DELETE FROM samples WHERE seq <= (SELECT MAX(seq) FROM samples) - $cap";
+                trim.Parameters.AddWithValue("$cap", _capacity);
+                trim.ExecuteNonQuery();
+            }
+            tx.Commit();
+        }
+        _metrics.NormalStoreSize.Set(Math.Min(_capacity, Count));
+    }
+
+    public IReadOnlyList<SampleInfo> List(int limit = 100)
+    {
+        lock (_lock)
+        {
+            using var query = _db.CreateCommand();
+            query.CommandText = "SELECT seq, item_id, source, received, score, model_version FROM samples ORDER BY seq DESC LIMIT $n";
+            query.Parameters.AddWithValue("$n", limit);
+            using var reader = query.ExecuteReader();
+            var list = new List<SampleInfo>();
+            while (reader.Read())
+                list.Add(new SampleInfo(reader.GetInt64(0), reader.GetString(1), reader.GetString(2), DateTimeOffset.Parse(reader.GetString(3), System.Globalization.CultureInfo.InvariantCulture), reader.GetDouble(4), reader.GetInt32(5)));
+            return list;
+        }
+    }
+
+    /// <summary>Records an item collected for the first model, so that it survives a restart; false if it was already held.</summary>
+    public bool Hold(string itemId, string source, DateTimeOffset receivedAt, ImageShape shape, ReadOnlySpan<float> pixels)
+    {
+        var blob = ToBytes(pixels);
+        lock (_lock)
+        {
+            using var insert = _db.CreateCommand();
+            insert.CommandText = "INSERT OR IGNORE INTO held(item_id, source, received, channels, height, width, pixels) VALUES ($id,$src,$t,$c,$h,$w,$p)";
+            insert.Parameters.AddWithValue("$id", itemId);
+            insert.Parameters.AddWithValue("$src", source);
+            insert.Parameters.AddWithValue("$t", receivedAt.ToString("O"));
+            insert.Parameters.AddWithValue("$c", shape.Channels);
+            insert.Parameters.AddWithValue("$h", shape.Height);
+            insert.Parameters.AddWithValue("$w", shape.Width);
+            insert.Parameters.AddWithValue("$p", blob);
+            return insert.ExecuteNonQuery() == 1;
+        }
+    }
+
+    public IReadOnlyList<(string ItemId, string Source, DateTimeOffset ReceivedAt, float[] Pixels)> HeldItems(ImageShape shape)
+    {
+        lock (_lock)
+        {
+            using var query = _db.CreateCommand();
+            query.CommandText = "SELECT item_id, source, received, pixels FROM held WHERE channels=$c AND height=$h AND width=$w ORDER BY rowid";
+            query.Parameters.AddWithValue("$c", shape.Channels);
+            query.Parameters.AddWithValue("$h", shape.Height);
+            query.Parameters.AddWithValue("$w", shape.Width);
+            using var reader = query.ExecuteReader();
+            var list = new List<(string, string, DateTimeOffset, float[])>();
+            while (reader.Read())
+                list.Add((reader.GetString(0), reader.GetString(1), DateTimeOffset.Parse(reader.GetString(2), System.Globalization.CultureInfo.InvariantCulture), FromBytes((byte[])reader[3])));
+            return list;
+        }
+    }
+
+    public void ReleaseHeld(IEnumerable<string> itemIds)
+    {
+        lock (_lock)
+        {
+            using var tx = _db.BeginTransaction();
+            foreach (var id in itemIds)
+            {
+                using var delete = _db.CreateCommand();
+                delete.CommandText = "DELETE FROM held WHERE item_id=$id";
+                delete.Parameters.AddWithValue("$id", id);
+                delete.ExecuteNonQuery();
+            }
+            tx.Commit();
+        }
+    }
+
+    /// <summary>All stored samples of the given shape as an image set (for training).</summary>
+    public ImageSet Load(ImageShape shape)
+    {
+        lock (_lock)
+        {
+            using var query = _db.CreateCommand();
+            query.CommandText = "SELECT item_id, pixels FROM samples WHERE channels=$c AND height=$h AND width=$w ORDER BY seq";
+            query.Parameters.AddWithValue("$c", shape.Channels);
+            query.Parameters.AddWithValue("$h", shape.Height);
+            query.Parameters.AddWithValue("$w", shape.Width);
+            using var reader = query.ExecuteReader();
+            var ids = new List<string>();
+            var pixels = new List<float>();
+            while (reader.Read())
+            {
+                ids.Add(reader.GetString(0));
+                pixels.AddRange(FromBytes((byte[])reader[1]));
+            }
+            return new ImageSet(shape, [.. pixels], new int[ids.Count], [.. ids]);
+        }
+    }
+
+    // Stored as float32 so a retrained model sees exactly the pixels that were judged.
+    private static byte[] ToBytes(ReadOnlySpan<float> pixels) => MemoryMarshal.AsBytes(pixels).ToArray();
+
+    private static float[] FromBytes(byte[] blob) => MemoryMarshal.Cast<byte, float>(blob).ToArray();
+
+    public void Dispose() => _db.Dispose();
+}

@@ -1,0 +1,64 @@
+using Microsoft.Extensions.Logging;
+
+namespace AnomalyMonitor.Telemetry;
+
+/// <summary>All of the service's log messages, with stable event ids and structured fields.</summary>
+internal static partial class Log
+{
+    [LoggerMessage(1, LogLevel.Information, "Model {Directory} loaded: {Architecture} {Shape}, version {Version}, on {Device}")]
+    public static partial void ModelLoaded(ILogger logger, string directory, string architecture, string shape, int version, string device);
+
+    [LoggerMessage(2, LogLevel.Information, "State: {State}")]
+    public static partial void StateChanged(ILogger logger, string state);
+
+    [LoggerMessage(3, LogLevel.Warning, "Rejected {Item} from {Source}: {Reason}: {Detail}")]
+    public static partial void Rejected(ILogger logger, string item, string source, string reason, string detail);
+
+    [LoggerMessage(4, LogLevel.Information, "Anomaly {Item} from {Source}: score {Score:G4} > threshold {Threshold:G4} (z {Z:F2})")]
+    public static partial void Anomaly(ILogger logger, string item, string source, double score, double threshold, double z);
+
+    [LoggerMessage(5, LogLevel.Error, "Pipeline error on a batch of {Count} item(s); they are handed back")]
+    public static partial void BatchFailed(ILogger logger, Exception exception, int count);
+
+    [LoggerMessage(6, LogLevel.Information, "MQTT {Role} connected to {Broker}")]
+    public static partial void MqttConnected(ILogger logger, string role, string broker);
+
+    [LoggerMessage(7, LogLevel.Warning, "MQTT {Role} disconnected from {Broker}: {Reason}; retrying")]
+    public static partial void MqttDisconnected(ILogger logger, string role, string broker, string reason);
+
+    [LoggerMessage(8, LogLevel.Information, "Embedded MQTT broker listening on {Address}:{Port}")]
+    public static partial void BrokerStarted(ILogger logger, string address, int port);
+
+    [LoggerMessage(9, LogLevel.Warning, "Alert publish failed, {Pending} alert(s) kept in the outbox: {Reason}")]
+    public static partial void AlertPublishFailed(ILogger logger, long pending, string reason);
+
+    [LoggerMessage(10, LogLevel.Warning, "Sustained shift: {Fraction:P0} of {Count} items anomalous for {Duration}; one drift alert sent, individual alerts suppressed")]
+    public static partial void DriftStarted(ILogger logger, double fraction, int count, TimeSpan duration);
+
+    [LoggerMessage(11, LogLevel.Information, "Drift cleared: {Reason}")]
+    public static partial void DriftCleared(ILogger logger, string reason);
+
+    [LoggerMessage(12, LogLevel.Information, "Judge window restored: {Count} scores")]
+    public static partial void WindowRestored(ILogger logger, int count);
+
+    [LoggerMessage(13, LogLevel.Information, "Learning: {Held}/{Needed} items collected for the first model")]
+    public static partial void LearningProgress(ILogger logger, int held, int needed);
+
+    [LoggerMessage(14, LogLevel.Information, "Training the first model from {Count} images ({Source})")]
+    public static partial void BootstrapTraining(ILogger logger, int count, string source);
+
+    [LoggerMessage(15, LogLevel.Information, "Folder {Folder}: re-judging {Count} file(s) left in processing/ by an earlier run")]
+    public static partial void RecoveringFiles(ILogger logger, string folder, int count);
+
+    [LoggerMessage(16, LogLevel.Warning, "Sink {Sink} failed for {Item}: {Reason}")]
+    public static partial void SinkFailed(ILogger logger, string sink, string item, string reason);
+
+    [LoggerMessage(17, LogLevel.Error, "Model could not be loaded: {Reason}")]
+    public static partial void ModelLoadFailed(ILogger logger, string reason);
+
+    [LoggerMessage(18, LogLevel.Warning, "Folder source error on {Path}: {Reason}")]
+    public static partial void FolderError(ILogger logger, string path, string reason);
+
+    [LoggerMessage(19, LogLevel.Information, "Shutting down: {Pending} item(s) still queued will be handed back")]
+    public static partial void ShuttingDown(ILogger logger, int pending);
+}

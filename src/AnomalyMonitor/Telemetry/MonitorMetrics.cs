@@ -1,0 +1,71 @@
+using Prometheus;
+
+namespace AnomalyMonitor.Telemetry;
+
+/// <summary>
+/// Every metric the service exports, on its own registry so that several hosts in one process (tests)
+/// do not share counters. Names follow Prometheus conventions: base units, _total, _seconds.
+/// </summary>
+public sealed class MonitorMetrics
+{
+    public MonitorMetrics()
+    {
+        Registry = Metrics.NewCustomRegistry();
+        var f = Metrics.WithCustomRegistry(Registry);
+        Items = f.CreateCounter("anomaly_monitor_items_total", "Items judged, by source and outcome (normal, anomaly, rejected).", "source", "outcome");
+        Rejected = f.CreateCounter("anomaly_monitor_rejected_total", "Inputs refused, by source and reason.", "source", "reason");
+        Errors = f.CreateHistogram("anomaly_monitor_reconstruction_error", "Per-item reconstruction error.",
+            new HistogramConfiguration { Buckets = Histogram.ExponentialBuckets(0.0005, 1.5, 24) });
+        Threshold = f.CreateGauge("anomaly_monitor_threshold", "Current anomaly threshold on the error scale.");
+        Mean = f.CreateGauge("anomaly_monitor_judge_mean", "Mean of the judge's window (or calibration), in the judge's space.", "space");
+        Std = f.CreateGauge("anomaly_monitor_judge_stddev", "Standard deviation of the judge's window (or calibration), in the judge's space.", "space");
+        WindowScores = f.CreateGauge("anomaly_monitor_judge_window_scores", "Scores in the judge's rolling window.");
+        BatchDuration = f.CreateHistogram("anomaly_monitor_scoring_batch_duration_seconds", "Time to score one micro-batch.",
+            new HistogramConfiguration { Buckets = Histogram.ExponentialBuckets(0.0002, 2, 14) });
+        BatchSize = f.CreateHistogram("anomaly_monitor_scoring_batch_size", "Items per scored micro-batch.",
+            new HistogramConfiguration { Buckets = [1, 2, 4, 8, 16, 32, 64, 128, 256] });
+        Latency = f.CreateHistogram("anomaly_monitor_end_to_end_latency_seconds", "From arrival to verdict and sinks, per item.",
+            new HistogramConfiguration { Buckets = Histogram.ExponentialBuckets(0.0005, 2, 14) });
+        QueueDepth = f.CreateGauge("anomaly_monitor_queue_depth", "Items waiting in the pipeline.");
+        ModelVersion = f.CreateGauge("anomaly_monitor_model_version", "Version of the model judging (0 for a standalone model).");
+        ModelCreated = f.CreateGauge("anomaly_monitor_model_created_timestamp_seconds", "Creation time of the model judging, Unix seconds.");
+        ModelLoadFailures = f.CreateCounter("anomaly_monitor_model_load_failures_total", "Models that could not be loaded.");
+        NormalStoreSize = f.CreateGauge("anomaly_monitor_normal_store_samples", "Accepted normal samples stored for retraining.");
+        MqttConnected = f.CreateGauge("anomaly_monitor_mqtt_connected", "1 while the MQTT connection is up, by role (ingest, alerts).", "role");
+        AlertsPublished = f.CreateCounter("anomaly_monitor_alerts_published_total", "Alerts delivered to the broker (QoS 1 acknowledged).", "kind");
+        AlertsFailed = f.CreateCounter("anomaly_monitor_alerts_failed_total", "Alert publish attempts that failed (the alert stays in the outbox).");
+        AlertsSuppressed = f.CreateCounter("anomaly_monitor_alerts_suppressed_total", "Anomalies not alerted, by reason (cooldown, rate_limit, drift).", "reason");
+        OutboxSize = f.CreateGauge("anomaly_monitor_alert_outbox_size", "Alerts waiting in the outbox.");
+        DriftActive = f.CreateGauge("anomaly_monitor_drift_active", "1 while a sustained shift (most items anomalous) is in progress.");
+        State = f.CreateGauge("anomaly_monitor_state", "1 for the current state: learning or judging.", "state");
+        EvidenceItems = f.CreateGauge("anomaly_monitor_evidence_items", "Evidence records kept.");
+        Up = f.CreateGauge("anomaly_monitor_up", "1 while the service runs.");
+        Up.Set(1);
+    }
+
+    public CollectorRegistry Registry { get; }
+    public Counter Items { get; }
+    public Counter Rejected { get; }
+    public Histogram Errors { get; }
+    public Gauge Threshold { get; }
+    public Gauge Mean { get; }
+    public Gauge Std { get; }
+    public Gauge WindowScores { get; }
+    public Histogram BatchDuration { get; }
+    public Histogram BatchSize { get; }
+    public Histogram Latency { get; }
+    public Gauge QueueDepth { get; }
+    public Gauge ModelVersion { get; }
+    public Gauge ModelCreated { get; }
+    public Counter ModelLoadFailures { get; }
+    public Gauge NormalStoreSize { get; }
+    public Gauge MqttConnected { get; }
+    public Counter AlertsPublished { get; }
+    public Counter AlertsFailed { get; }
+    public Counter AlertsSuppressed { get; }
+    public Gauge OutboxSize { get; }
+    public Gauge DriftActive { get; }
+    public Gauge State { get; }
+    public Gauge EvidenceItems { get; }
+    public Gauge Up { get; }
+}

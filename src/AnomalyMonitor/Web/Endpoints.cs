@@ -1,0 +1,47 @@
+using AnomalyMonitor.Alerts;
+using AnomalyMonitor.Ingest;
+using AnomalyMonitor.Mqtt;
+using AnomalyMonitor.Pipeline;
+using AnomalyMonitor.Samples;
+using AnomalyMonitor.Telemetry;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Http;
+using Microsoft.Extensions.DependencyInjection;
+using Prometheus;
+
+namespace AnomalyMonitor.Web;
+
+public static class Endpoints
+{
+    /// <summary>/metrics, /healthz (live), /readyz (model loaded and judging, sources connected) and /api/status.</summary>
+    public static WebApplication MapMonitorEndpoints(this WebApplication app)
+    {
+        var metrics = app.Services.GetRequiredService<MonitorMetrics>();
+        app.MapMetrics("/metrics", metrics.Registry);
+        app.MapGet("/healthz", (PipelineService pipeline) => pipeline.Alive ? Results.Text("ok\n") : Results.Text("pipeline stalled\n", statusCode: 503));
+        app.MapGet("/readyz", (IServiceProvider services) =>
+        {
+            var status = Status(services);
+            return status.Ready ? Results.Json(status) : Results.Json(status, statusCode: 503);
+        });
+        app.MapGet("/api/status", (IServiceProvider services) => Results.Json(Status(services)));
+        return app;
+    }
+
+    public sealed record ServiceStatus(bool Ready, string State, int ModelVersion, double? Threshold, int WindowScores, bool Drift,
+        bool? MqttIngestConnected, bool AlertsConnected, bool FolderWatching, long Judged, long OutboxPending, long NormalSamples);
+
+    private static ServiceStatus Status(IServiceProvider s)
+    {
+        var holder = s.GetRequiredService<ModelHolder>();
+        var pipeline = s.GetRequiredService<PipelineService>();
+        var mqtt = s.GetRequiredService<MqttSource>();
+        var folder = s.GetRequiredService<FolderSource>();
+        var publisher = s.GetRequiredService<AlertPublisher>();
+        bool? ingest = mqtt.Enabled ? mqtt.Connected : null;
+        bool ready = holder.IsJudging && ingest != false && publisher.Connected;
+        return new ServiceStatus(ready, holder.IsJudging ? "judging" : "learning", holder.Version, holder.Judge?.Threshold,
+            holder.Judge?.WindowCount ?? 0, pipeline.DriftActive, ingest, publisher.Connected, folder.Enabled, pipeline.Judged,
+            s.GetRequiredService<AlertOutbox>().Count, s.GetRequiredService<NormalSampleStore>().Count);
+    }
+}

@@ -1,0 +1,24 @@
+using System.CommandLine;
+using AnomalyMonitor.Benchmarks;
+
+// A plain harness, not BenchmarkDotNet: each benchmark trains real models for minutes, so the
+// statistics that matter are across seeds and batch sizes, printed as Markdown for docs/benchmarks.md.
+var data = new Option<string>("--data") { Description = "MNIST IDX directory.", DefaultValueFactory = _ => "../shared/data/mnist" };
+var root = new RootCommand("anomaly-monitor benchmarks (not part of the test suite; see docs/benchmarks.md)");
+
+var speed = new Command("speed", "Training and scoring throughput and peak memory, conv model at 28x28.") { data };
+speed.SetAction(p => SpeedBenchmark.Run(p.GetValue(data)!));
+root.Add(speed);
+
+var worksheet = new Command("worksheet", "Worksheet 000 replication: conv, BCE, 20 epochs, digit 1, mean+3σ of the training MSE.") { data };
+worksheet.SetAction(p => WorksheetBenchmark.Run(p.GetValue(data)!));
+root.Add(worksheet);
+
+var digits = new Option<string>("--digits") { DefaultValueFactory = _ => "0,1,2,3,4,5,6,7,8,9" };
+var seeds = new Option<string>("--seeds") { DefaultValueFactory = _ => "1,2,3" };
+var settings = new Option<string[]>("--set") { Description = "Override a default: epochs=10, latent=8, noise=gaussian:0.3, loss=mse, error=bce, arch=dense, patience=0, threshold=..." , AllowMultipleArgumentsPerToken = true };
+var oneClass = new Command("oneclass", "One-class MNIST: train on one digit, test on all 10,000 test images, per digit and seed.") { data, digits, seeds, settings };
+oneClass.SetAction(p => OneClassBenchmark.Run(p.GetValue(data)!, p.GetValue(digits)!, p.GetValue(seeds)!, p.GetValue(settings) ?? []));
+root.Add(oneClass);
+
+return root.Parse(args).Invoke();
