@@ -75,6 +75,8 @@ public sealed class PipelineOptions
     public int DecodeWorkers { get; set; } = 2;
     public int MaxBatchSize { get; set; } = 32;
     public TimeSpan MaxBatchWait { get; set; } = TimeSpan.FromMilliseconds(2);
+    /// <summary>Resize images of another size to the model input. Off by default: a wrong size usually means a misconfigured sender, so it is rejected (wrong_dimensions).</summary>
+    public bool AllowResize { get; set; }
 }
 
 public sealed class JudgeOptions

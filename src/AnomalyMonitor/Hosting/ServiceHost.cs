@@ -39,6 +39,8 @@ public static class ServiceHost
             .AddMonitorServices();
 
         var app = builder.Build();
+        // Before anything resolves an option: one pass over every section, so all problems are listed together.
+        app.Services.GetService<IStartupValidator>()?.Validate();
         app.MapMonitorEndpoints();
         return app;
     }

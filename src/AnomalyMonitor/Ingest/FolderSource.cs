@@ -17,7 +17,7 @@ namespace AnomalyMonitor.Ingest;
 /// Files left in processing/ by a crash are judged again at start.
 /// </summary>
 public sealed class FolderSource(
-    ItemQueue queue, ModelHolder holder, IOptions<IngestOptions> ingest, PathResolver paths, TimeProvider time,
+    ItemQueue queue, ModelHolder holder, IOptions<IngestOptions> ingest, IOptions<PipelineOptions> pipeline, PathResolver paths, TimeProvider time,
     MonitorMetrics metrics, ILogger<FolderSource> logger) : BackgroundService
 {
     private readonly ConcurrentDictionary<string, byte> _candidates = new(StringComparer.Ordinal);
@@ -28,10 +28,16 @@ public sealed class FolderSource(
     public bool Enabled => Options.Enabled;
     public FolderLayout Layout { get; } = new(paths.Resolve(ingest.Value.Folder.Path));
 
+    /// <summary>The folders exist once the service reports started, so writers can drop files at once.</summary>
+    public override Task StartAsync(CancellationToken cancellationToken)
+    {
+        if (Enabled) Layout.Create();
+        return base.StartAsync(cancellationToken);
+    }
+
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
         if (!Enabled) return;
-        Layout.Create();
         await Task.Yield();
         await RecoverAsync(stoppingToken).ConfigureAwait(false);
 
@@ -133,7 +139,7 @@ public sealed class FolderSource(
                 throw new InputRejectedException(name, RejectReason.TooLarge, $"{length} bytes exceeds the limit of {Options.MaxFileBytes}");
             if (IsBatchFile(name))
             {
-                var load = DatasetLoader.Load(claimed, new DatasetOptions { Shape = holder.InputShape, Limits = DecodeLimits.Default with { MaxBytes = Options.MaxFileBytes } });
+                var load = DatasetLoader.Load(claimed, new DatasetOptions { Shape = holder.InputShape, Limits = DecodeLimits.Default with { MaxBytes = Options.MaxFileBytes, AllowResize = pipeline.Value.AllowResize } });
                 if (load.Images.Count + load.Rejected.Count == 0)
                     throw new InputRejectedException(name, RejectReason.Empty, "the batch file holds no images");
                 disposition = new FileDisposition(this, claimed, load.Images.Count + load.Rejected.Count);

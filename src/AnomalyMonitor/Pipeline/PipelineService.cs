@@ -27,6 +27,7 @@ public sealed partial class PipelineService(
     ILogger<PipelineService> logger) : BackgroundService
 {
     private readonly PipelineOptions _options = pipelineOptions.Value;
+    private readonly DecodeLimits _limits = DecodeLimits.Default with { AllowResize = pipelineOptions.Value.AllowResize };
     private readonly Channel<Decoded> _decoded = Channel.CreateBounded<Decoded>(new BoundedChannelOptions(Math.Max(2 * pipelineOptions.Value.MaxBatchSize, 8))
     {
         FullMode = BoundedChannelFullMode.Wait,
@@ -137,7 +138,7 @@ public sealed partial class PipelineService(
             var buffer = ArrayPool<float>.Shared.Rent(shape.PixelCount);
             try
             {
-                ImageDecoder.Decode(item.Payload.Span, item.Id, shape, DecodeLimits.Default, buffer);
+                ImageDecoder.Decode(item.Payload.Span, item.Id, shape, _limits, buffer);
                 return new Decoded(item, buffer, true);
             }
             catch

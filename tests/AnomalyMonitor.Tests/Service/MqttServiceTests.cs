@@ -1,0 +1,165 @@
+using System.Text.Json;
+using AnomalyMonitor.Tests.Support;
+
+namespace AnomalyMonitor.Tests.Service;
+
+/// <summary>The service against a real Mosquitto broker: QoS 1, persistent sessions, the outbox.</summary>
+public sealed class MqttServiceTests : IAsyncLifetime
+{
+    private const string Alerts = "anomaly-monitor/alerts";
+    private readonly TempDir _dir = new();
+    private Mosquitto _broker = null!;
+
+    public async Task InitializeAsync()
+    {
+        _broker = await Mosquitto.StartAsync();
+        TestModel.CopyTo(Path.Combine(_dir.Path, "models"));
+    }
+
+    public async Task DisposeAsync()
+    {
+        await _broker.DisposeAsync();
+        _dir.Dispose();
+    }
+
+    private Dictionary<string, string?> Settings(string clientId) => new()
+    {
+        ["Mqtt:Broker"] = _broker.Address,
+        ["Mqtt:ClientId"] = clientId,
+        ["Ingest:Mqtt:Enabled"] = "true",
+        ["Ingest:Folder:Enabled"] = "false",
+    };
+
+    private static string Envelope(string id, byte[] png, string source) =>
+        JsonSerializer.Serialize(new { id, image = Convert.ToBase64String(png), contentType = "image/png", source, metadata = new { line = "3" } });
+
+    [Fact]
+    public async Task Published_images_are_judged_and_only_anomalies_are_alerted_for_every_payload_kind()
+    {
+        await using var service = await TestService.StartAsync(_dir.Path, Settings("svc-kinds"));
+        await using var subscriber = await MqttTestClient.ConnectAsync(_broker.Port, "sub-kinds", subscribe: Alerts);
+        await using var publisher = await MqttTestClient.ConnectAsync(_broker.Port, "pub-kinds");
+        await Wait.UntilAsync(() => service.App.Services.GetRequiredServiceOf<AnomalyMonitor.Mqtt.MqttSource>().Connected, "the service to subscribe");
+
+        for (int i = 0; i < 12; i++) await publisher.PublishAsync("anomaly-monitor/images/cam-raw", TestModel.NormalPng());
+        for (int i = 0; i < 4; i++) await publisher.PublishAsync("anomaly-monitor/images/cam-raw", TestModel.AnomalyPng(i));
+        await publisher.PublishAsync("anomaly-monitor/images/cam-env", Envelope("env-normal", TestModel.NormalPng(), "line-3"));
+        await publisher.PublishAsync("anomaly-monitor/images/cam-env", Envelope("env-anomaly", TestModel.AnomalyPng(1), "line-3"));
+        var batch = "[" + string.Join(",", Envelope("b-0", TestModel.NormalPng(), "batch"), Envelope("b-1", TestModel.AnomalyPng(0), "batch"), Envelope("b-2", TestModel.NormalPng(), "batch")) + "]";
+        await publisher.PublishAsync("anomaly-monitor/images/cam-batch", batch);
+        await publisher.PublishAsync("anomaly-monitor/images/cam-bad", "{ this is not json");
+
+        const int images = 12 + 4 + 2 + 3;
+        await Wait.UntilAsync(() => service.Pipeline.Judged >= images, $"{images} images judged");
+        await Wait.UntilAsync(() => subscriber.Alerts(Alerts).Count >= 6, "6 alerts");
+        await Task.Delay(500); // no extra alert may follow
+        var alerts = subscriber.Alerts(Alerts);
+        Assert.Equal(images, service.Pipeline.Judged);
+        Assert.Equal(6, alerts.Count);
+        Assert.Equal(6, service.Count("anomaly"));
+        Assert.Equal(15, service.Count("normal"));
+        var ids = alerts.Select(a => a.GetProperty("id").GetString()).ToList();
+        Assert.Contains("env-anomaly", ids);
+        Assert.Contains("b-1", ids);
+        Assert.DoesNotContain("env-normal", ids);
+        var env = alerts.Single(a => a.GetProperty("id").GetString() == "env-anomaly");
+        Assert.Equal("line-3", env.GetProperty("source").GetString());
+        Assert.Equal("3", env.GetProperty("metadata").GetProperty("line").GetString());
+        foreach (var field in new[] { "receivedAt", "judgedAt", "score", "threshold", "zScore", "mean", "stddev", "modelVersion", "evidence" })
+            Assert.True(env.TryGetProperty(field, out _), $"alert lacks {field}");
+        Assert.True(env.GetProperty("score").GetDouble() > env.GetProperty("threshold").GetDouble());
+        foreach (var kind in new[] { "original", "reconstruction", "heatmap", "record" })
+            Assert.True(File.Exists(Path.Combine(_dir.Path, "evidence", env.GetProperty("evidence").GetProperty(kind).GetString()!)), kind);
+        // The malformed message was refused, counted and kept.
+        Assert.Equal(1, service.Count("rejected"));
+        Assert.Single(Directory.GetFiles(Path.Combine(_dir.Path, "state", "quarantine"), "*.reason.txt"));
+    }
+
+    [Fact]
+    public async Task A_service_restart_mid_stream_loses_no_message()
+    {
+        await using var subscriber = await MqttTestClient.ConnectAsync(_broker.Port, "sub-restart", subscribe: Alerts);
+        await using var publisher = await MqttTestClient.ConnectAsync(_broker.Port, "pub-restart");
+        var settings = Settings("svc-restart");
+        double judged;
+        var anomalyIds = new List<string>();
+        await using (var first = await TestService.StartAsync(_dir.Path, settings))
+        {
+            await Wait.UntilAsync(() => first.App.Services.GetRequiredServiceOf<AnomalyMonitor.Mqtt.MqttSource>().Connected, "subscribed");
+            for (int i = 0; i < 20; i++)
+            {
+                bool anomaly = i % 5 == 0;
+                var id = $"r-{i}";
+                if (anomaly) anomalyIds.Add(id);
+                await publisher.PublishAsync("anomaly-monitor/images/cam", Envelope(id, anomaly ? TestModel.AnomalyPng(i) : TestModel.NormalPng(), "cam"));
+            }
+            await Wait.UntilAsync(() => first.Pipeline.Judged >= 5, "some judged before the restart");
+            await first.StopAsync();
+            judged = first.Pipeline.Judged;
+        }
+        // While the service is down, the broker queues for its persistent session.
+        for (int i = 20; i < 40; i++)
+        {
+            bool anomaly = i % 5 == 0;
+            var id = $"r-{i}";
+            if (anomaly) anomalyIds.Add(id);
+            await publisher.PublishAsync("anomaly-monitor/images/cam", Envelope(id, anomaly ? TestModel.AnomalyPng(i) : TestModel.NormalPng(), "cam"));
+        }
+        await using var second = await TestService.StartAsync(_dir.Path, settings);
+        await Wait.UntilAsync(() => judged + second.Pipeline.Judged >= 40, "all 40 judged across both runs");
+        await Wait.UntilAsync(() => anomalyIds.All(id => subscriber.Alerts(Alerts).Any(a => a.GetProperty("id").GetString() == id)), "an alert for every anomaly");
+    }
+
+    [Fact]
+    public async Task A_broker_restart_loses_no_item_and_no_alert()
+    {
+        // A persistent subscriber, as an alerting integration would be.
+        await using (var s = await MqttTestClient.ConnectAsync(_broker.Port, "sub-outage", persistent: true, Alerts)) await s.DisconnectAsync();
+        var settings = Settings("svc-outage");
+        settings["Ingest:Folder:Enabled"] = "true";
+        await using var service = await TestService.StartAsync(_dir.Path, settings);
+        await Wait.UntilAsync(() => service.App.Services.GetRequiredServiceOf<AnomalyMonitor.Alerts.AlertPublisher>().Connected, "alerts connected");
+
+        await _broker.StopAsync();
+        await Wait.UntilAsync(() => !service.App.Services.GetRequiredServiceOf<AnomalyMonitor.Alerts.AlertPublisher>().Connected, "the service to notice the outage");
+        // Items keep arriving through the folder while the broker is down; their alerts wait in the outbox.
+        for (int i = 0; i < 5; i++) await File.WriteAllBytesAsync(Path.Combine(service.Inbox, $"down-{i}.png"), TestModel.AnomalyPng(i));
+        for (int i = 0; i < 5; i++) await File.WriteAllBytesAsync(Path.Combine(service.Inbox, $"ok-{i}.png"), TestModel.NormalPng());
+        await Wait.UntilAsync(() => service.Pipeline.Judged >= 10, "10 judged during the outage");
+        Assert.True(service.Metrics.OutboxSize.Value >= 5, $"outbox holds {service.Metrics.OutboxSize.Value}");
+
+        await _broker.StartProcessAsync();
+        await using var subscriber = await MqttTestClient.ConnectAsync(_broker.Port, "sub-outage", persistent: true, Alerts);
+        await Wait.UntilAsync(() => Enumerable.Range(0, 5).All(i => subscriber.Alerts(Alerts).Any(a => a.GetProperty("id").GetString() == $"down-{i}.png")), "all 5 alerts after the broker came back");
+        await Wait.UntilAsync(() => service.Metrics.OutboxSize.Value == 0, "the outbox drained");
+        Assert.Equal(5, Directory.GetFiles(Path.Combine(service.Inbox, "processed", "anomaly")).Length);
+        Assert.Equal(5, Directory.GetFiles(Path.Combine(service.Inbox, "processed", "normal")).Length);
+    }
+}
+
+public sealed class EmbeddedBrokerTests : IDisposable
+{
+    private readonly TempDir _dir = new();
+
+    public void Dispose() => _dir.Dispose();
+
+    [Fact]
+    public async Task Embedded_broker_takes_images_and_delivers_alerts_and_status()
+    {
+        TestModel.CopyTo(Path.Combine(_dir.Path, "models"));
+        int port = Ports.Free();
+        await using var service = await TestService.StartAsync(_dir.Path, new Dictionary<string, string?>
+        {
+            ["Mqtt:Broker"] = "",
+            ["Mqtt:Embedded:Port"] = port.ToString(System.Globalization.CultureInfo.InvariantCulture),
+            ["Ingest:Mqtt:Enabled"] = "true",
+        });
+        await using var client = await MqttTestClient.ConnectAsync(port, "embedded-user", subscribe: ["anomaly-monitor/alerts", "anomaly-monitor/status"]);
+        await Wait.UntilAsync(() => service.App.Services.GetRequiredServiceOf<AnomalyMonitor.Mqtt.MqttSource>().Connected, "subscribed");
+        await client.PublishAsync("anomaly-monitor/images/e", TestModel.NormalPng());
+        await client.PublishAsync("anomaly-monitor/images/e", TestModel.AnomalyPng(0));
+        await Wait.UntilAsync(() => client.Alerts("anomaly-monitor/alerts").Count == 1, "one alert");
+        Assert.Equal(2, service.Pipeline.Judged);
+        Assert.Contains(client.Alerts("anomaly-monitor/status"), s => s.GetProperty("state").GetString() == "online");
+    }
+}

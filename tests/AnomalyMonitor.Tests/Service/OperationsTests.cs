@@ -1,0 +1,92 @@
+using System.Diagnostics;
+using AnomalyMonitor.Tests.Support;
+
+namespace AnomalyMonitor.Tests.Service;
+
+/// <summary>What an operator and an admin touch: /metrics (checked by promtool), health endpoints, bad configuration, the systemd unit.</summary>
+public sealed class OperationsTests : IDisposable
+{
+    private readonly TempDir _dir = new();
+
+    public void Dispose() => _dir.Dispose();
+
+    private static async Task<(int Code, string Output)> RunAsync(string file, string args, string? stdin = null)
+    {
+        var start = new ProcessStartInfo(file, args) { RedirectStandardOutput = true, RedirectStandardError = true, RedirectStandardInput = stdin is not null };
+        using var p = Process.Start(start)!;
+        if (stdin is not null)
+        {
+            await p.StandardInput.WriteAsync(stdin);
+            p.StandardInput.Close();
+        }
+        var output = await p.StandardOutput.ReadToEndAsync() + await p.StandardError.ReadToEndAsync();
+        await p.WaitForExitAsync();
+        return (p.ExitCode, output);
+    }
+
+    [Fact]
+    public async Task Metrics_are_scraped_parsed_and_pass_promtool()
+    {
+        TestModel.CopyTo(Path.Combine(_dir.Path, "models"));
+        await using var service = await TestService.StartAsync(_dir.Path, new Dictionary<string, string?>());
+        for (int i = 0; i < 3; i++) File.WriteAllBytes(Path.Combine(service.Inbox, $"n{i}.png"), TestModel.NormalPng());
+        File.WriteAllBytes(Path.Combine(service.Inbox, "a.png"), TestModel.AnomalyPng(0));
+        File.WriteAllText(Path.Combine(service.Inbox, "bad.png"), "x");
+        await Wait.UntilAsync(() => service.Pipeline.Judged == 4 && service.Count("rejected") == 1, "4 judged and 1 rejected");
+
+        using var http = new HttpClient();
+        var text = await http.GetStringAsync(service.BaseUrl + "/metrics");
+        var samples = text.Split('\n').Where(l => l.Length > 0 && !l.StartsWith('#'))
+            .Select(l => l.Split(' ')).ToDictionary(p => p[0], p => double.Parse(p[1], System.Globalization.CultureInfo.InvariantCulture));
+        Assert.Equal(3, samples["anomaly_monitor_items_total{source=\"folder\",outcome=\"normal\"}"]);
+        Assert.Equal(1, samples["anomaly_monitor_items_total{source=\"folder\",outcome=\"anomaly\"}"]);
+        Assert.Equal(1, samples["anomaly_monitor_rejected_total{source=\"folder\",reason=\"unsupported\"}"]);
+        Assert.Equal(4, samples["anomaly_monitor_reconstruction_error_count"]);
+        Assert.True(samples["anomaly_monitor_threshold"] > 0);
+        Assert.Equal(1, samples["anomaly_monitor_state{state=\"judging\"}"]);
+        foreach (var name in new[] { "anomaly_monitor_scoring_batch_duration_seconds_count", "anomaly_monitor_end_to_end_latency_seconds_count", "anomaly_monitor_queue_depth",
+            "anomaly_monitor_model_version", "anomaly_monitor_model_created_timestamp_seconds", "anomaly_monitor_normal_store_samples", "anomaly_monitor_alert_outbox_size", "anomaly_monitor_judge_window_scores" })
+            Assert.True(samples.Keys.Any(k => k.StartsWith(name, StringComparison.Ordinal)), $"{name} missing");
+
+        var (code, output) = await RunAsync("promtool", "check metrics", text);
+        Assert.True(code == 0, "promtool check metrics: " + output);
+
+        Assert.Equal("ok\n", await http.GetStringAsync(service.BaseUrl + "/healthz"));
+        var ready = await http.GetAsync(service.BaseUrl + "/readyz");
+        Assert.True(ready.IsSuccessStatusCode, await ready.Content.ReadAsStringAsync());
+    }
+
+    [Fact]
+    public async Task Invalid_configuration_exits_non_zero_listing_every_problem()
+    {
+        var config = _dir.File("bad.json");
+        File.WriteAllText(config, """
+            { "Judge": { "K": -1, "Window": 1 }, "Pipeline": { "MaxBatchSize": 0 }, "Mqtt": { "Broker": "host:notaport" },
+              "Alerts": { "Topic": "alerts/#" }, "Models": { "Device": "tpu" }, "Web": { "Urls": "ftp://x" } }
+            """);
+        var result = await CliProcess.RunAsync("run", "--config", config);
+        Assert.Equal(1, result.ExitCode);
+        foreach (var expected in new[] { "Judge:K", "Judge:Window", "Pipeline:MaxBatchSize", "Mqtt:Broker", "Alerts:Topic", "Models:Device", "Web:Urls" })
+            Assert.Contains(expected, result.Stderr);
+        Assert.DoesNotContain("   at ", result.Stderr);
+    }
+
+    [Fact]
+    [System.Runtime.Versioning.SupportedOSPlatform("linux")]
+    public async Task The_systemd_unit_verifies_clean()
+    {
+        var repo = AppContext.BaseDirectory;
+        while (!File.Exists(Path.Combine(repo, "Monitor.sln"))) repo = Path.GetDirectoryName(repo)!;
+        var unit = File.ReadAllText(Path.Combine(repo, "systemd", "anomaly-monitor.service"));
+        // systemd-analyze checks that ExecStart exists; point it at a stand-in since nothing is installed here.
+        var exe = _dir.File("anomaly-monitor");
+        File.WriteAllText(exe, "#!/bin/sh\n");
+        File.SetUnixFileMode(exe, UnixFileMode.UserRead | UnixFileMode.UserExecute | UnixFileMode.UserWrite);
+        var copy = _dir.File("anomaly-monitor.service");
+        File.WriteAllText(copy, unit.Replace("/opt/anomaly-monitor/anomaly-monitor", exe, StringComparison.Ordinal));
+        var (code, output) = await RunAsync("systemd-analyze", $"verify {copy}");
+        Assert.True(code == 0 && output.Trim().Length == 0, "systemd-analyze verify: " + output);
+        foreach (var directive in new[] { "Type=notify", "WatchdogSec=", "Restart=on-failure", "User=anomaly-monitor", "StateDirectory=", "NoNewPrivileges=yes", "ProtectSystem=strict", "ProtectHome=yes", "PrivateTmp=yes", "LoadCredential=" })
+            Assert.Contains(directive, unit);
+    }
+}

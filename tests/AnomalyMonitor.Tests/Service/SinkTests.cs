@@ -1,0 +1,113 @@
+using System.Text;
+using AnomalyMonitor.Alerts;
+using AnomalyMonitor.Core.Imaging;
+using AnomalyMonitor.Hosting;
+using AnomalyMonitor.Mqtt;
+using AnomalyMonitor.Pipeline;
+using AnomalyMonitor.Telemetry;
+using AnomalyMonitor.Tests.Support;
+using Microsoft.Extensions.Options;
+using Microsoft.Extensions.Time.Testing;
+
+namespace AnomalyMonitor.Tests.Service;
+
+public sealed class SinkTests : IDisposable
+{
+    private readonly TempDir _dir = new();
+
+    public void Dispose() => _dir.Dispose();
+
+    private static AnomalyAlert Alert(string source) => new("anomaly", Guid.NewGuid().ToString(), source, default, default, 1, 0.5, 4, 0, 1, "log", 1, null, 0, null);
+
+    [Fact]
+    public void Storm_control_applies_cooldown_per_source_and_a_cap_per_minute_and_reports_what_it_held_back()
+    {
+        var time = new FakeTimeProvider(DateTimeOffset.Parse("2026-01-01T00:00:00Z", System.Globalization.CultureInfo.InvariantCulture));
+        var metrics = new MonitorMetrics();
+        using var outbox = new AlertOutbox(Options.Create(new ServiceOptions { StateDirectory = _dir.Path }), new PathResolver(_dir.Path), metrics);
+        var sink = new AlertSink(Options.Create(new AlertsOptions { Cooldown = TimeSpan.FromSeconds(10), MaxPerMinute = 3 }), outbox, time, metrics);
+
+        Assert.True(sink.Anomaly(Alert("cam-1"), driftActive: false));
+        Assert.False(sink.Anomaly(Alert("cam-1"), false));        // cooldown
+        Assert.True(sink.Anomaly(Alert("cam-2"), false));         // another source
+        time.Advance(TimeSpan.FromSeconds(11));
+        Assert.True(sink.Anomaly(Alert("cam-1"), false));         // cooldown over; the 3rd this minute
+        Assert.False(sink.Anomaly(Alert("cam-3"), false));        // cap
+        Assert.False(sink.Anomaly(Alert("cam-4"), driftActive: true));
+        time.Advance(TimeSpan.FromMinutes(1));
+        Assert.True(sink.Anomaly(Alert("cam-5"), false));
+
+        Assert.Equal(1, metrics.AlertsSuppressed.WithLabels("cooldown").Value);
+        Assert.Equal(1, metrics.AlertsSuppressed.WithLabels("rate_limit").Value);
+        Assert.Equal(1, metrics.AlertsSuppressed.WithLabels("drift").Value);
+        var queued = outbox.Peek(10);
+        Assert.Equal(4, queued.Count);
+        // Each suppressed count rides on the next alert that goes out.
+        Assert.Contains("\"suppressedSinceLast\":1", Encoding.UTF8.GetString(queued[1].Payload), StringComparison.Ordinal);
+        Assert.Contains("\"suppressedSinceLast\":0", Encoding.UTF8.GetString(queued[2].Payload), StringComparison.Ordinal);
+        Assert.Contains("\"suppressedSinceLast\":2", Encoding.UTF8.GetString(queued[3].Payload), StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void A_sustained_shift_is_reported_once_and_ends_when_the_share_falls_back()
+    {
+        var time = new FakeTimeProvider();
+        var drift = new DriftDetector(new DriftOptions { Fraction = 0.5, Duration = TimeSpan.FromMinutes(5), MinItems = 20 }, time);
+        int starts = 0, ends = 0;
+        void Feed(int seconds, double anomalyShare)
+        {
+            for (int s = 0; s < seconds; s++)
+            {
+                for (int i = 0; i < 10; i++)
+                {
+                    int change = drift.Observe(i < anomalyShare * 10);
+                    if (change > 0) starts++;
+                    if (change < 0) ends++;
+                }
+                time.Advance(TimeSpan.FromSeconds(1));
+            }
+        }
+        Feed(600, 0.1);
+        Assert.Equal(0, starts);
+        Feed(200, 0.9);                 // shorter than the duration: not yet a shift
+        Assert.Equal(0, starts);
+        Feed(200, 0.9);
+        Assert.Equal(1, starts);
+        Assert.True(drift.Active);
+        Feed(1200, 0.9);                // thousands of anomalies, still one report
+        Assert.Equal(1, starts);
+        Feed(400, 0.1);
+        Assert.Equal(1, ends);
+        Assert.False(drift.Active);
+    }
+
+    [Fact]
+    public void Payloads_raw_envelope_and_batch_parse_and_bad_ones_are_refused_with_a_reason()
+    {
+        var png = TestModel.NormalPng();
+        var raw = PayloadParser.Parse(png, "t/cam", "t/cam/x");
+        Assert.Equal("t/cam", raw.Single().Source);
+        Assert.Equal(png, raw.Single().Bytes);
+
+        var envelope = "{\"id\":\"e1\",\"image\":\"" + Convert.ToBase64String(png) + "\",\"source\":\"line-2\",\"metadata\":{\"lot\":\"7\"}}";
+        var one = PayloadParser.Parse(Encoding.UTF8.GetBytes(envelope), "t/cam", "fallback").Single();
+        Assert.Equal(("e1", "line-2", "7"), (one.Id, one.Source, one.Metadata!["lot"]));
+
+        var batch = PayloadParser.Parse(Encoding.UTF8.GetBytes($"[{envelope},{envelope.Replace("e1", "e2", StringComparison.Ordinal)}]"), "t", "f");
+        Assert.Equal(["e1", "e2"], batch.Select(b => b.Id));
+        Assert.Equal(2, PayloadParser.Parse(Encoding.UTF8.GetBytes("{\"items\":[" + envelope + "," + envelope + "]}"), "t", "f").Count);
+
+        Assert.Equal(RejectReason.Empty, Assert.Throws<InputRejectedException>(() => PayloadParser.Parse([], "t", "f")).Reason);
+        Assert.Equal(RejectReason.Corrupt, Assert.Throws<InputRejectedException>(() => PayloadParser.Parse("{ nope"u8.ToArray(), "t", "f")).Reason);
+        Assert.Contains("base64", Assert.Throws<InputRejectedException>(() => PayloadParser.Parse("""{"id":"x","image":"%%%"}"""u8.ToArray(), "t", "f")).Message);
+        Assert.Contains("\"image\"", Assert.Throws<InputRejectedException>(() => PayloadParser.Parse("""{"id":"x"}"""u8.ToArray(), "t", "f")).Message);
+    }
+
+    [Theory]
+    [InlineData("broker.local:1884", "broker.local", 1884, false)]
+    [InlineData("mqtts://broker.local:8884", "broker.local", 8884, true)]
+    [InlineData("mqtts://broker.local", "broker.local", 8883, true)]
+    [InlineData("broker.local", "broker.local", 1883, false)]
+    public void Broker_addresses_parse(string text, string host, int port, bool tls) =>
+        Assert.Equal((host, port, tls), MqttConnection.ParseBroker(text));
+}

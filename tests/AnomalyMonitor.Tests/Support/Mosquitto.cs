@@ -1,0 +1,60 @@
+using System.Diagnostics;
+
+namespace AnomalyMonitor.Tests.Support;
+
+/// <summary>
+/// A real Mosquitto broker (Debian package "mosquitto", installed by .ci/run) on a free loopback port,
+/// persisting sessions to disk so a restart keeps queued messages, as a production broker would.
+/// </summary>
+public sealed class Mosquitto : IAsyncDisposable
+{
+    private readonly string _dir = Path.Combine(Path.GetTempPath(), "am-mosquitto-" + Guid.NewGuid().ToString("N")[..10]);
+    private Process? _process;
+
+    public int Port { get; } = Ports.Free();
+    public string Address => $"127.0.0.1:{Port}";
+
+    public static async Task<Mosquitto> StartAsync()
+    {
+        var broker = new Mosquitto();
+        await broker.StartProcessAsync();
+        return broker;
+    }
+
+    public async Task StartProcessAsync()
+    {
+        Directory.CreateDirectory(_dir);
+        var conf = Path.Combine(_dir, "mosquitto.conf");
+        await File.WriteAllTextAsync(conf, $"""
+            listener {Port} 127.0.0.1
+            allow_anonymous true
+            persistence true
+            persistence_location {_dir}/
+            max_inflight_messages 100
+            max_queued_messages 100000
+            log_dest file {_dir}/mosquitto.log
+            """);
+        var binary = File.Exists("/usr/sbin/mosquitto") ? "/usr/sbin/mosquitto" : "mosquitto";
+        _process = Process.Start(new ProcessStartInfo(binary, ["-c", conf]) { UseShellExecute = false, RedirectStandardError = true, RedirectStandardOutput = true })
+            ?? throw new InvalidOperationException("mosquitto did not start; install the Debian package 'mosquitto'");
+        await Ports.WaitOpenAsync(Port, TimeSpan.FromSeconds(10));
+    }
+
+    /// <summary>Stops the broker the way systemd would (SIGTERM), which writes its persistence file.</summary>
+    public async Task StopAsync()
+    {
+        if (_process is null || _process.HasExited) return;
+        Process.Start("kill", ["-TERM", _process.Id.ToString(System.Globalization.CultureInfo.InvariantCulture)])!.WaitForExit();
+        await _process.WaitForExitAsync().WaitAsync(TimeSpan.FromSeconds(10));
+        _process.Dispose();
+        _process = null;
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        try { _process?.Kill(); } catch (InvalidOperationException) { }
+        if (_process is not null) await _process.WaitForExitAsync();
+        _process?.Dispose();
+        try { Directory.Delete(_dir, true); } catch (IOException) { }
+    }
+}

@@ -1,0 +1,67 @@
+using AnomalyMonitor.Hosting;
+using AnomalyMonitor.Pipeline;
+using AnomalyMonitor.Telemetry;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting.Server;
+using Microsoft.AspNetCore.Hosting.Server.Features;
+using Microsoft.Extensions.DependencyInjection;
+
+namespace AnomalyMonitor.Tests.Support;
+
+/// <summary>The real service, composed exactly as `anomaly-monitor run` composes it, in this process, on free ports.</summary>
+public sealed class TestService : IAsyncDisposable
+{
+    private TestService(WebApplication app, string root)
+    {
+        App = app;
+        Root = root;
+    }
+
+    public WebApplication App { get; }
+    public string Root { get; }
+    public string BaseUrl => App.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();
+    public MonitorMetrics Metrics => App.Services.GetRequiredService<MonitorMetrics>();
+    public PipelineService Pipeline => App.Services.GetRequiredService<PipelineService>();
+    public ModelHolder Holder => App.Services.GetRequiredService<ModelHolder>();
+    public string Inbox => Path.Combine(Root, "inbox");
+
+    /// <summary>Settings that place every path under <paramref name="root"/>; <paramref name="settings"/> add or override.</summary>
+    public static async Task<TestService> StartAsync(string root, IDictionary<string, string?> settings)
+    {
+        var all = new Dictionary<string, string?>
+        {
+            ["Models:Path"] = "models",
+            ["Service:StateDirectory"] = "state",
+            ["Service:ShutdownTimeout"] = "00:00:08",
+            ["Evidence:Path"] = "evidence",
+            ["NormalStore:Path"] = "state/normals.db",
+            ["Ingest:Folder:Path"] = "inbox",
+            ["Ingest:Folder:StableFor"] = "00:00:00.150",
+            ["Ingest:Folder:RescanInterval"] = "00:00:01",
+            ["Ingest:Mqtt:Enabled"] = "false",
+            ["Web:Urls"] = "http://127.0.0.1:0",
+            ["Mqtt:ReconnectMin"] = "00:00:00.200",
+            ["Mqtt:ReconnectMax"] = "00:00:01",
+            ["Alerts:RetryInterval"] = "00:00:00.200",
+            ["Judge:K"] = "4",
+            ["Judge:SaveInterval"] = "00:00:01",
+            ["Logging:LogLevel:Default"] = "Warning",
+        };
+        foreach (var (k, v) in settings) all[k] = v;
+        var app = ServiceHost.Build(overrides: all, paths: new PathResolver(root));
+        await app.StartAsync();
+        return new TestService(app, root);
+    }
+
+    /// <summary>Items judged so far by outcome, read from the service's own counters.</summary>
+    public double Count(string outcome, string? source = null) =>
+        Metrics.Items.GetAllLabelValues().Where(l => l[1] == outcome && (source is null || l[0] == source)).Sum(l => Metrics.Items.WithLabels(l).Value);
+
+    public async Task StopAsync() => await App.StopAsync();
+
+    public async ValueTask DisposeAsync()
+    {
+        try { await App.StopAsync(); } catch (ObjectDisposedException) { }
+        await App.DisposeAsync();
+    }
+}
