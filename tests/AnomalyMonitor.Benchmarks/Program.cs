@@ -21,4 +21,9 @@ var oneClass = new Command("oneclass", "One-class MNIST: train on one digit, tes
 oneClass.SetAction(p => OneClassBenchmark.Run(p.GetValue(data)!, p.GetValue(digits)!, p.GetValue(seeds)!, p.GetValue(settings) ?? []));
 root.Add(oneClass);
 
-return root.Parse(args).Invoke();
+var soak = new Option<int>("--soak-items") { DefaultValueFactory = _ => 200_000 };
+var pipeline = new Command("pipeline", "The service end to end: folder and MQTT throughput vs raw forward, alert latency at half load, RSS and tensors over a soak.") { data, soak };
+pipeline.SetAction((p, ct) => PipelineBenchmark.RunAsync(p.GetValue(data)!, p.GetValue(soak)));
+root.Add(pipeline);
+
+return await root.Parse(args).InvokeAsync();

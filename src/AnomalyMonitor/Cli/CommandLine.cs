@@ -14,6 +14,7 @@ public static class CommandLine
             EvaluateCommand.Create(),
             ScoreCommand.Create(),
             RunCommand.Create(),
+            ExportCommand.Create(),
         };
         // With no subcommand, show help rather than an error: it is what a newcomer types first.
         root.SetAction(parseResult => new HelpAction().Invoke(parseResult));

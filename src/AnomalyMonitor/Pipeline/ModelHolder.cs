@@ -91,6 +91,7 @@ public sealed class ModelHolder(
         metrics.Mean.WithLabels(space).Set(mean);
         metrics.Std.WithLabels(space).Set(std);
         metrics.WindowScores.Set(Judge.WindowCount);
+        metrics.LiveTensors.Set(TorchSharp.torch.Tensor.TotalCount);
     }
 
     public static JudgeSettings Settings(JudgeOptions o) => new()

@@ -39,6 +39,7 @@ public sealed class MonitorMetrics
         DriftActive = f.CreateGauge("anomaly_monitor_drift_active", "1 while a sustained shift (most items anomalous) is in progress.");
         State = f.CreateGauge("anomaly_monitor_state", "1 for the current state: learning or judging.", "state");
         EvidenceItems = f.CreateGauge("anomaly_monitor_evidence_items", "Evidence records kept.");
+        LiveTensors = f.CreateGauge("anomaly_monitor_torch_live_tensors", "TorchSharp tensors alive in the process; flat over time means no leak.");
         Up = f.CreateGauge("anomaly_monitor_up", "1 while the service runs.");
         Up.Set(1);
     }
@@ -67,5 +68,6 @@ public sealed class MonitorMetrics
     public Gauge DriftActive { get; }
     public Gauge State { get; }
     public Gauge EvidenceItems { get; }
+    public Gauge LiveTensors { get; }
     public Gauge Up { get; }
 }
