@@ -15,7 +15,9 @@ public static class ServiceHost
 
     /// <param name="configFile">--config: a JSON file whose values override appsettings.json and the environment.</param>
     /// <param name="overrides">Last layer (tests).</param>
-    public static WebApplication Build(string? configFile = null, IEnumerable<KeyValuePair<string, string?>>? overrides = null, PathResolver? paths = null)
+    /// <param name="configure">Last say over the builder (tests add a log capture).</param>
+    public static WebApplication Build(string? configFile = null, IEnumerable<KeyValuePair<string, string?>>? overrides = null, PathResolver? paths = null,
+        Action<WebApplicationBuilder>? configure = null)
     {
         var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions { ContentRootPath = AppContext.BaseDirectory, Args = [] });
         var config = builder.Configuration;
@@ -38,6 +40,7 @@ public static class ServiceHost
             .AddMonitorCore(paths ?? PathResolver.FromEnvironment())
             .AddMonitorServices();
 
+        configure?.Invoke(builder);
         var app = builder.Build();
         // Before anything resolves an option: one pass over every section, so all problems are listed together.
         app.Services.GetService<IStartupValidator>()?.Validate();

@@ -14,9 +14,12 @@ public sealed class Mosquitto : IAsyncDisposable
     public int Port { get; } = Ports.Free();
     public string Address => $"127.0.0.1:{Port}";
 
-    public static async Task<Mosquitto> StartAsync()
+    /// <summary>With a user, the broker refuses anonymous clients and checks a password file made by mosquitto_passwd.</summary>
+    private (string User, string Password)? _login;
+
+    public static async Task<Mosquitto> StartAsync((string User, string Password)? login = null)
     {
-        var broker = new Mosquitto();
+        var broker = new Mosquitto { _login = login };
         await broker.StartProcessAsync();
         return broker;
     }
@@ -25,9 +28,16 @@ public sealed class Mosquitto : IAsyncDisposable
     {
         Directory.CreateDirectory(_dir);
         var conf = Path.Combine(_dir, "mosquitto.conf");
+        var auth = "allow_anonymous true";
+        if (_login is { } login)
+        {
+            var passwords = Path.Combine(_dir, "passwords");
+            using (var p = Process.Start("mosquitto_passwd", ["-c", "-b", passwords, login.User, login.Password])!) await p.WaitForExitAsync();
+            auth = $"allow_anonymous false\npassword_file {passwords}";
+        }
         await File.WriteAllTextAsync(conf, $"""
             listener {Port} 127.0.0.1
-            allow_anonymous true
+            {auth}
             persistence true
             persistence_location {_dir}/
             max_inflight_messages 100

@@ -26,7 +26,7 @@ public sealed class TestService : IAsyncDisposable
     public string Inbox => Path.Combine(Root, "inbox");
 
     /// <summary>Settings that place every path under <paramref name="root"/>; <paramref name="settings"/> add or override.</summary>
-    public static async Task<TestService> StartAsync(string root, IDictionary<string, string?> settings)
+    public static async Task<TestService> StartAsync(string root, IDictionary<string, string?> settings, Action<WebApplicationBuilder>? configure = null)
     {
         var all = new Dictionary<string, string?>
         {
@@ -48,7 +48,7 @@ public sealed class TestService : IAsyncDisposable
             ["Logging:LogLevel:Default"] = "Warning",
         };
         foreach (var (k, v) in settings) all[k] = v;
-        var app = ServiceHost.Build(overrides: all, paths: new PathResolver(root));
+        var app = ServiceHost.Build(overrides: all, paths: new PathResolver(root), configure: configure);
         await app.StartAsync();
         return new TestService(app, root);
     }
