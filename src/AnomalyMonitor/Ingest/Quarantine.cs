@@ -14,7 +14,8 @@ public sealed class Quarantine(IOptions<ServiceOptions> service, PathResolver pa
         Directory.CreateDirectory(Folder);
         var name = new StringBuilder();
         foreach (var c in itemId.Length > 80 ? itemId[^80..] : itemId) name.Append(char.IsAsciiLetterOrDigit(c) || c is '-' or '_' or '.' ? c : '_');
-        var path = Path.Combine(Folder, $"{name.ToString().Trim('.')}.{Guid.NewGuid():N}"[..Math.Min(120, name.Length + 33)] + ".bin");
+        // The id is already cut to its last 80 characters; the suffix keeps redeliveries apart.
+        var path = Path.Combine(Folder, $"{name.ToString().Trim('.')}.{Guid.NewGuid().ToString("N")[..12]}.bin");
         File.WriteAllBytes(path, payload);
         File.WriteAllText(path[..^4] + ".reason.txt", $"{itemId}: {reason}\n");
         return path;
