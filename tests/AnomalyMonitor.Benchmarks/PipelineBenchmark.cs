@@ -148,7 +148,8 @@ internal static class PipelineBenchmark
         int anomalies = 0;
         for (int i = 0; i < count; i++)
         {
-            while (clock.Elapsed < interval * i) await Task.Yield();
+            // Sleep rather than spin: a spinning publisher would take a core from the service on this 2-core machine.
+            while (clock.Elapsed < interval * i) await Task.Delay(1);
             bool anomaly = i % 10 == 0;
             if (anomaly) anomalies++;
             var png = ImageEncoder.EncodePng(anomaly ? others.Image(i % others.Count) : ones.Image(i % ones.Count), ones.Shape);

@@ -132,6 +132,11 @@ public sealed class MqttServiceTests : IAsyncLifetime
         await using var subscriber = await MqttTestClient.ConnectAsync(_broker.Port, "sub-outage", persistent: true, Alerts);
         await Wait.UntilAsync(() => Enumerable.Range(0, 5).All(i => subscriber.Alerts(Alerts).Any(a => a.GetProperty("id").GetString() == $"down-{i}.png")), "all 5 alerts after the broker came back");
         await Wait.UntilAsync(() => service.Metrics.OutboxSize.Value == 0, "the outbox drained");
+        // The subscriber side reconnected too, with its session: images published now are judged.
+        await Wait.UntilAsync(() => service.App.Services.GetRequiredServiceOf<AnomalyMonitor.Mqtt.MqttSource>().Connected, "ingest reconnected");
+        await using (var publisher = await MqttTestClient.ConnectAsync(_broker.Port, "pub-outage"))
+            await publisher.PublishAsync("anomaly-monitor/images/after", Envelope("after-outage", TestModel.AnomalyPng(3), "cam"));
+        await Wait.UntilAsync(() => subscriber.Alerts(Alerts).Any(a => a.GetProperty("id").GetString() == "after-outage"), "an image sent after the outage judged and alerted");
         Assert.Equal(5, Directory.GetFiles(Path.Combine(service.Inbox, "processed", "anomaly")).Length);
         Assert.Equal(5, Directory.GetFiles(Path.Combine(service.Inbox, "processed", "normal")).Length);
     }
