@@ -62,7 +62,7 @@ internal static class PipelineBenchmark
         });
         // Folder, IDX batch files: many images per file.
         var idx = Idx(ones, 10_000);
-        double folderIdx = await TimeAsync(pipeline, 10_000, () => { File.WriteAllBytes(Path.Combine(inbox, "batch-images-idx3-ubyte"), idx); return Task.CompletedTask; });
+        double folderIdx = await TimeAsync(pipeline, 10_000, () => { Drop(root, inbox, "batch-images-idx3-ubyte", idx); return Task.CompletedTask; });
 
         // MQTT through Mosquitto, raw PNG payloads, QoS 1.
         using var publisher = await ConnectAsync(broker.Port, "bench-pub");
@@ -87,7 +87,7 @@ internal static class PipelineBenchmark
         long start = pipeline.Judged;
         for (int done = 0; done < soakItems; done += 10_000)
         {
-            File.WriteAllBytes(Path.Combine(inbox, $"soak{done:D7}-images-idx3-ubyte"), idx);
+            Drop(root, inbox, $"soak{done:D7}-images-idx3-ubyte", idx);
             while (pipeline.Judged - start < done + 10_000) await Task.Delay(20);
             if (done % 50_000 == 0 || done + 10_000 >= soakItems)
             {
@@ -98,6 +98,14 @@ internal static class PipelineBenchmark
         await app.StopAsync();
         try { Directory.Delete(root, true); } catch (IOException) { }
         return 0;
+    }
+
+    /// <summary>Writes beside the inbox and renames in, as a well-behaved producer does (StableFor is 0 here).</summary>
+    private static void Drop(string root, string inbox, string name, byte[] content)
+    {
+        var temp = Path.Combine(root, name);
+        File.WriteAllBytes(temp, content);
+        File.Move(temp, Path.Combine(inbox, name));
     }
 
     private static async Task<WebApplication> StartServiceAsync(string root, string broker)
@@ -112,6 +120,7 @@ internal static class PipelineBenchmark
             ["Ingest:Folder:DeleteProcessed"] = "true",
             ["Web:Urls"] = "http://127.0.0.1:0",
             ["Evidence:MaxCount"] = "1000",
+            ["Alerts:MaxPerMinute"] = "1000000", // measure every alert, not storm control
             ["Logging:LogLevel:Default"] = "Warning",
         }, paths: new PathResolver(root));
         await app.StartAsync();

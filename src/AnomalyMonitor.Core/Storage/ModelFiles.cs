@@ -25,9 +25,9 @@ public sealed class LoadedModel(nn.Module<Tensor, Tensor> module, ModelManifest 
     public ModelManifest Manifest { get; } = manifest;
     public string Directory { get; } = directory;
     public Device Device { get; } = device;
-    public ModelSpec Spec => ModelFiles.SpecOf(Manifest);
+    public ModelSpec Spec { get; } = ModelFiles.SpecOf(manifest);
     public ImageShape Shape => Spec.Shape;
-    public ThresholdPolicy Threshold => ThresholdPolicy.Parse(Manifest.Threshold);
+    public ThresholdPolicy Threshold { get; } = ThresholdPolicy.Parse(manifest.Threshold);
 
     public Scorer CreateScorer() => new(Module, Device, Shape, Manifest.ErrorMetric);
 

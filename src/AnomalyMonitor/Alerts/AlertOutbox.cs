@@ -17,19 +17,18 @@ public sealed class AlertOutbox : IDisposable
     private readonly MonitorMetrics _metrics;
     private readonly Lock _lock = new();
     private readonly SemaphoreSlim _signal = new(0);
+    private long _count;
 
     public AlertOutbox(Microsoft.Extensions.Options.IOptions<ServiceOptions> service, PathResolver paths, MonitorMetrics metrics)
     {
         _metrics = metrics;
         _db = Sqlite.Open(Path.Combine(paths.Resolve(service.Value.StateDirectory), "outbox.db"));
         Sqlite.Execute(_db, "CREATE TABLE IF NOT EXISTS outbox (seq INTEGER PRIMARY KEY AUTOINCREMENT, topic TEXT NOT NULL, payload BLOB NOT NULL, retain INTEGER NOT NULL, kind TEXT NOT NULL)");
-        _metrics.OutboxSize.Set(Count);
+        _count = Sqlite.Scalar(_db, "SELECT COUNT(*) FROM outbox");
+        _metrics.OutboxSize.Set(_count);
     }
 
-    public long Count
-    {
-        get { lock (_lock) return Sqlite.Scalar(_db, "SELECT COUNT(*) FROM outbox"); }
-    }
+    public long Count => Interlocked.Read(ref _count);
 
     /// <summary>Stores an alert durably (committed before returning) and wakes the publisher.</summary>
     public void Add(string topic, byte[] payload, string kind, bool retain = false)
@@ -44,7 +43,7 @@ public sealed class AlertOutbox : IDisposable
             insert.Parameters.AddWithValue("$k", kind);
             insert.ExecuteNonQuery();
         }
-        _metrics.OutboxSize.Inc();
+        _metrics.OutboxSize.Set(Interlocked.Increment(ref _count));
         _signal.Release();
     }
 
@@ -69,9 +68,8 @@ public sealed class AlertOutbox : IDisposable
             using var delete = _db.CreateCommand();
             delete.CommandText = "DELETE FROM outbox WHERE seq = $s";
             delete.Parameters.AddWithValue("$s", seq);
-            delete.ExecuteNonQuery();
+            if (delete.ExecuteNonQuery() == 1) _metrics.OutboxSize.Set(Interlocked.Decrement(ref _count));
         }
-        _metrics.OutboxSize.Set(Count);
     }
 
     /// <summary>Waits until something is added or the timeout passes.</summary>

@@ -1,7 +1,6 @@
 using System.Text;
 using System.Text.Json;
 using AnomalyMonitor.Core.Imaging;
-using AnomalyMonitor.Core.Storage;
 using AnomalyMonitor.Hosting;
 using AnomalyMonitor.Telemetry;
 using Microsoft.Extensions.Options;
@@ -52,7 +51,8 @@ public sealed class EvidenceStore
         File.WriteAllBytes(Path.Combine(_root, paths.Reconstruction), ImageEncoder.EncodePng(reconstruction, shape));
         using (var heat = ImageEncoder.ToHeatmap(errorMap, shape.Height, shape.Width))
             File.WriteAllBytes(Path.Combine(_root, paths.Heatmap), ImageEncoder.EncodePng(heat));
-        AtomicFile.Write(Path.Combine(_root, paths.Record), JsonSerializer.SerializeToUtf8Bytes(record, AlertJson.Options));
+        // No fsync here: the alert in the outbox is the durable record; evidence is written, not synced, to keep the hot path quick.
+        File.WriteAllBytes(Path.Combine(_root, paths.Record), JsonSerializer.SerializeToUtf8Bytes(record, AlertJson.Options));
         lock (_lock)
         {
             _records.Enqueue(dir);

@@ -1,7 +1,9 @@
 using System.Buffers;
 using System.Diagnostics;
 using AnomalyMonitor.Alerts;
+using AnomalyMonitor.Core.Imaging;
 using AnomalyMonitor.Core.Scoring;
+using AnomalyMonitor.Samples;
 using AnomalyMonitor.Core.Thresholds;
 using AnomalyMonitor.Ingest;
 using AnomalyMonitor.Telemetry;
@@ -13,7 +15,11 @@ public sealed partial class PipelineService
     private float[] _batchPixels = [];
     private ScoreOutput? _output;
 
-    private void ScoreAndJudge(List<Decoded> batch)
+    /// <summary>
+    /// Scores and judges on the scoring loop, then hands the batch to the sink stage, so that writing
+    /// evidence and records overlaps the next batch's forward pass instead of delaying it.
+    /// </summary>
+    private ValueTask ScoreAndJudgeAsync(List<Decoded> batch, CancellationToken cancellationToken)
     {
         var shape = holder.InputShape;
         int n = batch.Count, size = shape.PixelCount;
@@ -30,21 +36,83 @@ public sealed partial class PipelineService
         metrics.BatchSize.Observe(n);
 
         var judge = holder.Judge!;
+        var judged = new JudgedBatch([.. batch], new Verdict[n], new float[]?[n], new float[]?[n], shape, holder.Version);
+        int plane = shape.Height * shape.Width;
         for (int i = 0; i < n; i++)
         {
-            var verdict = judge.Judge(_output.Errors[i]);
-            Finish(batch[i], verdict, i);
+            judged.Verdicts[i] = judge.Judge(_output.Errors[i]);
+            if (!judged.Verdicts[i].IsAnomaly) continue;
+            // The scorer's buffers are reused by the next batch: anomalies keep their own copies for evidence.
+            judged.Reconstructions[i] = _output.Reconstructions.AsSpan(i * size, size).ToArray();
+            judged.ErrorMaps[i] = _output.ErrorMaps.AsSpan(i * plane, plane).ToArray();
         }
         holder.PublishJudgeNumbers();
+        return _sinks.Writer.WriteAsync(judged, cancellationToken);
     }
 
-    private void Finish(Decoded d, Verdict verdict, int index)
+    /// <summary>
+    /// The sink stage: records each verdict (metrics, drift, evidence, alert outbox), stores the batch's
+    /// accepted normals in one transaction, and only then tells the sources: an acknowledgement always
+    /// follows a durable record.
+    /// </summary>
+    private async Task SinkLoopAsync()
     {
+        await foreach (var judged in _sinks.Reader.ReadAllAsync().ConfigureAwait(false))
+        {
+            try
+            {
+                _accepted.Clear();
+                for (int i = 0; i < judged.Items.Length; i++) Record(judged, i);
+                StoreAccepted(judged.Shape);
+                for (int i = 0; i < judged.Items.Length; i++)
+                {
+                    metrics.Latency.Observe(Stopwatch.GetElapsedTime(judged.Items[i].Item.ArrivalTimestamp).TotalSeconds);
+                    Release(judged.Items[i], judged.Verdicts[i].IsAnomaly ? ItemResult.Anomaly : ItemResult.Normal);
+                }
+            }
+            catch (Exception e) when (e is not OutOfMemoryException)
+            {
+                Log.BatchFailed(logger, e, judged.Items.Length);
+                foreach (var d in judged.Items) Release(d, ItemResult.HandedBack);
+            }
+        }
+    }
+
+    private readonly List<NewSample> _accepted = [];
+    private readonly Dictionary<(string Source, string Outcome), Prometheus.Counter.Child> _itemCounters = [];
+
+    private Prometheus.Counter.Child ItemCounter(string source, string outcome)
+    {
+        if (!_itemCounters.TryGetValue((source, outcome), out var child))
+        {
+            // Sources are topics or "folder": few, but bound the cache in case senders invent many.
+            if (_itemCounters.Count > 10_000) _itemCounters.Clear();
+            _itemCounters[(source, outcome)] = child = metrics.Items.WithLabels(source, outcome);
+        }
+        return child;
+    }
+
+    private void StoreAccepted(ImageShape shape)
+    {
+        try
+        {
+            normals.AddRange(_accepted, shape);
+        }
+        catch (Exception e) when (e is IOException or Microsoft.Data.Sqlite.SqliteException)
+        {
+            Log.SinkFailed(logger, "normal-store", $"{_accepted.Count} item(s)", e.Message);
+        }
+    }
+
+    private void Record(JudgedBatch judged, int index)
+    {
+        var d = judged.Items[index];
+        var verdict = judged.Verdicts[index];
         var item = d.Item;
-        var shape = holder.InputShape;
+        var shape = judged.Shape;
         var j = verdict.Judgement;
         metrics.Errors.Observe(j.Score);
-        metrics.Items.WithLabels(item.Source, verdict.IsAnomaly ? "anomaly" : "normal").Inc();
+        ItemCounter(item.Source, verdict.IsAnomaly ? "anomaly" : "normal").Inc();
         Interlocked.Increment(ref _judged);
         ObserveDrift(verdict.IsAnomaly, j);
 
@@ -53,12 +121,11 @@ public sealed partial class PipelineService
             Log.Anomaly(logger, item.Id, item.Source, j.Score, j.Threshold, j.ZScore);
             var now = time.GetUtcNow();
             var alert = new AnomalyAlert("anomaly", item.Id, item.Source, item.ReceivedAt, now, j.Score, j.Threshold, j.ZScore, j.Mean, j.Std,
-                judgeOptions.Value.Space.ToString().ToLowerInvariant(), holder.Version, null, 0, item.Metadata);
+                judgeOptions.Value.Space.ToString().ToLowerInvariant(), judged.ModelVersion, null, 0, item.Metadata);
             try
             {
                 var paths = evidence.Write(item.Id, shape, d.Pixels.AsSpan(0, shape.PixelCount),
-                    _output!.Reconstructions.AsSpan(index * shape.PixelCount, shape.PixelCount),
-                    _output.ErrorMaps.AsSpan(index * shape.Height * shape.Width, shape.Height * shape.Width), alert);
+                    judged.Reconstructions[index], judged.ErrorMaps[index], alert);
                 alert = alert with { Evidence = paths };
             }
             catch (IOException e)
@@ -69,22 +136,14 @@ public sealed partial class PipelineService
         }
         else if (verdict.Accepted)
         {
-            try
-            {
-                normals.Add(item.Id, item.Source, item.ReceivedAt, j.Score, holder.Version, shape, d.Pixels.AsSpan(0, shape.PixelCount));
-            }
-            catch (Exception e) when (e is IOException or Microsoft.Data.Sqlite.SqliteException)
-            {
-                Log.SinkFailed(logger, "normal-store", item.Id, e.Message);
-            }
+            _accepted.Add(new NewSample(item.Id, item.Source, item.ReceivedAt, j.Score, judged.ModelVersion, d.Pixels.AsSpan(0, shape.PixelCount).ToArray()));
         }
-        metrics.Latency.Observe(Stopwatch.GetElapsedTime(item.ArrivalTimestamp).TotalSeconds);
-        Release(d, verdict.IsAnomaly ? ItemResult.Anomaly : ItemResult.Normal);
     }
 
     private void ObserveDrift(bool anomaly, Judgement j)
     {
-        int change = _drift.Observe(anomaly);
+        int change;
+        lock (_drift) change = _drift.Observe(anomaly);
         if (change == 0) return;
         metrics.DriftActive.Set(_drift.Active ? 1 : 0);
         var duration = judgeOptions.Value.Drift.Duration;
@@ -117,7 +176,7 @@ public sealed partial class PipelineService
         var held = _held.ToList();
         _held.Clear();
         for (int i = 0; i < held.Count; i += _options.MaxBatchSize)
-            ScoreAndJudge(held.GetRange(i, Math.Min(_options.MaxBatchSize, held.Count - i)));
+            await ScoreAndJudgeAsync(held.GetRange(i, Math.Min(_options.MaxBatchSize, held.Count - i)), cancellationToken).ConfigureAwait(false);
         normals.ReleaseHeld(held.Select(h => h.Item.Id));
     }
 

@@ -34,6 +34,7 @@ public sealed partial class PipelineService(
         SingleReader = true,
     });
     private readonly DriftDetector _drift = new(judgeOptions.Value.Drift, time);
+    private readonly Channel<JudgedBatch> _sinks = Channel.CreateBounded<JudgedBatch>(new BoundedChannelOptions(4) { SingleReader = true, SingleWriter = true });
     private readonly List<Decoded> _held = [];
     private long _heartbeat = Stopwatch.GetTimestamp();
 
@@ -48,8 +49,11 @@ public sealed partial class PipelineService(
 
     public void ClearDrift(string reason)
     {
-        if (!_drift.Active) return;
-        _drift.Clear();
+        lock (_drift)
+        {
+            if (!_drift.Active) return;
+            _drift.Clear();
+        }
         metrics.DriftActive.Set(0);
         alerts.Drift(new DriftAlert("drift", "cleared", time.GetUtcNow(), 0, 0, TimeSpan.Zero, holder.Version, reason));
         Log.DriftCleared(logger, reason);
@@ -77,6 +81,7 @@ public sealed partial class PipelineService(
         var decodersDone = Task.WhenAll(workers).ContinueWith(_ => _decoded.Writer.TryComplete(), TaskScheduler.Default);
         using var housekeeping = new PeriodicTimer(judgeOptions.Value.SaveInterval, time);
         var housekeepingTask = HousekeepingAsync(housekeeping, hard.Token);
+        var sinkTask = Task.Run(SinkLoopAsync, CancellationToken.None);
         try
         {
             await ScoreLoopAsync(hard.Token).ConfigureAwait(false);
@@ -87,6 +92,8 @@ public sealed partial class PipelineService(
         finally
         {
             await decodersDone.ConfigureAwait(false);
+            _sinks.Writer.TryComplete();
+            await sinkTask.ConfigureAwait(false); // what was judged is recorded before anything is handed back
             HandBackRemaining();
             SaveWindow();
             housekeeping.Dispose();
@@ -192,7 +199,7 @@ public sealed partial class PipelineService(
             if (batch.Count == 0) continue;
             try
             {
-                if (holder.IsJudging) ScoreAndJudge(batch);
+                if (holder.IsJudging) await ScoreAndJudgeAsync(batch, cancellationToken).ConfigureAwait(false);
                 else await LearnAsync(batch, cancellationToken).ConfigureAwait(false);
             }
             catch (Exception e) when (e is not OperationCanceledException)

@@ -8,6 +8,9 @@ using Microsoft.Extensions.Options;
 
 namespace AnomalyMonitor.Samples;
 
+/// <summary>One accepted item on its way into the store.</summary>
+public readonly record struct NewSample(string ItemId, string Source, DateTimeOffset ReceivedAt, double Score, int ModelVersion, float[] Pixels);
+
 /// <summary>Where a stored sample came from.</summary>
 public sealed record SampleInfo(long Seq, string ItemId, string Source, DateTimeOffset ReceivedAt, double Score, int ModelVersion);
 
@@ -21,6 +24,7 @@ public sealed class NormalSampleStore : IDisposable
     private readonly int _capacity;
     private readonly MonitorMetrics _metrics;
     private readonly Lock _lock = new();
+    private long _count;
 
     public NormalSampleStore(IOptions<NormalStoreOptions> options, PathResolver paths, MonitorMetrics metrics)
     {
@@ -37,44 +41,57 @@ public sealed class NormalSampleStore : IDisposable
               item_id TEXT PRIMARY KEY, source TEXT NOT NULL, received TEXT NOT NULL,
               channels INTEGER NOT NULL, height INTEGER NOT NULL, width INTEGER NOT NULL, pixels BLOB NOT NULL);
             """);
-        _metrics.NormalStoreSize.Set(Count);
+        _count = Sqlite.Scalar(_db, "SELECT COUNT(*) FROM samples");
+        _metrics.NormalStoreSize.Set(_count);
     }
 
-    public long Count
-    {
-        get { lock (_lock) return Sqlite.Scalar(_db, "SELECT COUNT(*) FROM samples"); }
-    }
+    public long Count => Interlocked.Read(ref _count);
 
-    public void Add(string itemId, string source, DateTimeOffset receivedAt, double score, int modelVersion, ImageShape shape, ReadOnlySpan<float> pixels)
+    public void Add(string itemId, string source, DateTimeOffset receivedAt, double score, int modelVersion, ImageShape shape, ReadOnlySpan<float> pixels) =>
+        AddRange([new NewSample(itemId, source, receivedAt, score, modelVersion, pixels.ToArray())], shape);
+
+    /// <summary>Stores a micro-batch's accepted items in one transaction (one commit, not one per item).</summary>
+    public void AddRange(IReadOnlyList<NewSample> samples, ImageShape shape)
     {
-        var blob = ToBytes(pixels);
+        if (samples.Count == 0) return;
         lock (_lock)
         {
             using var tx = _db.BeginTransaction();
             using (var insert = _db.CreateCommand())
             {
                 insert.CommandText = "INSERT INTO samples(item_id, source, received, score, model_version, channels, height, width, pixels) VALUES ($id,$src,$t,$s,$v,$c,$h,$w,$p)";
-                insert.Parameters.AddWithValue("$id", itemId);
-                insert.Parameters.AddWithValue("$src", source);
-                insert.Parameters.AddWithValue("$t", receivedAt.ToString("O"));
-                insert.Parameters.AddWithValue("$s", score);
-                insert.Parameters.AddWithValue("$v", modelVersion);
+                var id = insert.Parameters.Add("$id", SqliteType.Text);
+                var src = insert.Parameters.Add("$src", SqliteType.Text);
+                var t = insert.Parameters.Add("$t", SqliteType.Text);
+                var score = insert.Parameters.Add("$s", SqliteType.Real);
+                var version = insert.Parameters.Add("$v", SqliteType.Integer);
                 insert.Parameters.AddWithValue("$c", shape.Channels);
                 insert.Parameters.AddWithValue("$h", shape.Height);
                 insert.Parameters.AddWithValue("$w", shape.Width);
-                insert.Parameters.AddWithValue("$p", blob);
-                insert.ExecuteNonQuery();
+                var pixels = insert.Parameters.Add("$p", SqliteType.Blob);
+                foreach (var sample in samples)
+                {
+                    id.Value = sample.ItemId;
+                    src.Value = sample.Source;
+                    t.Value = sample.ReceivedAt.ToString("O");
+                    score.Value = sample.Score;
+                    version.Value = sample.ModelVersion;
+                    pixels.Value = ToBytes(sample.Pixels);
+                    insert.ExecuteNonQuery();
+                }
             }
-            using (var trim = _db.CreateCommand())
+            _count += samples.Count;
+            if (_count > _capacity)
             {
                 // Oldest first: the store follows the stream as it drifts.
-                trim.CommandText = "DELETE FROM samples WHERE seq <= (SELECT MAX(seq) FROM samples) - $cap";
-                trim.Parameters.AddWithValue("$cap", _capacity);
-                trim.ExecuteNonQuery();
+                using var trim = _db.CreateCommand();
+                trim.CommandText = "DELETE FROM samples WHERE seq IN (SELECT seq FROM samples ORDER BY seq LIMIT $n)";
+                trim.Parameters.AddWithValue("$n", _count - _capacity);
+                _count -= trim.ExecuteNonQuery();
             }
             tx.Commit();
         }
-        _metrics.NormalStoreSize.Set(Math.Min(_capacity, Count));
+        _metrics.NormalStoreSize.Set(Count);
     }
 
     public IReadOnlyList<SampleInfo> List(int limit = 100)
