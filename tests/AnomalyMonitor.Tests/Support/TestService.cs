@@ -40,6 +40,8 @@ public sealed class TestService : IAsyncDisposable
             ["Ingest:Folder:RescanInterval"] = "00:00:01",
             ["Ingest:Mqtt:Enabled"] = "false",
             ["Web:Urls"] = "http://127.0.0.1:0",
+            // Each service gets its own embedded-broker port: test classes run in parallel, and 1883 is shared.
+            ["Mqtt:Embedded:Port"] = Ports.Free().ToString(System.Globalization.CultureInfo.InvariantCulture),
             ["Mqtt:ReconnectMin"] = "00:00:00.200",
             ["Mqtt:ReconnectMax"] = "00:00:01",
             ["Alerts:RetryInterval"] = "00:00:00.200",
