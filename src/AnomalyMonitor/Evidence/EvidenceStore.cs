@@ -36,8 +36,6 @@ public sealed class EvidenceStore
         _metrics.EvidenceItems.Set(_records.Count);
     }
 
-    public string Root => _root;
-
     public EvidencePaths Write(string itemId, ImageShape shape, ReadOnlySpan<float> original, ReadOnlySpan<float> reconstruction, ReadOnlySpan<float> errorMap, object record)
     {
         var now = _time.GetUtcNow();

@@ -47,18 +47,6 @@ public sealed partial class PipelineService(
     /// <summary>True while the loop turns (the systemd watchdog is fed only then).</summary>
     public bool Alive => Stopwatch.GetElapsedTime(Interlocked.Read(ref _heartbeat)) < TimeSpan.FromSeconds(30) || bootstrapper.Training;
 
-    public void ClearDrift(string reason)
-    {
-        lock (_drift)
-        {
-            if (!_drift.Active) return;
-            _drift.Clear();
-        }
-        metrics.DriftActive.Set(0);
-        alerts.Drift(new DriftAlert("drift", "cleared", time.GetUtcNow(), 0, 0, TimeSpan.Zero, holder.Version, reason));
-        Log.DriftCleared(logger, reason);
-    }
-
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
         // On shutdown the queue closes, what is queued drains, and whatever is left when the hard deadline

@@ -1,5 +1,4 @@
 using System.Runtime.InteropServices;
-using AnomalyMonitor.Core.Data;
 using AnomalyMonitor.Core.Imaging;
 using AnomalyMonitor.Hosting;
 using AnomalyMonitor.Telemetry;
@@ -10,9 +9,6 @@ namespace AnomalyMonitor.Samples;
 
 /// <summary>One accepted item on its way into the store.</summary>
 public readonly record struct NewSample(string ItemId, string Source, DateTimeOffset ReceivedAt, double Score, int ModelVersion, float[] Pixels);
-
-/// <summary>Where a stored sample came from.</summary>
-public sealed record SampleInfo(long Seq, string ItemId, string Source, DateTimeOffset ReceivedAt, double Score, int ModelVersion);
 
 /// <summary>
 /// Accepted normal images, bounded (oldest replaced first), with their provenance; the training set for
@@ -46,9 +42,6 @@ public sealed class NormalSampleStore : IDisposable
     }
 
     public long Count => Interlocked.Read(ref _count);
-
-    public void Add(string itemId, string source, DateTimeOffset receivedAt, double score, int modelVersion, ImageShape shape, ReadOnlySpan<float> pixels) =>
-        AddRange([new NewSample(itemId, source, receivedAt, score, modelVersion, pixels.ToArray())], shape);
 
     /// <summary>Stores a micro-batch's accepted items in one transaction (one commit, not one per item).</summary>
     public void AddRange(IReadOnlyList<NewSample> samples, ImageShape shape)
@@ -92,21 +85,6 @@ public sealed class NormalSampleStore : IDisposable
             tx.Commit();
         }
         _metrics.NormalStoreSize.Set(Count);
-    }
-
-    public IReadOnlyList<SampleInfo> List(int limit = 100)
-    {
-        lock (_lock)
-        {
-            using var query = _db.CreateCommand();
-            query.CommandText = "SELECT seq, item_id, source, received, score, model_version FROM samples ORDER BY seq DESC LIMIT $n";
-            query.Parameters.AddWithValue("$n", limit);
-            using var reader = query.ExecuteReader();
-            var list = new List<SampleInfo>();
-            while (reader.Read())
-                list.Add(new SampleInfo(reader.GetInt64(0), reader.GetString(1), reader.GetString(2), DateTimeOffset.Parse(reader.GetString(3), System.Globalization.CultureInfo.InvariantCulture), reader.GetDouble(4), reader.GetInt32(5)));
-            return list;
-        }
     }
 
     /// <summary>Records an item collected for the first model, so that it survives a restart; false if it was already held.</summary>
@@ -158,28 +136,6 @@ public sealed class NormalSampleStore : IDisposable
                 delete.ExecuteNonQuery();
             }
             tx.Commit();
-        }
-    }
-
-    /// <summary>All stored samples of the given shape as an image set (for training).</summary>
-    public ImageSet Load(ImageShape shape)
-    {
-        lock (_lock)
-        {
-            using var query = _db.CreateCommand();
-            query.CommandText = "SELECT item_id, pixels FROM samples WHERE channels=$c AND height=$h AND width=$w ORDER BY seq";
-            query.Parameters.AddWithValue("$c", shape.Channels);
-            query.Parameters.AddWithValue("$h", shape.Height);
-            query.Parameters.AddWithValue("$w", shape.Width);
-            using var reader = query.ExecuteReader();
-            var ids = new List<string>();
-            var pixels = new List<float>();
-            while (reader.Read())
-            {
-                ids.Add(reader.GetString(0));
-                pixels.AddRange(FromBytes((byte[])reader[1]));
-            }
-            return new ImageSet(shape, [.. pixels], new int[ids.Count], [.. ids]);
         }
     }
 
