@@ -129,7 +129,9 @@ public sealed class MqttServiceTests : IAsyncLifetime
         Assert.True(service.Metrics.OutboxSize.Value >= 5, $"outbox holds {service.Metrics.OutboxSize.Value}");
 
         await _broker.StartProcessAsync();
-        await using var subscriber = await MqttTestClient.ConnectAsync(_broker.Port, "sub-outage", persistent: true, Alerts);
+        Assert.True(File.Exists(_broker.PersistenceFile), "the broker saved its sessions when it stopped");
+        // Reconnect without subscribing again: the alerts arrive only if the broker kept the session and queued them.
+        await using var subscriber = await MqttTestClient.ConnectAsync(_broker.Port, "sub-outage", persistent: true);
         await Wait.UntilAsync(() => Enumerable.Range(0, 5).All(i => subscriber.Alerts(Alerts).Any(a => a.GetProperty("id").GetString() == $"down-{i}.png")), "all 5 alerts after the broker came back");
         await Wait.UntilAsync(() => service.Metrics.OutboxSize.Value == 0, "the outbox drained");
         // The subscriber side reconnected too, with its session: images published now are judged.

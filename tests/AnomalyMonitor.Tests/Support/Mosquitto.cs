@@ -13,6 +13,7 @@ public sealed class Mosquitto : IAsyncDisposable
 
     public int Port { get; } = Ports.Free();
     public string Address => $"127.0.0.1:{Port}";
+    public string PersistenceFile => Path.Combine(_dir, "mosquitto.db");
 
     /// <summary>With a user, the broker refuses anonymous clients and checks a password file made by mosquitto_passwd.</summary>
     private (string User, string Password)? _login;
@@ -27,6 +28,9 @@ public sealed class Mosquitto : IAsyncDisposable
     public async Task StartProcessAsync()
     {
         Directory.CreateDirectory(_dir);
+        // Started as root (CI), mosquitto drops to the "mosquitto" user: it must be able to write its
+        // persistence file here, or sessions would silently not survive a restart.
+        if (!OperatingSystem.IsWindows()) File.SetUnixFileMode(_dir, (UnixFileMode)0b111_111_111);
         var conf = Path.Combine(_dir, "mosquitto.conf");
         var auth = "allow_anonymous true";
         if (_login is { } login)
