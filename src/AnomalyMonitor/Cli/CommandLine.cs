@@ -15,6 +15,8 @@ public static class CommandLine
             ScoreCommand.Create(),
             RunCommand.Create(),
             ExportCommand.Create(),
+            RetrainCommand.Create(),
+            ModelsCommand.Create(),
         };
         // With no subcommand, show help rather than an error: it is what a newcomer types first.
         root.SetAction(parseResult => new HelpAction().Invoke(parseResult));

@@ -1,5 +1,6 @@
 using System.Text;
 using System.Text.Json;
+using AnomalyMonitor.Alerts;
 using AnomalyMonitor.Core.Imaging;
 using AnomalyMonitor.Hosting;
 using AnomalyMonitor.Telemetry;
@@ -9,6 +10,9 @@ namespace AnomalyMonitor.Evidence;
 
 /// <summary>Paths of one anomaly's evidence, relative to the evidence folder (they travel in alerts).</summary>
 public sealed record EvidencePaths(string Original, string Reconstruction, string Heatmap, string Record);
+
+/// <summary>One stored record: its key (the folder name), its folder and the alert it recorded.</summary>
+public sealed record EvidenceRecord(string Key, string Directory, AnomalyAlert Alert);
 
 /// <summary>
 /// For each anomaly: the original, the reconstruction and a per-pixel error heatmap as PNG, with a JSON
@@ -57,6 +61,31 @@ public sealed class EvidenceStore
             _metrics.EvidenceItems.Set(_records.Count);
         }
         return paths;
+    }
+
+    /// <summary>The newest record of an item, or null. Feedback is rare, so this reads the records rather than keeping an index.</summary>
+    public EvidenceRecord? Find(string itemId)
+    {
+        string[] dirs;
+        lock (_lock) dirs = [.. _records];
+        foreach (var dir in dirs.Reverse())
+        {
+            if (Read(dir) is { } record && record.Alert.Id == itemId) return record;
+        }
+        return null;
+    }
+
+    private static EvidenceRecord? Read(string dir)
+    {
+        try
+        {
+            var alert = JsonSerializer.Deserialize<AnomalyAlert>(File.ReadAllBytes(Path.Combine(dir, "record.json")), AlertJson.Options);
+            return alert is null ? null : new EvidenceRecord(Path.GetFileName(dir), dir, alert);
+        }
+        catch (Exception e) when (e is IOException or JsonException or UnauthorizedAccessException)
+        {
+            return null; // pruned meanwhile, or damaged: not evidence
+        }
     }
 
     /// <summary>Deletes the oldest records beyond MaxCount and any older than MaxAge.</summary>

@@ -12,6 +12,8 @@ public sealed class ModelsOptions
     public string Device { get; set; } = "auto";
     /// <summary>Threads libtorch may use for scoring; 0 keeps libtorch's default (all cores).</summary>
     public int Threads { get; set; }
+    /// <summary>Versions v&lt;N&gt; kept in the registry (the newest ones); the current version is always kept.</summary>
+    public int KeepVersions { get; set; } = 5;
 }
 
 public sealed class FolderSourceOptions
@@ -159,4 +161,46 @@ public sealed class ServiceOptions
     /// <summary>Where state lives (judge window, outbox). Relative paths in other sections resolve against it under systemd.</summary>
     public string StateDirectory { get; set; } = "state";
     public TimeSpan ShutdownTimeout { get; set; } = TimeSpan.FromSeconds(20);
+}
+
+public sealed class RetrainOptions
+{
+    public const string Section = "Retrain";
+    public bool Enabled { get; set; } = true;
+    /// <summary>Quartz cron expression (seconds first): every 6 hours by default.</summary>
+    public string Schedule { get; set; } = "0 0 0/6 * * ?";
+    /// <summary>A scheduled run trains only when at least this many samples arrived since the last run.</summary>
+    public int MinNewSamples { get; set; } = 500;
+    /// <summary>No run trains on fewer samples than this (on-demand runs included).</summary>
+    public int MinSamples { get; set; } = 200;
+    /// <summary>Train only on samples older than this, so an unnoticed incident has time to be flagged and excluded.</summary>
+    public TimeSpan QuarantineAge { get; set; } = TimeSpan.Zero;
+    /// <summary>Fraction of the store held out (the same samples every run) to compare candidate and current model.</summary>
+    public double Holdout { get; set; } = 0.1;
+    /// <summary>Promote only if the candidate's mean held-out error is at most (1 + Tolerance) times the current model's.</summary>
+    public double Tolerance { get; set; } = 0.05;
+    /// <summary>...and, with enough confirmed anomalies, its AUROC is at most this much below the current model's.</summary>
+    public double AurocTolerance { get; set; } = 0.01;
+    public int MinConfirmedAnomalies { get; set; } = 5;
+    /// <summary>Torch threads for training, so that scoring keeps the rest of the cores.</summary>
+    public int Threads { get; set; } = 1;
+    public int Epochs { get; set; } = 20;
+    public int BatchSize { get; set; } = 128;
+    public int? Seed { get; set; }
+}
+
+public sealed class ApiOptions
+{
+    public const string Section = "Api";
+    /// <summary>Bearer token for feedback, retraining and rollback. Prefer TokenFile (or the environment) over a token in a file under /etc.</summary>
+    public string? Token { get; set; }
+    /// <summary>File holding the token; relative paths are looked up in systemd's credentials directory. Neither set: one is generated in the state directory.</summary>
+    public string? TokenFile { get; set; }
+}
+
+public sealed class FeedbackOptions
+{
+    public const string Section = "Feedback";
+    /// <summary>Operators publish {"id": "...", "label": "normal"|"anomaly"} here; empty turns the topic off.</summary>
+    public string Topic { get; set; } = "anomaly-monitor/feedback";
 }

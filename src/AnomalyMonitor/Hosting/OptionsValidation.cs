@@ -35,6 +35,7 @@ internal sealed class ModelsOptionsValidator : IValidateOptions<ModelsOptions>
         if (d is not ("auto" or "cpu") && !System.Text.RegularExpressions.Regex.IsMatch(d, "^cuda(:[0-9]+)?$"))
             f.Add($"Models:Device must be auto, cpu, cuda or cuda:N, was '{o.Device}'.");
         if (o.Threads < 0) f.Add($"Models:Threads must be 0 (libtorch's default) or more, was {o.Threads}.");
+        OptionsValidation.AtLeast(f, "Models:KeepVersions", o.KeepVersions, 1);
         return OptionsValidation.Result(f);
     }
 }
@@ -171,6 +172,43 @@ internal sealed class StorageOptionsValidator : IValidateOptions<EvidenceOptions
         }
         if (!string.IsNullOrWhiteSpace(o.Data) && !File.Exists(o.Data) && !Directory.Exists(o.Data) && Path.IsPathRooted(o.Data))
             f.Add($"Bootstrap:Data '{o.Data}' does not exist.");
+        return OptionsValidation.Result(f);
+    }
+}
+
+internal sealed class RetrainOptionsValidator : IValidateOptions<RetrainOptions>, IValidateOptions<ApiOptions>, IValidateOptions<FeedbackOptions>
+{
+    public ValidateOptionsResult Validate(string? name, RetrainOptions o)
+    {
+        var f = new List<string>();
+        if (o.Enabled && !Quartz.CronExpression.TryParse(o.Schedule ?? "", out _))
+            f.Add($"Retrain:Schedule '{o.Schedule}' is not a valid Quartz cron expression (seconds first, e.g. \"0 0 0/6 * * ?\").");
+        OptionsValidation.AtLeast(f, "Retrain:MinNewSamples", o.MinNewSamples, 0);
+        OptionsValidation.AtLeast(f, "Retrain:MinSamples", o.MinSamples, 10);
+        if (o.QuarantineAge < TimeSpan.Zero) f.Add($"Retrain:QuarantineAge must not be negative, was {o.QuarantineAge}.");
+        if (o.Holdout is <= 0 or >= 0.5) f.Add($"Retrain:Holdout must be in (0, 0.5), was {o.Holdout}.");
+        OptionsValidation.AtLeast(f, "Retrain:Tolerance", o.Tolerance, 0);
+        OptionsValidation.AtLeast(f, "Retrain:AurocTolerance", o.AurocTolerance, 0);
+        OptionsValidation.AtLeast(f, "Retrain:MinConfirmedAnomalies", o.MinConfirmedAnomalies, 1);
+        OptionsValidation.AtLeast(f, "Retrain:Threads", o.Threads, 1);
+        OptionsValidation.AtLeast(f, "Retrain:Epochs", o.Epochs, 1);
+        OptionsValidation.AtLeast(f, "Retrain:BatchSize", o.BatchSize, 1);
+        return OptionsValidation.Result(f);
+    }
+
+    public ValidateOptionsResult Validate(string? name, ApiOptions o)
+    {
+        var f = new List<string>();
+        if (o.Token is { } t && t.Trim().Length < 16) f.Add("Api:Token must be at least 16 characters; generate one with `openssl rand -hex 32`.");
+        if (!string.IsNullOrEmpty(o.Token) && !string.IsNullOrEmpty(o.TokenFile)) f.Add("Set Api:Token or Api:TokenFile, not both.");
+        return OptionsValidation.Result(f);
+    }
+
+    public ValidateOptionsResult Validate(string? name, FeedbackOptions o)
+    {
+        var f = new List<string>();
+        if (!string.IsNullOrEmpty(o.Topic) && (o.Topic.Contains('#', StringComparison.Ordinal) || o.Topic.Contains('+', StringComparison.Ordinal)))
+            f.Add($"Feedback:Topic must be a plain topic without wildcards, was '{o.Topic}'.");
         return OptionsValidation.Result(f);
     }
 }

@@ -1,14 +1,19 @@
 using AnomalyMonitor.Alerts;
 using AnomalyMonitor.Evidence;
+using AnomalyMonitor.Feedback;
 using AnomalyMonitor.Ingest;
 using AnomalyMonitor.Mqtt;
 using AnomalyMonitor.Pipeline;
+using AnomalyMonitor.Registry;
+using AnomalyMonitor.Retraining;
 using AnomalyMonitor.Samples;
 using AnomalyMonitor.Telemetry;
+using AnomalyMonitor.Web;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Options;
+using Quartz;
 
 namespace AnomalyMonitor.Hosting;
 
@@ -28,6 +33,9 @@ public static class ServiceCollectionExtensions
         services.Section<ServiceOptions, StorageOptionsValidator>(configuration, ServiceOptions.Section);
         services.Section<WebOptions, StorageOptionsValidator>(configuration, WebOptions.Section);
         services.Section<BootstrapOptions, StorageOptionsValidator>(configuration, BootstrapOptions.Section);
+        services.Section<RetrainOptions, RetrainOptionsValidator>(configuration, RetrainOptions.Section);
+        services.Section<ApiOptions, RetrainOptionsValidator>(configuration, ApiOptions.Section);
+        services.Section<FeedbackOptions, RetrainOptionsValidator>(configuration, FeedbackOptions.Section);
         // PostConfigure rather than a default in the class: binding appends array items to a default list.
         services.PostConfigure<IngestOptions>(o =>
         {
@@ -36,12 +44,16 @@ public static class ServiceCollectionExtensions
         return services;
     }
 
-    public static IServiceCollection AddMonitorCore(this IServiceCollection services, PathResolver paths)
+    public static IServiceCollection AddMonitorCore(this IServiceCollection services, PathResolver paths, TimeProvider time)
     {
         services.AddSingleton(paths);
-        services.AddSingleton(TimeProvider.System);
+        services.AddSingleton(time);
         services.AddSingleton<MonitorMetrics>();
+        services.AddSingleton<ModelRegistry>();
         services.AddSingleton<ModelHolder>();
+        services.AddSingleton<Promotion>();
+        services.AddSingleton<FeedbackService>();
+        services.AddSingleton<ApiToken>();
         services.AddSingleton<JudgeStateStore>();
         services.AddSingleton<NormalSampleStore>();
         services.AddSingleton<EvidenceStore>();
@@ -51,7 +63,7 @@ public static class ServiceCollectionExtensions
     }
 
     /// <summary>The hosted services, in start order; they stop in reverse, so sources stop taking items first and the broker goes last.</summary>
-    public static IServiceCollection AddMonitorServices(this IServiceCollection services)
+    public static IServiceCollection AddMonitorServices(this IServiceCollection services, IConfiguration configuration, TimeProvider time)
     {
         services.AddSingleton<EmbeddedBroker>();
         services.AddHostedService(sp => sp.GetRequiredService<EmbeddedBroker>());
@@ -62,6 +74,14 @@ public static class ServiceCollectionExtensions
         services.AddSingleton<Bootstrapper>();
         services.AddSingleton<PipelineService>();
         services.AddHostedService(sp => sp.GetRequiredService<PipelineService>());
+        services.AddSingleton<Retrainer>();
+        services.AddSingleton<IRetrainRunner>(sp => sp.GetRequiredService<Retrainer>());
+        var retrain = configuration.GetSection(RetrainOptions.Section).Get<RetrainOptions>() ?? new RetrainOptions();
+        services.AddQuartz(q => q.UseTimeProvider(time).AddRetrainJob(retrain));
+        // Registered after the pipeline so that it stops first: a retraining run is cancelled before scoring stops.
+        services.AddQuartzHostedService(o => o.WaitForJobsToComplete = true);
+        services.AddSingleton<FeedbackListener>();
+        services.AddHostedService(sp => sp.GetRequiredService<FeedbackListener>());
         services.AddSingleton<FolderSource>();
         services.AddHostedService(sp => sp.GetRequiredService<FolderSource>());
         services.AddSingleton<MqttSource>();

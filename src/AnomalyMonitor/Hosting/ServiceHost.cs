@@ -16,9 +16,11 @@ public static class ServiceHost
     /// <param name="configFile">--config: a JSON file whose values override appsettings.json and the environment.</param>
     /// <param name="overrides">Last layer (tests).</param>
     /// <param name="configure">Last say over the builder (tests add a log capture).</param>
+    /// <param name="time">The clock for everything that schedules or stamps (tests pass a FakeTimeProvider).</param>
     public static WebApplication Build(string? configFile = null, IEnumerable<KeyValuePair<string, string?>>? overrides = null, PathResolver? paths = null,
-        Action<WebApplicationBuilder>? configure = null)
+        Action<WebApplicationBuilder>? configure = null, TimeProvider? time = null)
     {
+        time ??= TimeProvider.System;
         var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions { ContentRootPath = AppContext.BaseDirectory, Args = [] });
         var config = builder.Configuration;
         config.Sources.Clear();
@@ -37,14 +39,16 @@ public static class ServiceHost
         });
         builder.Services
             .AddMonitorOptions(config)
-            .AddMonitorCore(paths ?? PathResolver.FromEnvironment())
-            .AddMonitorServices();
+            .AddMonitorCore(paths ?? PathResolver.FromEnvironment(), time)
+            .AddMonitorServices(config, time);
 
         configure?.Invoke(builder);
         var app = builder.Build();
         // Before anything resolves an option: one pass over every section, so all problems are listed together.
         app.Services.GetService<IStartupValidator>()?.Validate();
+        app.Services.GetRequiredService<ApiToken>().Initialize();
         app.MapMonitorEndpoints();
+        app.MapApiEndpoints();
         return app;
     }
 

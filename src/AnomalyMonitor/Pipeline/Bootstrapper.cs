@@ -5,6 +5,7 @@ using AnomalyMonitor.Core.Storage;
 using AnomalyMonitor.Core.Training;
 using AnomalyMonitor.Hosting;
 using AnomalyMonitor.Ingest;
+using AnomalyMonitor.Registry;
 using AnomalyMonitor.Samples;
 using AnomalyMonitor.Telemetry;
 using Microsoft.Extensions.Logging;
@@ -18,7 +19,7 @@ namespace AnomalyMonitor.Pipeline;
 /// as the next version, v&lt;N&gt;, and "current" is switched to it atomically.
 /// </summary>
 public sealed class Bootstrapper(
-    ModelHolder holder, NormalSampleStore normals, IOptions<BootstrapOptions> options, TimeProvider time,
+    ModelHolder holder, ModelRegistry registry, NormalSampleStore normals, IOptions<BootstrapOptions> options, TimeProvider time,
     MonitorMetrics metrics, ILogger<Bootstrapper> logger)
 {
     private volatile bool _training;
@@ -57,8 +58,7 @@ public sealed class Bootstrapper(
         _training = true;
         try
         {
-            int version = NextVersion();
-            var dir = Path.Combine(holder.ModelDirectory, $"v{version}");
+            int version = registry.NextVersion();
             var request = new BuildRequest
             {
                 Spec = ModelSpec.Create(o.Architecture, data.Shape),
@@ -68,9 +68,13 @@ public sealed class Bootstrapper(
                 Version = version,
             };
             // Off the scoring thread: training takes minutes, and the loop's heartbeat must keep going.
-            await Task.Run(() => ModelBuilder.TrainAndSave(data, request, dir, holder.Device, time, cancellationToken: cancellationToken), cancellationToken).ConfigureAwait(false);
-            AtomicFile.Write(Path.Combine(holder.ModelDirectory, "current"), System.Text.Encoding.UTF8.GetBytes($"v{version}\n"));
-            holder.Install(ModelFiles.Load(dir, holder.Device));
+            await Task.Run(() =>
+            {
+                using var result = Trainer.Train(data, request.Spec, request.Training, holder.Device, request.ErrorMetric, cancellationToken: cancellationToken);
+                registry.Save(version, result.Model, ModelBuilder.Describe(result, data, request, time));
+            }, cancellationToken).ConfigureAwait(false);
+            registry.SetCurrent(version);
+            holder.Install(registry.Load(version, holder.Device));
         }
         finally
         {
@@ -78,7 +82,7 @@ public sealed class Bootstrapper(
         }
     }
 
-    /// <summary>The current model, or if it cannot be loaded, the newest version that can: said loudly.</summary>
+    /// <summary>The current model, or if it cannot be loaded, the newest version that can: said loudly, in the log and in a metric.</summary>
     private bool LoadCurrentOrNewestValid()
     {
         try
@@ -89,13 +93,14 @@ public sealed class Bootstrapper(
         {
             // counted and logged by the holder; fall back below
         }
-        foreach (var dir in Versions().OrderByDescending(v => v.Version).Select(v => v.Path))
+        var current = registry.CurrentVersion();
+        foreach (var candidate in registry.List().Where(v => v.Valid && v.Version != current))
         {
-            if (dir == holder.CurrentModelPath()) continue;
             try
             {
-                holder.Install(ModelFiles.Load(dir, holder.Device));
-                logger.LogError("The current model could not be loaded; judging with the newest valid version {Directory} instead", dir);
+                holder.Install(registry.Load(candidate.Version, holder.Device));
+                holder.MarkFallback(current is not null);
+                if (current is not null) Log.ModelFallback(logger, current.Value, candidate.Version);
                 return true;
             }
             catch (ModelLoadException e)
@@ -106,13 +111,4 @@ public sealed class Bootstrapper(
         }
         return false;
     }
-
-    private IEnumerable<(int Version, string Path)> Versions()
-    {
-        if (!Directory.Exists(holder.ModelDirectory)) yield break;
-        foreach (var dir in Directory.GetDirectories(holder.ModelDirectory, "v*"))
-            if (int.TryParse(Path.GetFileName(dir)[1..], out var v)) yield return (v, dir);
-    }
-
-    private int NextVersion() => Versions().Select(v => v.Version).DefaultIfEmpty(0).Max() + 1;
 }

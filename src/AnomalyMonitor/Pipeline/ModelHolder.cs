@@ -4,6 +4,7 @@ using AnomalyMonitor.Core.Scoring;
 using AnomalyMonitor.Core.Storage;
 using AnomalyMonitor.Core.Thresholds;
 using AnomalyMonitor.Hosting;
+using AnomalyMonitor.Registry;
 using AnomalyMonitor.Telemetry;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
@@ -17,9 +18,11 @@ namespace AnomalyMonitor.Pipeline;
 /// </summary>
 public sealed class ModelHolder(
     IOptions<ModelsOptions> models, IOptions<JudgeOptions> judge, IOptions<BootstrapOptions> bootstrap,
-    PathResolver paths, MonitorMetrics metrics, ILogger<ModelHolder> logger) : IDisposable
+    ModelRegistry registry, MonitorMetrics metrics, ILogger<ModelHolder> logger) : IDisposable
 {
     private volatile LoadedModel? _model;
+    private LoadedModel? _pending;
+    private volatile CancellationTokenSource _offered = new();
     private Device? _device;
 
     public LoadedModel? Model => _model;
@@ -28,32 +31,17 @@ public sealed class ModelHolder(
     public bool IsJudging => _model is not null;
     public int Version => _model?.Manifest.Version ?? 0;
     public string Fingerprint => _model?.Manifest.Weights.Sha256 ?? "";
-    public string ModelDirectory => paths.Resolve(models.Value.Path);
+    public string ModelDirectory => registry.Root;
 
     /// <summary>The model's input, or the configured bootstrap shape while there is no model yet.</summary>
     public ImageShape InputShape => _model?.Shape ?? ImageShape.Parse(bootstrap.Value.Shape ?? "28x28x1");
 
     public Device Device => _device ??= ResolveDevice();
 
-    /// <summary>Where the current model lives: the model directory itself, or the version its "current" file names.</summary>
-    public string? CurrentModelPath()
-    {
-        var root = ModelDirectory;
-        if (File.Exists(Path.Combine(root, ModelFiles.ManifestFile))) return root;
-        var pointer = Path.Combine(root, "current");
-        if (File.Exists(pointer))
-        {
-            var name = File.ReadAllText(pointer).Trim();
-            var dir = Path.Combine(root, name);
-            if (File.Exists(Path.Combine(dir, ModelFiles.ManifestFile))) return dir;
-        }
-        return null;
-    }
-
     /// <summary>Loads the current model if there is one; false means the service must learn one first.</summary>
     public bool TryLoad()
     {
-        var path = CurrentModelPath();
+        var path = registry.CurrentPath();
         if (path is null) return false;
         try
         {
@@ -68,10 +56,59 @@ public sealed class ModelHolder(
         }
     }
 
+    /// <summary>
+    /// Hands a new model (a promotion or a rollback) to the scoring loop, which installs it between two
+    /// batches: no batch is ever scored by a half-installed model. A newer offer replaces an unapplied one.
+    /// </summary>
+    public void Offer(LoadedModel model)
+    {
+        Interlocked.Exchange(ref _pending, model)?.Dispose();
+        _offered.Cancel();
+    }
+
+    /// <summary>Cancelled when a model is offered, so that an idle scoring loop wakes to install it.</summary>
+    public CancellationToken Offered => _offered.Token;
+
+    /// <summary>Called by the scoring loop between batches; true if a new model now judges.</summary>
+    public bool ApplyPending()
+    {
+        if (Volatile.Read(ref _pending) is null) return false;
+        // A fresh token first: an offer racing with this call then wakes the loop again instead of being missed.
+        _offered = new CancellationTokenSource();
+        var model = Interlocked.Exchange(ref _pending, null);
+        if (model is null) return false;
+        Install(model);
+        return true;
+    }
+
+    /// <summary>Raised on the scoring loop after a model is installed.</summary>
+    public event Action<LoadedModel>? Installed;
+
+    /// <summary>True when start-up fell back from a damaged current model to an older valid one.</summary>
+    public bool OnFallback { get; private set; }
+
+    public void MarkFallback(bool fallback)
+    {
+        OnFallback = fallback;
+        metrics.ModelFallback.Set(fallback ? 1 : 0);
+    }
+
+    private int _scoringThreads;
+
+    /// <summary>
+    /// Retraining sets its own (smaller) libtorch thread count; the scoring loop re-asserts Models:Threads,
+    /// or libtorch's default as first seen, before each batch. A no-op when nothing changed it.
+    /// </summary>
+    public void ApplyScoringThreads()
+    {
+        if (_scoringThreads == 0) _scoringThreads = models.Value.Threads > 0 ? models.Value.Threads : TorchSharp.torch.get_num_threads();
+        if (TorchSharp.torch.get_num_threads() != _scoringThreads) TorchSharp.torch.set_num_threads(_scoringThreads);
+    }
+
     public void Install(LoadedModel model)
     {
         var previous = _model;
-        if (models.Value.Threads > 0) TorchSharp.torch.set_num_threads(models.Value.Threads);
+        ApplyScoringThreads();
         Scorer = model.CreateScorer();
         Judge = new RollingJudge(Settings(judge.Value), model.Manifest.Calibration);
         _model = model;
@@ -80,6 +117,8 @@ public sealed class ModelHolder(
         metrics.ModelCreated.Set(model.Manifest.CreatedAt.ToUnixTimeSeconds());
         Log.ModelLoaded(logger, model.Directory, model.Manifest.Architecture, model.Shape.ToString(), Version, model.Device.ToString());
         PublishJudgeNumbers();
+        if (previous is not null && OnFallback && model.Directory == registry.CurrentPath()) MarkFallback(false);
+        Installed?.Invoke(model);
     }
 
     public void PublishJudgeNumbers()
@@ -112,5 +151,10 @@ public sealed class ModelHolder(
         return device;
     }
 
-    public void Dispose() => _model?.Dispose();
+    public void Dispose()
+    {
+        _model?.Dispose();
+        Interlocked.Exchange(ref _pending, null)?.Dispose();
+        _offered.Dispose();
+    }
 }

@@ -30,6 +30,7 @@ public sealed partial class PipelineService
         }
         for (int i = 0; i < n; i++) batch[i].Pixels.AsSpan(0, size).CopyTo(_batchPixels.AsSpan(i * size, size));
 
+        holder.ApplyScoringThreads();
         long start = Stopwatch.GetTimestamp();
         holder.Scorer!.ScoreBatch(_batchPixels.AsSpan(0, n * size), n, _output);
         metrics.BatchDuration.Observe(Stopwatch.GetElapsedTime(start).TotalSeconds);

@@ -169,9 +169,11 @@ public sealed partial class PipelineService(
         while (true)
         {
             Interlocked.Exchange(ref _heartbeat, Stopwatch.GetTimestamp());
+            // Between batches: the only place a promoted or rolled-back model is swapped in.
+            if (holder.ApplyPending()) SaveWindow();
             SaveWindowPeriodically();
-            // Wake at least every few seconds so the heartbeat (and the watchdog) stays fresh when idle.
-            using (var idle = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken))
+            // Wake at least every few seconds so the heartbeat (and the watchdog) stays fresh when idle, and at once for a new model.
+            using (var idle = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, holder.Offered))
             {
                 idle.CancelAfter(TimeSpan.FromSeconds(5));
                 try

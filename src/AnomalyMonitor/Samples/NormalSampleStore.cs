@@ -14,7 +14,7 @@ public readonly record struct NewSample(string ItemId, string Source, DateTimeOf
 /// Accepted normal images, bounded (oldest replaced first), with their provenance; the training set for
 /// retraining. Also holds the items collected while learning the first model. One SQLite file.
 /// </summary>
-public sealed class NormalSampleStore : IDisposable
+public sealed partial class NormalSampleStore : IDisposable
 {
     private readonly SqliteConnection _db;
     private readonly int _capacity;
@@ -36,9 +36,14 @@ public sealed class NormalSampleStore : IDisposable
             CREATE TABLE IF NOT EXISTS held (
               item_id TEXT PRIMARY KEY, source TEXT NOT NULL, received TEXT NOT NULL,
               channels INTEGER NOT NULL, height INTEGER NOT NULL, width INTEGER NOT NULL, pixels BLOB NOT NULL);
+            CREATE TABLE IF NOT EXISTS labels (
+              item_id TEXT PRIMARY KEY, label TEXT NOT NULL, at TEXT NOT NULL, channel TEXT NOT NULL,
+              channels INTEGER, height INTEGER, width INTEGER, pixels BLOB);
+            CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
             """);
         _count = Sqlite.Scalar(_db, "SELECT COUNT(*) FROM samples");
         _metrics.NormalStoreSize.Set(_count);
+        _metrics.ConfirmedAnomalies.Set(Sqlite.Scalar(_db, "SELECT COUNT(*) FROM labels WHERE label='anomaly'"));
     }
 
     public long Count => Interlocked.Read(ref _count);
@@ -66,7 +71,7 @@ public sealed class NormalSampleStore : IDisposable
                 {
                     id.Value = sample.ItemId;
                     src.Value = sample.Source;
-                    t.Value = sample.ReceivedAt.ToString("O");
+                    t.Value = Utc(sample.ReceivedAt);
                     score.Value = sample.Score;
                     version.Value = sample.ModelVersion;
                     pixels.Value = ToBytes(sample.Pixels);
@@ -139,10 +144,21 @@ public sealed class NormalSampleStore : IDisposable
         }
     }
 
+    private static string Utc(DateTimeOffset t) => t.ToUniversalTime().ToString("O", System.Globalization.CultureInfo.InvariantCulture);
+
     // Stored as float32 so a retrained model sees exactly the pixels that were judged.
     private static byte[] ToBytes(ReadOnlySpan<float> pixels) => MemoryMarshal.AsBytes(pixels).ToArray();
 
     private static float[] FromBytes(byte[] blob) => MemoryMarshal.Cast<byte, float>(blob).ToArray();
 
     public void Dispose() => _db.Dispose();
+
+    private SqliteCommand Command(string sql, params (string Name, object? Value)[] parameters)
+    {
+        var command = _db.CreateCommand();
+        command.CommandText = sql;
+        foreach (var (name, value) in parameters) command.Parameters.AddWithValue(name, value ?? DBNull.Value);
+        return command;
+    }
+
 }

@@ -61,4 +61,25 @@ internal static partial class Log
 
     [LoggerMessage(19, LogLevel.Information, "Shutting down: {Pending} item(s) still queued will be handed back")]
     public static partial void ShuttingDown(ILogger logger, int pending);
+
+    [LoggerMessage(20, LogLevel.Error, "The current model v{Current} could not be loaded; judging with v{Fallback}, the newest valid version, instead. Roll back or fix v{Current}.")]
+    public static partial void ModelFallback(ILogger logger, int current, int fallback);
+
+    [LoggerMessage(21, LogLevel.Information, "Retraining: {Result} - {Reason}")]
+    public static partial void RetrainOutcome(ILogger logger, string result, string reason);
+
+    [LoggerMessage(22, LogLevel.Information, "Retraining v{Version} on {Count} samples ({Holdout} held out) with {Threads} thread(s)")]
+    public static partial void RetrainStarted(ILogger logger, int version, int count, int holdout, int threads);
+
+    [LoggerMessage(23, LogLevel.Error, "Retraining failed: {Reason}")]
+    public static partial void RetrainFailed(ILogger logger, Exception exception, string reason);
+
+    [LoggerMessage(24, LogLevel.Warning, "Rolled back to v{Version} (was v{Previous})")]
+    public static partial void RolledBack(ILogger logger, int version, int previous);
+
+    [LoggerMessage(25, LogLevel.Information, "Feedback {Label} for {Item} via {Channel}: {Result}")]
+    public static partial void FeedbackApplied(ILogger logger, string label, string item, string channel, string result);
+
+    [LoggerMessage(26, LogLevel.Warning, "API token generated in {Path}: send it as 'Authorization: Bearer <token>' for feedback, retraining and rollback")]
+    public static partial void TokenGenerated(ILogger logger, string path);
 }

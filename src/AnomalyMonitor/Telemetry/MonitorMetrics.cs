@@ -40,11 +40,37 @@ public sealed class MonitorMetrics
         State = f.CreateGauge("anomaly_monitor_state", "1 for the current state: learning or judging.", "state");
         EvidenceItems = f.CreateGauge("anomaly_monitor_evidence_items", "Evidence records kept.");
         LiveTensors = f.CreateGauge("anomaly_monitor_torch_live_tensors", "TorchSharp tensors alive in the process; flat over time means no leak.");
+        ModelFallback = f.CreateGauge("anomaly_monitor_model_fallback", "1 while judging with an older version because the current model could not be loaded.");
+        Retrains = f.CreateCounter("anomaly_monitor_retrains_total", "Retraining runs by result (promoted, rejected, failed, skipped, cancelled).", "result");
+        foreach (var r in RetrainResults) Retrains.WithLabels(r);
+        RetrainDuration = f.CreateHistogram("anomaly_monitor_retrain_duration_seconds", "Wall time of retraining runs that trained a candidate.",
+            new HistogramConfiguration { Buckets = Histogram.ExponentialBuckets(1, 2, 14) });
+        RetrainLastLoss = f.CreateGauge("anomaly_monitor_retrain_last_loss", "Best validation loss of the last trained candidate.");
+        RetrainRunning = f.CreateGauge("anomaly_monitor_retrain_running", "1 while a retraining run is in progress.");
+        RetrainUnsuccessful = f.CreateGauge("anomaly_monitor_retrain_unsuccessful_in_a_row", "Retraining runs in a row that were rejected or failed (0 after a promotion).");
+        GateMeanError = f.CreateGauge("anomaly_monitor_retrain_gate_mean_error", "Mean held-out error in the last gate, by model (candidate, current).", "model");
+        LastPromotion = f.CreateGauge("anomaly_monitor_last_promotion_timestamp_seconds", "When a model was last promoted or rolled back to, Unix seconds.");
+        Rollbacks = f.CreateCounter("anomaly_monitor_model_rollbacks_total", "Operator rollbacks to an earlier version.");
+        Feedback = f.CreateCounter("anomaly_monitor_feedback_total", "Operator feedback by channel (http, mqtt), label and result (applied, unknown_id, invalid, unauthorized).", "channel", "label", "result");
+        ConfirmedAnomalies = f.CreateGauge("anomaly_monitor_confirmed_anomalies", "Items operators confirmed as anomalies (used by the retraining gate).");
         Up = f.CreateGauge("anomaly_monitor_up", "1 while the service runs.");
         Up.Set(1);
     }
 
+    public static readonly string[] RetrainResults = ["promoted", "rejected", "failed", "skipped", "cancelled"];
+
     public CollectorRegistry Registry { get; }
+    public Gauge ModelFallback { get; }
+    public Counter Retrains { get; }
+    public Histogram RetrainDuration { get; }
+    public Gauge RetrainLastLoss { get; }
+    public Gauge RetrainRunning { get; }
+    public Gauge RetrainUnsuccessful { get; }
+    public Gauge GateMeanError { get; }
+    public Gauge LastPromotion { get; }
+    public Counter Rollbacks { get; }
+    public Counter Feedback { get; }
+    public Gauge ConfirmedAnomalies { get; }
     public Counter Items { get; }
     public Counter Rejected { get; }
     public Histogram Errors { get; }

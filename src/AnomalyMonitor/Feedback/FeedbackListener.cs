@@ -1,0 +1,95 @@
+using System.Text.Json;
+using AnomalyMonitor.Hosting;
+using AnomalyMonitor.Mqtt;
+using AnomalyMonitor.Telemetry;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+using MQTTnet;
+using MQTTnet.Protocol;
+
+namespace AnomalyMonitor.Feedback;
+
+/// <summary>
+/// Takes feedback from the MQTT topic Feedback:Topic: {"id": "...", "label": "normal" | "anomaly"}. The
+/// session is persistent, so feedback published while the service is down arrives when it is back.
+/// Who may publish there is the broker's business (its ACL), as for any other topic.
+/// </summary>
+public sealed class FeedbackListener(
+    FeedbackService feedback, IOptions<FeedbackOptions> options, IOptions<MqttOptions> mqtt, MonitorMetrics metrics, ILogger<FeedbackListener> logger) : BackgroundService
+{
+    public bool Connected { get; private set; }
+
+    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+    {
+        var topic = options.Value.Topic;
+        if (string.IsNullOrEmpty(topic)) return;
+        var connection = new MqttConnection(mqtt.Value);
+        var broker = connection.Describe();
+        using var client = new MqttClientFactory().CreateMqttClient();
+        using var lost = new SemaphoreSlim(0);
+        client.ApplicationMessageReceivedAsync += e =>
+        {
+            Handle(System.Buffers.BuffersExtensions.ToArray(e.ApplicationMessage.Payload));
+            return Task.CompletedTask;
+        };
+        client.DisconnectedAsync += e =>
+        {
+            if (Connected) Log.MqttDisconnected(logger, "feedback", broker, e.Reason.ToString());
+            SetConnected(false);
+            lost.Release();
+            return Task.CompletedTask;
+        };
+        var reconnect = connection.Reconnect(reason => Log.MqttDisconnected(logger, "feedback", broker, reason));
+        try
+        {
+            while (!stoppingToken.IsCancellationRequested)
+            {
+                await reconnect.ExecuteAsync(async token =>
+                {
+                    var result = await client.ConnectAsync(connection.Builder("feedback").WithCleanStart(false)
+                        .WithSessionExpiryInterval((uint)TimeSpan.FromDays(7).TotalSeconds).Build(), token).ConfigureAwait(false);
+                    if (result.ResultCode != MqttClientConnectResultCode.Success)
+                        throw new InvalidOperationException($"the broker refused the connection: {result.ResultCode}");
+                    await client.SubscribeAsync(new MqttClientSubscribeOptionsBuilder().WithTopicFilter(topic, MqttQualityOfServiceLevel.AtLeastOnce).Build(), token).ConfigureAwait(false);
+                }, stoppingToken).ConfigureAwait(false);
+                while (lost.CurrentCount > 0) await lost.WaitAsync(stoppingToken).ConfigureAwait(false);
+                SetConnected(true);
+                Log.MqttConnected(logger, "feedback", broker);
+                await lost.WaitAsync(stoppingToken).ConfigureAwait(false);
+            }
+        }
+        catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
+        {
+        }
+        finally
+        {
+            SetConnected(false);
+        }
+    }
+
+    internal FeedbackReply Handle(byte[] payload)
+    {
+        string? id = null, label = null;
+        try
+        {
+            using var doc = JsonDocument.Parse(payload);
+            if (doc.RootElement.ValueKind == JsonValueKind.Object)
+            {
+                if (doc.RootElement.TryGetProperty("id", out var i) && i.ValueKind == JsonValueKind.String) id = i.GetString();
+                if (doc.RootElement.TryGetProperty("label", out var l) && l.ValueKind == JsonValueKind.String) label = l.GetString();
+            }
+        }
+        catch (JsonException)
+        {
+            // reported as invalid below, naming what is missing
+        }
+        return feedback.Apply(id, label, "mqtt");
+    }
+
+    private void SetConnected(bool connected)
+    {
+        Connected = connected;
+        metrics.MqttConnected.WithLabels("feedback").Set(connected ? 1 : 0);
+    }
+}

@@ -1,0 +1,46 @@
+using AnomalyMonitor.Pipeline;
+using AnomalyMonitor.Telemetry;
+using Microsoft.Extensions.Logging;
+
+namespace AnomalyMonitor.Registry;
+
+/// <summary>
+/// Makes a saved version the one that judges: check it loads, switch "current", hand it to the scoring
+/// loop (which swaps it in between batches, with a fresh threshold from the version's own calibration).
+/// Used by the retraining gate and by operator rollbacks.
+/// </summary>
+public sealed class Promotion(ModelRegistry registry, ModelHolder holder, TimeProvider time, MonitorMetrics metrics, ILogger<Promotion> logger)
+{
+    private readonly Lock _lock = new();
+
+    public void Promote(int version)
+    {
+        lock (_lock)
+        {
+            var model = registry.Load(version, holder.Device); // fails on a damaged version before "current" changes
+            try
+            {
+                registry.SetCurrent(version);
+            }
+            catch
+            {
+                model.Dispose();
+                throw;
+            }
+            holder.Offer(model);
+            metrics.LastPromotion.Set(time.GetUtcNow().ToUnixTimeSeconds());
+            holder.MarkFallback(false);
+        }
+    }
+
+    /// <summary>Re-promotes an earlier version; throws <see cref="ArgumentException"/> for a version that is not in the registry.</summary>
+    public void Rollback(int version)
+    {
+        if (!Directory.Exists(registry.PathOf(version)))
+            throw new ArgumentException($"There is no version v{version} in {registry.Root}; `anomaly-monitor models list` shows the versions kept.");
+        int previous = holder.Version;
+        Promote(version);
+        metrics.Rollbacks.Inc();
+        Log.RolledBack(logger, version, previous);
+    }
+}
