@@ -42,8 +42,9 @@ public sealed class ModelRegistry(IOptions<ModelsOptions> options, PathResolver 
     /// <summary>Where the current model lives: the directory itself (a standalone model) or the version "current" names.</summary>
     public string? CurrentPath()
     {
-        if (File.Exists(Path.Combine(Root, ModelFiles.ManifestFile))) return Root;
-        return CurrentVersion() is { } v && File.Exists(Path.Combine(PathOf(v), ModelFiles.ManifestFile)) ? PathOf(v) : null;
+        // "current" wins: once a standalone model has been retrained, the registry takes over from it.
+        if (CurrentVersion() is { } v && File.Exists(Path.Combine(PathOf(v), ModelFiles.ManifestFile))) return PathOf(v);
+        return File.Exists(Path.Combine(Root, ModelFiles.ManifestFile)) ? Root : null;
     }
 
     /// <summary>Every v&lt;N&gt; directory, newest first, with whether its manifest reads.</summary>

@@ -1,7 +1,5 @@
-using System.Collections.Concurrent;
 using AnomalyMonitor.Tests.Support;
 using Microsoft.Extensions.DependencyInjection;
-using Microsoft.Extensions.Logging;
 
 namespace AnomalyMonitor.Tests.Service;
 
@@ -18,7 +16,8 @@ public sealed class SecretsTests : IDisposable
         await using var broker = await Mosquitto.StartAsync(("monitor", Secret));
         TestModel.CopyTo(Path.Combine(_dir.Path, "models"));
         File.WriteAllText(_dir.File("mqtt-password"), Secret + "\n");
-        var logs = new ConcurrentQueue<string>();
+        var capture = new LogCapture();
+        var logs = capture.Lines;
         await using var service = await TestService.StartAsync(_dir.Path, new Dictionary<string, string?>
         {
             ["Mqtt:Broker"] = broker.Address,
@@ -27,7 +26,7 @@ public sealed class SecretsTests : IDisposable
             ["Mqtt:PasswordFile"] = _dir.File("mqtt-password"),
             ["Ingest:Mqtt:Enabled"] = "true",
             ["Logging:LogLevel:Default"] = "Trace",
-        }, builder => builder.Logging.AddProvider(new CaptureProvider(logs)));
+        }, capture.Attach);
 
         await Wait.UntilAsync(() => service.App.Services.GetRequiredServiceOf<AnomalyMonitor.Mqtt.MqttSource>().Connected
             && service.App.Services.GetRequiredServiceOf<AnomalyMonitor.Alerts.AlertPublisher>().Connected, "both connections authenticated");
@@ -35,19 +34,5 @@ public sealed class SecretsTests : IDisposable
         Assert.DoesNotContain(logs, l => l.Contains(Secret, StringComparison.Ordinal));
         var config = service.App.Services.GetRequiredService<Microsoft.Extensions.Configuration.IConfiguration>();
         Assert.Null(config["Mqtt:Password"]);
-    }
-
-    private sealed class CaptureProvider(ConcurrentQueue<string> sink) : ILoggerProvider
-    {
-        public ILogger CreateLogger(string categoryName) => new Capture(sink);
-        public void Dispose() { }
-
-        private sealed class Capture(ConcurrentQueue<string> sink) : ILogger
-        {
-            public IDisposable? BeginScope<TState>(TState state) where TState : notnull => null;
-            public bool IsEnabled(LogLevel logLevel) => true;
-            public void Log<TState>(LogLevel logLevel, EventId eventId, TState state, Exception? exception, Func<TState, Exception?, string> formatter) =>
-                sink.Enqueue(formatter(state, exception) + exception);
-        }
     }
 }

@@ -24,6 +24,21 @@ public sealed class TestService : IAsyncDisposable
     public PipelineService Pipeline => App.Services.GetRequiredService<PipelineService>();
     public ModelHolder Holder => App.Services.GetRequiredService<ModelHolder>();
     public string Inbox => Path.Combine(Root, "inbox");
+    public AnomalyMonitor.Samples.NormalSampleStore Store => App.Services.GetRequiredService<AnomalyMonitor.Samples.NormalSampleStore>();
+    public AnomalyMonitor.Retraining.Retrainer Retrainer => App.Services.GetRequiredService<AnomalyMonitor.Retraining.Retrainer>();
+    public AnomalyMonitor.Registry.ModelRegistry Registry => App.Services.GetRequiredService<AnomalyMonitor.Registry.ModelRegistry>();
+
+    /// <summary>The API token the service generated in its state directory.</summary>
+    public string Token => File.ReadAllText(Path.Combine(Root, "state", "api-token")).Trim();
+
+    /// <summary>An HTTP client for the service, with the API token unless <paramref name="token"/> says otherwise ("" for none).</summary>
+    public HttpClient Http(string? token = null)
+    {
+        var http = new HttpClient { BaseAddress = new Uri(BaseUrl) };
+        token ??= Token;
+        if (token.Length > 0) http.DefaultRequestHeaders.Authorization = new System.Net.Http.Headers.AuthenticationHeaderValue("Bearer", token);
+        return http;
+    }
 
     /// <summary>Settings that place every path under <paramref name="root"/>; <paramref name="settings"/> add or override.</summary>
     public static async Task<TestService> StartAsync(string root, IDictionary<string, string?> settings, Action<WebApplicationBuilder>? configure = null)
