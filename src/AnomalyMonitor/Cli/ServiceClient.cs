@@ -24,7 +24,17 @@ internal sealed class ServiceClient(string url, string? token) : IDisposable
     /// <summary>The token from --token-file, the environment, or where the service generates it.</summary>
     public static string? ResolveToken(string? tokenFile)
     {
-        if (tokenFile is not null) return File.ReadAllText(tokenFile).Trim();
+        if (tokenFile is not null)
+        {
+            try
+            {
+                return File.ReadAllText(tokenFile).Trim();
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+            {
+                throw new InvalidOperationException($"cannot read the API token file: {e.Message}", e);
+            }
+        }
         if (Environment.GetEnvironmentVariable("ANOMALYMONITOR_API_TOKEN") is { Length: > 0 } env) return env.Trim();
         foreach (var candidate in new[] { Path.Combine("state", ApiToken.FileName), Path.Combine("/var/lib/anomaly-monitor/state", ApiToken.FileName) })
         {

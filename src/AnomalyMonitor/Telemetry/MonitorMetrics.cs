@@ -51,7 +51,7 @@ public sealed class MonitorMetrics
         GateMeanError = f.CreateGauge("anomaly_monitor_retrain_gate_mean_error", "Mean held-out error in the last gate, by model (candidate, current).", "model");
         LastPromotion = f.CreateGauge("anomaly_monitor_last_promotion_timestamp_seconds", "When a model was last promoted or rolled back to, Unix seconds.");
         Rollbacks = f.CreateCounter("anomaly_monitor_model_rollbacks_total", "Operator rollbacks to an earlier version.");
-        Feedback = f.CreateCounter("anomaly_monitor_feedback_total", "Operator feedback by channel (http, mqtt), label and result (applied, unknown_id, invalid, unauthorized).", "channel", "label", "result");
+        Feedback = f.CreateCounter("anomaly_monitor_feedback_total", "Operator feedback by channel (http, mqtt), label and result (applied, unknown_id, invalid).", "channel", "label", "result");
         ConfirmedAnomalies = f.CreateGauge("anomaly_monitor_confirmed_anomalies", "Items operators confirmed as anomalies (used by the retraining gate).");
         Up = f.CreateGauge("anomaly_monitor_up", "1 while the service runs.");
         Up.Set(1);
