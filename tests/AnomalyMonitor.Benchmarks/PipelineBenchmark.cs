@@ -102,7 +102,7 @@ internal static class PipelineBenchmark
     }
 
     /// <summary>Writes beside the inbox and renames in, as a well-behaved producer does (StableFor is 0 here).</summary>
-    private static void Drop(string root, string inbox, string name, byte[] content)
+    internal static void Drop(string root, string inbox, string name, byte[] content)
     {
         var temp = Path.Combine(root, name);
         File.WriteAllBytes(temp, content);
@@ -196,7 +196,7 @@ internal static class PipelineBenchmark
         return runs.Order().ElementAt(runs.Count / 2);
     }
 
-    private static byte[] Idx(ImageSet images, int count)
+    internal static byte[] Idx(ImageSet images, int count)
     {
         var bytes = new byte[16 + count * 784];
         System.Buffers.Binary.BinaryPrimitives.WriteInt32BigEndian(bytes, 0x803);

@@ -26,4 +26,10 @@ var pipeline = new Command("pipeline", "The service end to end: folder and MQTT 
 pipeline.SetAction((p, ct) => PipelineBenchmark.RunAsync(p.GetValue(data)!, p.GetValue(soak)));
 root.Add(pipeline);
 
+var storeSamples = new Option<int>("--samples") { DefaultValueFactory = _ => 20_000 };
+var retrainThreads = new Option<int>("--threads") { DefaultValueFactory = _ => 1 };
+var retrain = new Command("retrain", "Retraining in the service: 20 epochs on the stored samples, alone and while scoring; scoring throughput during it vs idle.") { data, storeSamples, retrainThreads };
+retrain.SetAction((p, ct) => RetrainBenchmark.RunAsync(p.GetValue(data)!, p.GetValue(storeSamples), p.GetValue(retrainThreads)));
+root.Add(retrain);
+
 return await root.Parse(args).InvokeAsync();

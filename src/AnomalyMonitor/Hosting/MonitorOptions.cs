@@ -185,6 +185,8 @@ public sealed class RetrainOptions
     /// <summary>Torch threads for training, so that scoring keeps the rest of the cores.</summary>
     public int Threads { get; set; } = 1;
     public int Epochs { get; set; } = 20;
+    /// <summary>Epochs without a better validation loss before stopping early; 0 trains all Epochs.</summary>
+    public int Patience { get; set; } = 5;
     public int BatchSize { get; set; } = 128;
     public int? Seed { get; set; }
 }

@@ -192,6 +192,7 @@ internal sealed class RetrainOptionsValidator : IValidateOptions<RetrainOptions>
         OptionsValidation.AtLeast(f, "Retrain:MinConfirmedAnomalies", o.MinConfirmedAnomalies, 1);
         OptionsValidation.AtLeast(f, "Retrain:Threads", o.Threads, 1);
         OptionsValidation.AtLeast(f, "Retrain:Epochs", o.Epochs, 1);
+        OptionsValidation.AtLeast(f, "Retrain:Patience", o.Patience, 0);
         OptionsValidation.AtLeast(f, "Retrain:BatchSize", o.BatchSize, 1);
         return OptionsValidation.Result(f);
     }
