@@ -49,8 +49,14 @@ internal static class RetrainCommand
         Console.WriteLine($"result:   {Get("result")}");
         Console.WriteLine($"reason:   {Get("reason")}");
         Console.WriteLine($"version:  {Get("version")} (parent {Get("parentVersion")})");
-        Console.WriteLine($"samples:  {Get("samples")} trained, {Get("seconds")} s");
+        var seconds = outcome.TryGetProperty("seconds", out var s) && s.ValueKind == JsonValueKind.Number ? s.GetDouble().ToString("F1", System.Globalization.CultureInfo.InvariantCulture) : "-";
+        Console.WriteLine($"samples:  {Get("samples")} trained, {seconds} s");
         if (outcome.TryGetProperty("gate", out var gate) && gate.ValueKind == JsonValueKind.Object)
-            Console.WriteLine($"gate:     {gate}");
+        {
+            string G(string name, string format) => gate.TryGetProperty(name, out var v) && v.ValueKind == JsonValueKind.Number
+                ? v.GetDouble().ToString(format, System.Globalization.CultureInfo.InvariantCulture) : "-";
+            Console.WriteLine($"gate:     held-out mean error {G("candidateMeanError", "G4")} (candidate) vs {G("currentMeanError", "G4")} (current), ratio {G("ratio", "F3")}, {G("holdout", "F0")} held out");
+            Console.WriteLine($"          AUROC on {G("confirmedAnomalies", "F0")} confirmed anomalies: {G("candidateAuroc", "F4")} (candidate) vs {G("currentAuroc", "F4")} (current)");
+        }
     }
 }

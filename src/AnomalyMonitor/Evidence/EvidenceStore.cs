@@ -25,6 +25,7 @@ public sealed class EvidenceStore
     private readonly TimeProvider _time;
     private readonly MonitorMetrics _metrics;
     private readonly Queue<string> _records = new();
+    private readonly Dictionary<string, string> _byKey = new(StringComparer.Ordinal);
     private readonly Lock _lock = new();
     private long _sequence;
 
@@ -36,7 +37,7 @@ public sealed class EvidenceStore
         _metrics = metrics;
         Directory.CreateDirectory(_root);
         foreach (var dir in Directory.EnumerateDirectories(_root).Order(StringComparer.Ordinal).SelectMany(d => Directory.EnumerateDirectories(d).Order(StringComparer.Ordinal)))
-            _records.Enqueue(dir);
+            Add(dir);
         _metrics.EvidenceItems.Set(_records.Count);
     }
 
@@ -57,10 +58,47 @@ public sealed class EvidenceStore
         File.WriteAllBytes(Path.Combine(_root, paths.Record), JsonSerializer.SerializeToUtf8Bytes(record, AlertJson.Options));
         lock (_lock)
         {
-            _records.Enqueue(dir);
+            Add(dir);
             _metrics.EvidenceItems.Set(_records.Count);
         }
         return paths;
+    }
+
+    private void Add(string dir)
+    {
+        _records.Enqueue(dir);
+        _byKey[Path.GetFileName(dir)] = dir;
+    }
+
+    /// <summary>The newest <paramref name="count"/> records, newest first.</summary>
+    public IReadOnlyList<EvidenceRecord> Latest(int count)
+    {
+        string[] dirs;
+        lock (_lock) dirs = [.. _records];
+        var list = new List<EvidenceRecord>(count);
+        for (int i = dirs.Length - 1; i >= 0 && list.Count < count; i--)
+            if (Read(dirs[i]) is { } record) list.Add(record);
+        return list;
+    }
+
+    /// <summary>The files a record may serve; nothing else under the evidence folder is reachable by name.</summary>
+    public static readonly IReadOnlyDictionary<string, string> Images = new Dictionary<string, string>(StringComparer.Ordinal)
+    {
+        ["original"] = "original.png",
+        ["reconstruction"] = "reconstruction.png",
+        ["heatmap"] = "heatmap.png",
+    };
+
+    /// <summary>
+    /// The file of one image of a known record, or null. The key is only ever compared with the keys this
+    /// store wrote; the path is built from the store's own folder, so no request text reaches the file system.
+    /// </summary>
+    public string? ImagePath(string key, string kind)
+    {
+        if (!Images.TryGetValue(kind, out var file)) return null;
+        string? dir;
+        lock (_lock) _byKey.TryGetValue(key, out dir);
+        return dir is null ? null : Path.Combine(dir, file);
     }
 
     /// <summary>The newest record of an item, or null. Feedback is rare, so this reads the records rather than keeping an index.</summary>
@@ -98,6 +136,7 @@ public sealed class EvidenceStore
             while (_records.Count > 0 && (_records.Count > _options.MaxCount || Directory.GetCreationTimeUtc(_records.Peek()) < cutoff.UtcDateTime))
             {
                 var dir = _records.Dequeue();
+                _byKey.Remove(Path.GetFileName(dir));
                 try { Directory.Delete(dir, recursive: true); removed++; }
                 catch (DirectoryNotFoundException) { }
             }

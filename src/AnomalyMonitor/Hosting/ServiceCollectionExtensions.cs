@@ -57,6 +57,7 @@ public static class ServiceCollectionExtensions
         services.AddSingleton<JudgeStateStore>();
         services.AddSingleton<NormalSampleStore>();
         services.AddSingleton<EvidenceStore>();
+        services.AddSingleton<ScoreHistory>();
         services.AddSingleton<Quarantine>();
         services.AddSingleton(sp => new ItemQueue(sp.GetRequiredService<IOptions<PipelineOptions>>().Value.QueueCapacity));
         return services;

@@ -49,6 +49,7 @@ public static class ServiceHost
         app.Services.GetRequiredService<ApiToken>().Initialize();
         app.MapMonitorEndpoints();
         app.MapApiEndpoints();
+        app.MapPage();
         return app;
     }
 

@@ -113,6 +113,7 @@ public sealed partial class PipelineService
         var shape = judged.Shape;
         var j = verdict.Judgement;
         metrics.Errors.Observe(j.Score);
+        history.Add(new ScorePoint(time.GetUtcNow(), j.Score, j.Threshold, verdict.IsAnomaly, judged.ModelVersion));
         ItemCounter(item.Source, verdict.IsAnomaly ? "anomaly" : "normal").Inc();
         Interlocked.Increment(ref _judged);
         ObserveDrift(verdict.IsAnomaly, j);

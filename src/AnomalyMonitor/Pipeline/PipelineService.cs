@@ -22,7 +22,7 @@ namespace AnomalyMonitor.Pipeline;
 /// </summary>
 public sealed partial class PipelineService(
     ItemQueue queue, ModelHolder holder, Bootstrapper bootstrapper, JudgeStateStore judgeState, AlertSink alerts,
-    EvidenceStore evidence, NormalSampleStore normals, MonitorMetrics metrics, TimeProvider time,
+    EvidenceStore evidence, NormalSampleStore normals, ScoreHistory history, MonitorMetrics metrics, TimeProvider time,
     IOptions<PipelineOptions> pipelineOptions, IOptions<JudgeOptions> judgeOptions, IOptions<ServiceOptions> serviceOptions,
     ILogger<PipelineService> logger) : BackgroundService
 {

@@ -81,6 +81,25 @@ public sealed class ModelRegistry(IOptions<ModelsOptions> options, PathResolver 
         return saved;
     }
 
+    /// <summary>
+    /// A model trained by hand straight into Models:Path becomes version v0 before the first retrained
+    /// version joins it, so that it can be listed and rolled back to. Its files are copied, not moved: the
+    /// running service may still read them, and "current" takes precedence from then on.
+    /// </summary>
+    public void AdoptStandalone()
+    {
+        var manifest = Path.Combine(Root, ModelFiles.ManifestFile);
+        if (CurrentVersion() is not null || !File.Exists(manifest) || Directory.Exists(PathOf(0))) return;
+        var weights = ModelFiles.ReadManifest(Root).Weights.File;
+        var partial = Path.Combine(Root, ".v0.partial");
+        if (Directory.Exists(partial)) Directory.Delete(partial, recursive: true);
+        Directory.CreateDirectory(partial);
+        File.Copy(Path.Combine(Root, weights), Path.Combine(partial, weights));
+        File.Copy(manifest, Path.Combine(partial, ModelFiles.ManifestFile));
+        Directory.Move(partial, PathOf(0));
+        SetCurrent(0);
+    }
+
     /// <summary>Makes <paramref name="version"/> the current model, after checking that it loads.</summary>
     public void SetCurrent(int version)
     {

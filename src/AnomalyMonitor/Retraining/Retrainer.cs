@@ -96,6 +96,7 @@ public sealed class Retrainer(
         if (snapshot.Images.Count < o.MinSamples || train.Length < 2 || holdout.Length < 1)
             return Skip($"{snapshot.Images.Count} sample(s) old enough to train on (Retrain:QuarantineAge {o.QuarantineAge}); Retrain:MinSamples is {o.MinSamples}", snapshot.Images.Count);
 
+        registry.AdoptStandalone();
         int version = registry.NextVersion();
         Log.RetrainStarted(logger, version, train.Length, holdout.Length, o.Threads);
         // A dedicated thread, not the pool: training runs for minutes, and libtorch's thread setting sticks to the thread.
@@ -109,7 +110,7 @@ public sealed class Retrainer(
         metrics.RetrainDuration.Observe(clock.Elapsed.TotalSeconds);
         if (double.IsFinite(bestLoss)) metrics.RetrainLastLoss.Set(bestLoss);
         return new RetrainOutcome(gate.Promoted ? RetrainOutcome.Promoted : RetrainOutcome.Rejected, gate.Reason, time.GetUtcNow(),
-            clock.Elapsed.TotalSeconds, train.Length, version, current.Manifest.Version, bestLoss, gate);
+            clock.Elapsed.TotalSeconds, train.Length, version, current.Manifest.Version ?? 0, bestLoss, gate);
     }
 
     private (GateReport Gate, double BestLoss) TrainAndJudge(LoadedModel current, TrainingSnapshot snapshot, int[] train, int[] holdout,
@@ -129,7 +130,7 @@ public sealed class Retrainer(
             Threshold = current.Threshold,
             DataDescription = snapshot.Description,
             Version = version,
-            ParentVersion = manifest.Version,
+            ParentVersion = manifest.Version ?? 0,
         };
 
         TrainingResult result;

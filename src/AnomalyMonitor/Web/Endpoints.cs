@@ -29,7 +29,8 @@ public static class Endpoints
     }
 
     public sealed record ServiceStatus(bool Ready, string State, int ModelVersion, double? Threshold, int WindowScores, bool Drift,
-        bool? MqttIngestConnected, bool AlertsConnected, bool FolderWatching, long Judged, long OutboxPending, long NormalSamples);
+        bool? MqttIngestConnected, bool AlertsConnected, bool FolderWatching, long Judged, long OutboxPending, long NormalSamples,
+        long Items, long Anomalies, long Rejected, long QueueDepth, bool Retraining);
 
     private static ServiceStatus Status(IServiceProvider s)
     {
@@ -40,8 +41,12 @@ public static class Endpoints
         var publisher = s.GetRequiredService<AlertPublisher>();
         bool? ingest = mqtt.Enabled ? mqtt.Connected : null;
         bool ready = holder.IsJudging && ingest != false && publisher.Connected;
+        var metrics = s.GetRequiredService<MonitorMetrics>();
+        long Outcome(string outcome) => (long)metrics.Items.GetAllLabelValues().Where(l => l[1] == outcome).Sum(l => metrics.Items.WithLabels(l).Value);
         return new ServiceStatus(ready, holder.IsJudging ? "judging" : "learning", holder.Version, holder.Judge?.Threshold,
             holder.Judge?.WindowCount ?? 0, pipeline.DriftActive, ingest, publisher.Connected, folder.Enabled, pipeline.Judged,
-            s.GetRequiredService<AlertOutbox>().Count, s.GetRequiredService<NormalSampleStore>().Count);
+            s.GetRequiredService<AlertOutbox>().Count, s.GetRequiredService<NormalSampleStore>().Count,
+            Outcome("normal") + Outcome("anomaly") + Outcome("rejected"), Outcome("anomaly"), Outcome("rejected"),
+            s.GetRequiredService<ItemQueue>().Count, s.GetRequiredService<Retraining.Retrainer>().Running);
     }
 }

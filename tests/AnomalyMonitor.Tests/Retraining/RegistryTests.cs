@@ -70,6 +70,22 @@ public sealed class RegistryTests : IDisposable
     }
 
     [Fact]
+    public void A_model_trained_straight_into_the_directory_becomes_v0_when_the_registry_takes_over()
+    {
+        TestModel.CopyTo(Models);
+        var registry = Registry();
+        Assert.Equal(Models, registry.CurrentPath());
+        Assert.Equal(1, registry.NextVersion());
+        registry.AdoptStandalone();
+        Assert.Equal(0, registry.CurrentVersion());
+        Assert.Equal(Path.Combine(Models, "v0"), registry.CurrentPath());
+        using (var loaded = registry.Load(0, torch.CPU)) Assert.Equal(ModelFiles.ReadManifest(Models).Weights.Sha256, loaded.Manifest.Weights.Sha256);
+        Assert.Equal(1, registry.NextVersion());
+        registry.AdoptStandalone(); // once only
+        Assert.Equal([0], registry.List().Select(v => v.Version));
+    }
+
+    [Fact]
     public void Pruning_keeps_the_newest_versions_and_always_the_current_one()
     {
         TestModel.InstallAsV1(Models);

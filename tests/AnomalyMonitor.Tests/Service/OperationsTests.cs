@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using AnomalyMonitor.Tests.Support;
 
 namespace AnomalyMonitor.Tests.Service;
@@ -10,19 +9,7 @@ public sealed class OperationsTests : IDisposable
 
     public void Dispose() => _dir.Dispose();
 
-    private static async Task<(int Code, string Output)> RunAsync(string file, string args, string? stdin = null)
-    {
-        var start = new ProcessStartInfo(file, args) { RedirectStandardOutput = true, RedirectStandardError = true, RedirectStandardInput = stdin is not null };
-        using var p = Process.Start(start)!;
-        if (stdin is not null)
-        {
-            await p.StandardInput.WriteAsync(stdin);
-            p.StandardInput.Close();
-        }
-        var output = await p.StandardOutput.ReadToEndAsync() + await p.StandardError.ReadToEndAsync();
-        await p.WaitForExitAsync();
-        return (p.ExitCode, output);
-    }
+    private static Task<(int Code, string Output)> RunAsync(string file, string args, string? stdin = null) => Tool.RunAsync(file, args, stdin);
 
     [Fact]
     public async Task Metrics_are_scraped_parsed_and_pass_promtool()
@@ -75,8 +62,7 @@ public sealed class OperationsTests : IDisposable
     [System.Runtime.Versioning.SupportedOSPlatform("linux")]
     public async Task The_systemd_unit_verifies_clean()
     {
-        var repo = AppContext.BaseDirectory;
-        while (!File.Exists(Path.Combine(repo, "Monitor.sln"))) repo = Path.GetDirectoryName(repo)!;
+        var repo = Tool.RepositoryRoot();
         var unit = File.ReadAllText(Path.Combine(repo, "systemd", "anomaly-monitor.service"));
         // systemd-analyze checks that ExecStart exists; point it at a stand-in since nothing is installed here.
         var exe = _dir.File("anomaly-monitor");
