@@ -29,14 +29,16 @@ public sealed class FeedbackTests : IDisposable
         long before = service.Pipeline.Judged;
         Directory.CreateDirectory(service.Inbox);
         File.WriteAllBytes(Path.Combine(service.Inbox, name), png);
-        await Wait.UntilAsync(() => service.Pipeline.Judged > before, $"{name} judged");
+        // The file moves only after its verdict is recorded everywhere (store included).
+        await Wait.UntilAsync(() => service.Pipeline.Judged > before
+            && (File.Exists(Path.Combine(service.Inbox, "processed", "normal", name)) || File.Exists(Path.Combine(service.Inbox, "processed", "anomaly", name))), $"{name} judged and recorded");
     }
 
     [Fact]
     public async Task The_feedback_API_labels_items_and_refuses_what_it_cannot_apply_without_changing_anything()
     {
         TestModel.InstallAsV1(Path.Combine(_dir.Path, "models"));
-        await using var service = await TestService.StartAsync(_dir.Path, new Dictionary<string, string?> { ["Feedback:Topic"] = "" });
+        await using var service = await TestService.StartAsync(_dir.Path, new Dictionary<string, string?> { ["Feedback:Topic"] = "", ["Judge:Accept"] = "4" });
         await Wait.UntilAsync(() => service.Holder.IsJudging, "the model loaded");
         await JudgeAsync(service, "alarm.png", TestModel.AnomalyPng(0));
         await JudgeAsync(service, "fine.png", TestModel.NormalPng());
@@ -92,6 +94,7 @@ public sealed class FeedbackTests : IDisposable
         {
             ["Mqtt:Broker"] = broker.Address,
             ["Mqtt:ClientId"] = "svc-feedback",
+            ["Judge:Accept"] = "4", // every normal enters the store, whatever blob the shared generator drew
         });
         await Wait.UntilAsync(() => service.Holder.IsJudging && service.Metrics.MqttConnected.WithLabels("feedback").Value == 1, "model loaded and feedback subscribed");
         await JudgeAsync(service, "fine.png", TestModel.NormalPng());

@@ -125,7 +125,7 @@ public sealed class RegistryTests : IDisposable
 
         var logs = new LogCapture();
         await using var service = await TestService.StartAsync(_dir.Path, new Dictionary<string, string?> { ["Logging:LogLevel:Default"] = "Information" }, logs.Attach);
-        await Wait.UntilAsync(() => service.Holder.IsJudging, "a model loaded");
+        await Wait.UntilAsync(() => service.Holder.OnFallback && logs.Lines.Any(l => l.Contains("v3 could not be loaded", StringComparison.Ordinal)), "the fallback, logged");
         Assert.Equal(2, service.Holder.Version);
         Assert.True(service.Holder.OnFallback);
         Assert.Equal(1, service.Metrics.ModelFallback.Value);

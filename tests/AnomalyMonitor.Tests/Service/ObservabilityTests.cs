@@ -51,7 +51,8 @@ public sealed partial class ObservabilityTests : IDisposable
         File.WriteAllBytes(Path.Combine(service.Inbox, "n.png"), TestModel.NormalPng());
         File.WriteAllBytes(Path.Combine(service.Inbox, "a.png"), TestModel.AnomalyPng(0));
         File.WriteAllText(Path.Combine(service.Inbox, "bad.png"), "x");
-        await Wait.UntilAsync(() => service.Pipeline.Judged == 2 && service.Count("rejected") == 1, "items judged");
+        await Wait.UntilAsync(() => Directory.GetFiles(Path.Combine(service.Inbox, "processed"), "*.png", SearchOption.AllDirectories).Length == 2
+            && service.Count("rejected") == 1, "items judged and recorded");
         using var http = service.Http();
         await http.PostAsJsonAsync("/api/feedback", new { id = "a.png", label = "normal" });
         var exported = Exported(await http.GetStringAsync("/metrics"));
