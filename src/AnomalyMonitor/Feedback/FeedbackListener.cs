@@ -6,7 +6,6 @@ using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using MQTTnet;
-using MQTTnet.Protocol;
 
 namespace AnomalyMonitor.Feedback;
 
@@ -24,48 +23,14 @@ public sealed class FeedbackListener(
     {
         var topic = options.Value.Topic;
         if (string.IsNullOrEmpty(topic)) return;
-        var connection = new MqttConnection(mqtt.Value);
-        var broker = connection.Describe();
         using var client = new MqttClientFactory().CreateMqttClient();
-        using var lost = new SemaphoreSlim(0);
         client.ApplicationMessageReceivedAsync += e =>
         {
             Handle(System.Buffers.BuffersExtensions.ToArray(e.ApplicationMessage.Payload));
             return Task.CompletedTask;
         };
-        client.DisconnectedAsync += e =>
-        {
-            if (Connected) Log.MqttDisconnected(logger, "feedback", broker, e.Reason.ToString());
-            SetConnected(false);
-            lost.Release();
-            return Task.CompletedTask;
-        };
-        var reconnect = connection.Reconnect(reason => Log.MqttDisconnected(logger, "feedback", broker, reason));
-        try
-        {
-            while (!stoppingToken.IsCancellationRequested)
-            {
-                await reconnect.ExecuteAsync(async token =>
-                {
-                    var result = await client.ConnectAsync(connection.Builder("feedback").WithCleanStart(false)
-                        .WithSessionExpiryInterval((uint)TimeSpan.FromDays(7).TotalSeconds).Build(), token).ConfigureAwait(false);
-                    if (result.ResultCode != MqttClientConnectResultCode.Success)
-                        throw new InvalidOperationException($"the broker refused the connection: {result.ResultCode}");
-                    await client.SubscribeAsync(new MqttClientSubscribeOptionsBuilder().WithTopicFilter(topic, MqttQualityOfServiceLevel.AtLeastOnce).Build(), token).ConfigureAwait(false);
-                }, stoppingToken).ConfigureAwait(false);
-                while (lost.CurrentCount > 0) await lost.WaitAsync(stoppingToken).ConfigureAwait(false);
-                SetConnected(true);
-                Log.MqttConnected(logger, "feedback", broker);
-                await lost.WaitAsync(stoppingToken).ConfigureAwait(false);
-            }
-        }
-        catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
-        {
-        }
-        finally
-        {
-            SetConnected(false);
-        }
+        await MqttSubscriber.RunAsync(client, new MqttConnection(mqtt.Value), "feedback", TimeSpan.FromDays(7), [topic], SetConnected, logger, stoppingToken)
+            .ConfigureAwait(false);
     }
 
     internal FeedbackReply Handle(byte[] payload)

@@ -27,54 +27,11 @@ public sealed class MqttSource(
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
         if (!Enabled) return;
-        var connection = new MqttConnection(mqtt.Value);
-        var broker = connection.Describe();
         using var client = new MqttClientFactory().CreateMqttClient();
-        var lost = new SemaphoreSlim(0);
         client.ApplicationMessageReceivedAsync += e => OnMessageAsync(e, stoppingToken);
-        client.DisconnectedAsync += e =>
-        {
-            if (Connected) Log.MqttDisconnected(logger, "ingest", broker, e.Reason.ToString());
-            SetConnected(false);
-            lost.Release();
-            return Task.CompletedTask;
-        };
-        var reconnect = connection.Reconnect(reason => Log.MqttDisconnected(logger, "ingest", broker, reason));
         var options = ingest.Value.Mqtt;
-        try
-        {
-            while (!stoppingToken.IsCancellationRequested)
-            {
-                await reconnect.ExecuteAsync(async token =>
-                {
-                    var result = await client.ConnectAsync(connection.Builder("ingest")
-                        .WithCleanStart(false)
-                        .WithSessionExpiryInterval((uint)options.SessionExpiry.TotalSeconds)
-                        .Build(), token).ConfigureAwait(false);
-                    if (result.ResultCode != MqttClientConnectResultCode.Success)
-                        throw new InvalidOperationException($"the broker refused the connection: {result.ResultCode}");
-                    var subscribe = new MqttClientSubscribeOptionsBuilder();
-                    foreach (var topic in options.Topics) subscribe.WithTopicFilter(topic, MqttQualityOfServiceLevel.AtLeastOnce);
-                    await client.SubscribeAsync(subscribe.Build(), token).ConfigureAwait(false);
-                }, stoppingToken).ConfigureAwait(false);
-                while (lost.CurrentCount > 0) await lost.WaitAsync(stoppingToken).ConfigureAwait(false);
-                SetConnected(true);
-                Log.MqttConnected(logger, "ingest", broker);
-                await lost.WaitAsync(stoppingToken).ConfigureAwait(false);
-            }
-        }
-        catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
-        {
-        }
-        finally
-        {
-            SetConnected(false);
-            if (client.IsConnected)
-            {
-                try { await client.DisconnectAsync(new MqttClientDisconnectOptionsBuilder().Build(), CancellationToken.None).ConfigureAwait(false); }
-                catch (Exception e) when (e is MQTTnet.Exceptions.MqttCommunicationException or OperationCanceledException) { }
-            }
-        }
+        await MqttSubscriber.RunAsync(client, new MqttConnection(mqtt.Value), "ingest", options.SessionExpiry, options.Topics, SetConnected, logger, stoppingToken)
+            .ConfigureAwait(false);
     }
 
     private void SetConnected(bool connected)

@@ -31,7 +31,6 @@ public sealed class ModelHolder(
     public bool IsJudging => _model is not null;
     public int Version => _model?.Manifest.Version ?? 0;
     public string Fingerprint => _model?.Manifest.Weights.Sha256 ?? "";
-    public string ModelDirectory => registry.Root;
 
     /// <summary>The model's input, or the configured bootstrap shape while there is no model yet.</summary>
     public ImageShape InputShape => _model?.Shape ?? ImageShape.Parse(bootstrap.Value.Shape ?? "28x28x1");
@@ -81,9 +80,6 @@ public sealed class ModelHolder(
         return true;
     }
 
-    /// <summary>Raised on the scoring loop after a model is installed.</summary>
-    public event Action<LoadedModel>? Installed;
-
     /// <summary>True when start-up fell back from a damaged current model to an older valid one.</summary>
     public bool OnFallback { get; private set; }
 
@@ -118,7 +114,6 @@ public sealed class ModelHolder(
         Log.ModelLoaded(logger, model.Directory, model.Manifest.Architecture, model.Shape.ToString(), Version, model.Device.ToString());
         PublishJudgeNumbers();
         if (previous is not null && OnFallback && model.Directory == registry.CurrentPath()) MarkFallback(false);
-        Installed?.Invoke(model);
     }
 
     public void PublishJudgeNumbers()

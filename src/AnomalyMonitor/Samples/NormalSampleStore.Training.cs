@@ -133,7 +133,7 @@ public sealed partial class NormalSampleStore
             tx.Commit();
         }
         _metrics.NormalStoreSize.Set(Count);
-        _metrics.ConfirmedAnomalies.Set(ConfirmedAnomalies(shape).Count);
+        lock (_lock) _metrics.ConfirmedAnomalies.Set(Sqlite.Scalar(_db, "SELECT COUNT(*) FROM labels WHERE label='anomaly'"));
     }
 
     public string? LabelOf(string itemId)

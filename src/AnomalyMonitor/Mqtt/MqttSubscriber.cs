@@ -1,0 +1,67 @@
+using AnomalyMonitor.Telemetry;
+using Microsoft.Extensions.Logging;
+using MQTTnet;
+using MQTTnet.Protocol;
+
+namespace AnomalyMonitor.Mqtt;
+
+/// <summary>
+/// Keeps one subscriber connected until the service stops: connect with a persistent session (clean start
+/// off, so QoS 1 messages sent while away are delivered on return), subscribe, report, wait for the
+/// connection to drop, and again, with the connection's backoff. Used by the image source and the
+/// feedback topic; the caller attaches its message handler to the client first.
+/// </summary>
+public static class MqttSubscriber
+{
+    public static async Task RunAsync(IMqttClient client, MqttConnection connection, string role, TimeSpan sessionExpiry, IReadOnlyList<string> topics,
+        Action<bool> setConnected, ILogger logger, CancellationToken stoppingToken)
+    {
+        var broker = connection.Describe();
+        using var lost = new SemaphoreSlim(0);
+        bool connected = false;
+        client.DisconnectedAsync += e =>
+        {
+            if (connected) Log.MqttDisconnected(logger, role, broker, e.Reason.ToString());
+            connected = false;
+            setConnected(false);
+            lost.Release();
+            return Task.CompletedTask;
+        };
+        var reconnect = connection.Reconnect(reason => Log.MqttDisconnected(logger, role, broker, reason));
+        try
+        {
+            while (!stoppingToken.IsCancellationRequested)
+            {
+                await reconnect.ExecuteAsync(async token =>
+                {
+                    var result = await client.ConnectAsync(connection.Builder(role)
+                        .WithCleanStart(false)
+                        .WithSessionExpiryInterval((uint)sessionExpiry.TotalSeconds)
+                        .Build(), token).ConfigureAwait(false);
+                    if (result.ResultCode != MqttClientConnectResultCode.Success)
+                        throw new InvalidOperationException($"the broker refused the connection: {result.ResultCode}");
+                    var subscribe = new MqttClientSubscribeOptionsBuilder();
+                    foreach (var topic in topics) subscribe.WithTopicFilter(topic, MqttQualityOfServiceLevel.AtLeastOnce);
+                    await client.SubscribeAsync(subscribe.Build(), token).ConfigureAwait(false);
+                }, stoppingToken).ConfigureAwait(false);
+                while (lost.CurrentCount > 0) await lost.WaitAsync(stoppingToken).ConfigureAwait(false);
+                connected = true;
+                setConnected(true);
+                Log.MqttConnected(logger, role, broker);
+                await lost.WaitAsync(stoppingToken).ConfigureAwait(false);
+            }
+        }
+        catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
+        {
+        }
+        finally
+        {
+            setConnected(false);
+            if (client.IsConnected)
+            {
+                try { await client.DisconnectAsync(new MqttClientDisconnectOptionsBuilder().Build(), CancellationToken.None).ConfigureAwait(false); }
+                catch (Exception e) when (e is MQTTnet.Exceptions.MqttCommunicationException or OperationCanceledException) { }
+            }
+        }
+    }
+}
