@@ -32,4 +32,14 @@ var retrain = new Command("retrain", "Retraining in the service: 20 epochs on th
 retrain.SetAction((p, ct) => RetrainBenchmark.RunAsync(p.GetValue(data)!, p.GetValue(storeSamples), p.GetValue(retrainThreads)));
 root.Add(retrain);
 
+var classes = new Option<string>("--classes") { DefaultValueFactory = _ => "2,3,5,8" };
+var explore = new Command("explore", "Scratch: validation-protocol AUROC of score variants.") { data, classes, settings };
+explore.SetAction(p => Explore.Run(p.GetValue(data)!, p.GetValue(classes)!, p.GetValue(settings) ?? []));
+root.Add(explore);
+
+var assetsOut = new Option<string>("--out") { DefaultValueFactory = _ => "tests/AnomalyMonitor.Tests/Assets" };
+var assets = new Command("test-assets", "Write the small models the test suite loads (run from the repository root).") { assetsOut };
+assets.SetAction(p => TestAssets.Run(p.GetValue(assetsOut)!));
+root.Add(assets);
+
 return await root.Parse(args).InvokeAsync();

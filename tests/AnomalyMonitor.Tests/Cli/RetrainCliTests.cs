@@ -3,6 +3,7 @@ using AnomalyMonitor.Tests.Support;
 namespace AnomalyMonitor.Tests.Cli;
 
 /// <summary>`retrain --now` and `models list|rollback`, as processes, against a service running in this process.</summary>
+[Collection(TorchCollection.Name)]
 public sealed class RetrainCliTests : IDisposable
 {
     private readonly TempDir _dir = new();

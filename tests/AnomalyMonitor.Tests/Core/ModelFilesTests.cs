@@ -8,6 +8,7 @@ using TorchSharp;
 
 namespace AnomalyMonitor.Tests.Core;
 
+[Collection(TorchCollection.Name)]
 public sealed class ModelFilesTests : IDisposable
 {
     private readonly TempDir _dir = new();

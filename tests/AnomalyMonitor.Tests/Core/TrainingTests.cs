@@ -10,6 +10,7 @@ using TorchSharp;
 namespace AnomalyMonitor.Tests.Core;
 
 /// <summary>Real TorchSharp training on small generated images: blobs are normal, stripes and noise are not.</summary>
+[Collection(TorchCollection.Name)]
 public class TrainingTests
 {
     private static readonly TrainingOptions Quick = new() { Epochs = 8, BatchSize = 32, Seed = 7, Patience = 0 };

@@ -38,10 +38,10 @@ public sealed class FeedbackTests : IDisposable
     public async Task The_feedback_API_labels_items_and_refuses_what_it_cannot_apply_without_changing_anything()
     {
         TestModel.InstallAsV1(Path.Combine(_dir.Path, "models"));
-        await using var service = await TestService.StartAsync(_dir.Path, new Dictionary<string, string?> { ["Feedback:Topic"] = "", ["Judge:Accept"] = "4" });
+        await using var service = await TestService.StartAsync(_dir.Path, new Dictionary<string, string?> { ["Feedback:Topic"] = "" });
         await Wait.UntilAsync(() => service.Holder.IsJudging, "the model loaded");
         await JudgeAsync(service, "alarm.png", TestModel.AnomalyPng(0));
-        await JudgeAsync(service, "fine.png", TestModel.NormalPng());
+        await JudgeAsync(service, "fine.png", TestModel.NormalPng(0));
         Assert.Equal(1, service.Count("anomaly"));
         Assert.NotNull(service.Store.Find("fine.png", TestModel.Shape));
         long stored = service.Store.Count;
@@ -94,10 +94,9 @@ public sealed class FeedbackTests : IDisposable
         {
             ["Mqtt:Broker"] = broker.Address,
             ["Mqtt:ClientId"] = "svc-feedback",
-            ["Judge:Accept"] = "4", // every normal enters the store, whatever blob the shared generator drew
         });
         await Wait.UntilAsync(() => service.Holder.IsJudging && service.Metrics.MqttConnected.WithLabels("feedback").Value == 1, "model loaded and feedback subscribed");
-        await JudgeAsync(service, "fine.png", TestModel.NormalPng());
+        await JudgeAsync(service, "fine.png", TestModel.NormalPng(0));
         Assert.NotNull(service.Store.Find("fine.png", TestModel.Shape));
 
         await using var operatorClient = await MqttTestClient.ConnectAsync(broker.Port, "operator");

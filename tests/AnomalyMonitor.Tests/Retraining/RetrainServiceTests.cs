@@ -8,6 +8,7 @@ using AnomalyMonitor.Tests.Support;
 namespace AnomalyMonitor.Tests.Retraining;
 
 /// <summary>Retraining in the real service: real TorchSharp training on generated 16x16 images, the gate, promotion and rollback.</summary>
+[Collection(TorchCollection.Name)]
 public sealed class RetrainServiceTests : IDisposable
 {
     private readonly TempDir _dir = new();
@@ -46,7 +47,7 @@ public sealed class RetrainServiceTests : IDisposable
     {
         Directory.CreateDirectory(service.Inbox);
         long before = service.Pipeline.Judged;
-        for (int i = 0; i < count; i++) File.WriteAllBytes(Path.Combine(service.Inbox, $"{prefix}{i}.png"), TestModel.NormalPng());
+        for (int i = 0; i < count; i++) File.WriteAllBytes(Path.Combine(service.Inbox, $"{prefix}{i}.png"), TestModel.NormalPng(i));
         await Wait.UntilAsync(() => service.Pipeline.Judged >= before + count, $"{count} items judged");
     }
 

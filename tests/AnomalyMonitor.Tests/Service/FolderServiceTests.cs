@@ -18,8 +18,8 @@ public sealed class FolderServiceTests : IDisposable
     {
         TestModel.CopyTo(Path.Combine(_dir.Path, "models"));
         Directory.CreateDirectory(Inbox);
-        var good = TestModel.NormalPng();
-        File.WriteAllBytes(In("early-normal.png"), TestModel.NormalPng());
+        var good = TestModel.NormalPng(0);
+        File.WriteAllBytes(In("early-normal.png"), TestModel.NormalPng(1));
         File.WriteAllBytes(In("early-anomaly.png"), TestModel.AnomalyPng(0));
         File.WriteAllBytes(In("empty.png"), []);
         File.WriteAllBytes(In("truncated.png"), good[..(good.Length / 2)]);
@@ -31,7 +31,7 @@ public sealed class FolderServiceTests : IDisposable
 
         await using var service = await TestService.StartAsync(_dir.Path, new Dictionary<string, string?> { ["Ingest:Folder:MaxFileBytes"] = "3000" });
         // Dropped while running, including a batch file of 3 images (judged as file#index).
-        File.WriteAllBytes(In("late-normal.png"), TestModel.NormalPng());
+        File.WriteAllBytes(In("late-normal.png"), TestModel.NormalPng(2));
         var rng = new Random(3);
         var batch = new List<byte[]> { Synthetic.ToBytes(Synthetic.Blob(rng, 16)), Synthetic.ToBytes(Synthetic.Stripes(rng, 16)), Synthetic.ToBytes(Synthetic.Blob(rng, 16)) };
         File.WriteAllBytes(In("batch-images-idx3-ubyte"), DataFiles.IdxImages(batch, 16, 16));
@@ -63,7 +63,7 @@ public sealed class FolderServiceTests : IDisposable
         TestModel.CopyTo(Path.Combine(_dir.Path, "models"));
         Directory.CreateDirectory(In("processing"));
         File.WriteAllBytes(In("processing", "claimed-before-crash.png"), TestModel.AnomalyPng(1));
-        File.WriteAllBytes(In("processing", "also-claimed.png"), TestModel.NormalPng());
+        File.WriteAllBytes(In("processing", "also-claimed.png"), TestModel.NormalPng(3));
         await using var service = await TestService.StartAsync(_dir.Path, new Dictionary<string, string?>());
         await Wait.UntilAsync(() => File.Exists(In("processed", "anomaly", "claimed-before-crash.png")) && File.Exists(In("processed", "normal", "also-claimed.png")), "recovered files judged");
         Assert.Empty(Directory.GetFiles(In("processing")));
@@ -79,7 +79,7 @@ public sealed class FolderServiceTests : IDisposable
         double threshold;
         await using (var first = await TestService.StartAsync(_dir.Path, settings))
         {
-            for (int i = 0; i < 30; i++) File.WriteAllBytes(Path.Combine(first.Inbox, $"n{i}.png"), TestModel.NormalPng());
+            for (int i = 0; i < 30; i++) File.WriteAllBytes(Path.Combine(first.Inbox, $"n{i}.png"), TestModel.NormalPng(i));
             await Wait.UntilAsync(() => first.Pipeline.Judged == 30, "30 judged");
             await first.StopAsync();
             window = first.Holder.Judge!.WindowCount;
@@ -91,34 +91,5 @@ public sealed class FolderServiceTests : IDisposable
         await Wait.UntilAsync(() => second.Holder.Judge!.WindowCount == window, $"window of {window} restored");
         Assert.Equal(threshold, second.Holder.Judge!.Threshold, 9);
         Assert.True(second.Holder.Judge.UsingWindow, "judging from the restored window, not the calibration");
-    }
-
-    [Fact]
-    public async Task Cold_start_learns_from_the_first_items_then_judges_them_all()
-    {
-        await using var service = await TestService.StartAsync(_dir.Path, new Dictionary<string, string?>
-        {
-            ["Bootstrap:Samples"] = "120",
-            ["Bootstrap:Shape"] = "16x16x1",
-            ["Bootstrap:Epochs"] = "10",
-            ["Bootstrap:Seed"] = "3",
-        });
-        Assert.False(service.Holder.IsJudging);
-        using var http = new HttpClient();
-        var ready = await http.GetAsync(service.BaseUrl + "/readyz");
-        Assert.Equal(System.Net.HttpStatusCode.ServiceUnavailable, ready.StatusCode);
-        Assert.Contains("learning", await ready.Content.ReadAsStringAsync());
-        Assert.Equal(1, service.Metrics.State.WithLabels("learning").Value);
-
-        for (int i = 0; i < 120; i++) File.WriteAllBytes(Path.Combine(service.Inbox, $"first-{i:D3}.png"), TestModel.NormalPng());
-        await Wait.UntilAsync(() => service.Holder.IsJudging, "the first model trained", seconds: 120);
-        await Wait.UntilAsync(() => service.Pipeline.Judged >= 120, "the held items judged");
-        Assert.True(File.Exists(Path.Combine(_dir.Path, "models", "v1", "manifest.json")));
-        Assert.Equal("v1", File.ReadAllText(Path.Combine(_dir.Path, "models", "current")).Trim());
-        Assert.Equal(1, service.Metrics.State.WithLabels("judging").Value);
-
-        File.WriteAllBytes(Path.Combine(service.Inbox, "after-stripes.png"), TestModel.AnomalyPng(0));
-        await Wait.UntilAsync(() => File.Exists(In("processed", "anomaly", "after-stripes.png")), "an anomaly judged by the learned model");
-        await Wait.UntilAsync(() => Directory.GetFiles(In("processed", "normal")).Length + Directory.GetFiles(In("processed", "anomaly")).Length == 121, "all 121 files moved");
     }
 }

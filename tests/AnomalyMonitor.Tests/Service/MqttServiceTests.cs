@@ -41,22 +41,25 @@ public sealed class MqttServiceTests : IAsyncLifetime
         await using var publisher = await MqttTestClient.ConnectAsync(_broker.Port, "pub-kinds");
         await Wait.UntilAsync(() => service.App.Services.GetRequiredServiceOf<AnomalyMonitor.Mqtt.MqttSource>().Connected, "the service to subscribe");
 
-        for (int i = 0; i < 12; i++) await publisher.PublishAsync("anomaly-monitor/images/cam-raw", TestModel.NormalPng());
+        for (int i = 0; i < 12; i++) await publisher.PublishAsync("anomaly-monitor/images/cam-raw", TestModel.NormalPng(i));
         for (int i = 0; i < 4; i++) await publisher.PublishAsync("anomaly-monitor/images/cam-raw", TestModel.AnomalyPng(i));
-        await publisher.PublishAsync("anomaly-monitor/images/cam-env", Envelope("env-normal", TestModel.NormalPng(), "line-3"));
+        await publisher.PublishAsync("anomaly-monitor/images/cam-env", Envelope("env-normal", TestModel.NormalPng(12), "line-3"));
         await publisher.PublishAsync("anomaly-monitor/images/cam-env", Envelope("env-anomaly", TestModel.AnomalyPng(1), "line-3"));
-        var batch = "[" + string.Join(",", Envelope("b-0", TestModel.NormalPng(), "batch"), Envelope("b-1", TestModel.AnomalyPng(0), "batch"), Envelope("b-2", TestModel.NormalPng(), "batch")) + "]";
+        var batch = "[" + string.Join(",", Envelope("b-0", TestModel.NormalPng(13), "batch"), Envelope("b-1", TestModel.AnomalyPng(0), "batch"), Envelope("b-2", TestModel.NormalPng(14), "batch")) + "]";
         await publisher.PublishAsync("anomaly-monitor/images/cam-batch", batch);
         await publisher.PublishAsync("anomaly-monitor/images/cam-bad", "{ this is not json");
 
         const int images = 12 + 4 + 2 + 3;
         await Wait.UntilAsync(() => service.Pipeline.Judged >= images, $"{images} images judged");
         await Wait.UntilAsync(() => subscriber.Alerts(Alerts).Count >= 6, "6 alerts");
-        await Task.Delay(500); // no extra alert may follow
-        var alerts = subscriber.Alerts(Alerts);
-        Assert.Equal(images, service.Pipeline.Judged);
+        // A sentinel anomaly, sent once everything else is judged: alerts leave the outbox in order, so when
+        // its alert arrives, no alert for the earlier images can still be on its way.
+        await publisher.PublishAsync("anomaly-monitor/images/cam-sentinel", Envelope("sentinel", TestModel.AnomalyPng(2), "sentinel"));
+        await Wait.UntilAsync(() => subscriber.Alerts(Alerts).Any(a => a.GetProperty("id").GetString() == "sentinel"), "the sentinel's alert");
+        var alerts = subscriber.Alerts(Alerts).Where(a => a.GetProperty("id").GetString() != "sentinel").ToList();
+        Assert.Equal(images + 1, service.Pipeline.Judged);
         Assert.Equal(6, alerts.Count);
-        Assert.Equal(6, service.Count("anomaly"));
+        Assert.Equal(7, service.Count("anomaly"));
         Assert.Equal(15, service.Count("normal"));
         var ids = alerts.Select(a => a.GetProperty("id").GetString()).ToList();
         Assert.Contains("env-anomaly", ids);
@@ -91,7 +94,7 @@ public sealed class MqttServiceTests : IAsyncLifetime
                 bool anomaly = i % 5 == 0;
                 var id = $"r-{i}";
                 if (anomaly) anomalyIds.Add(id);
-                await publisher.PublishAsync("anomaly-monitor/images/cam", Envelope(id, anomaly ? TestModel.AnomalyPng(i) : TestModel.NormalPng(), "cam"));
+                await publisher.PublishAsync("anomaly-monitor/images/cam", Envelope(id, anomaly ? TestModel.AnomalyPng(i) : TestModel.NormalPng(i), "cam"));
             }
             await Wait.UntilAsync(() => first.Pipeline.Judged >= 5, "some judged before the restart");
             await first.StopAsync();
@@ -103,7 +106,7 @@ public sealed class MqttServiceTests : IAsyncLifetime
             bool anomaly = i % 5 == 0;
             var id = $"r-{i}";
             if (anomaly) anomalyIds.Add(id);
-            await publisher.PublishAsync("anomaly-monitor/images/cam", Envelope(id, anomaly ? TestModel.AnomalyPng(i) : TestModel.NormalPng(), "cam"));
+            await publisher.PublishAsync("anomaly-monitor/images/cam", Envelope(id, anomaly ? TestModel.AnomalyPng(i) : TestModel.NormalPng(i), "cam"));
         }
         await using var second = await TestService.StartAsync(_dir.Path, settings);
         await Wait.UntilAsync(() => judged + second.Pipeline.Judged >= 40, "all 40 judged across both runs");
@@ -124,7 +127,7 @@ public sealed class MqttServiceTests : IAsyncLifetime
         await Wait.UntilAsync(() => !service.App.Services.GetRequiredServiceOf<AnomalyMonitor.Alerts.AlertPublisher>().Connected, "the service to notice the outage");
         // Items keep arriving through the folder while the broker is down; their alerts wait in the outbox.
         for (int i = 0; i < 5; i++) await File.WriteAllBytesAsync(Path.Combine(service.Inbox, $"down-{i}.png"), TestModel.AnomalyPng(i));
-        for (int i = 0; i < 5; i++) await File.WriteAllBytesAsync(Path.Combine(service.Inbox, $"ok-{i}.png"), TestModel.NormalPng());
+        for (int i = 0; i < 5; i++) await File.WriteAllBytesAsync(Path.Combine(service.Inbox, $"ok-{i}.png"), TestModel.NormalPng(i));
         await Wait.UntilAsync(() => service.Pipeline.Judged >= 10, "10 judged during the outage");
         Assert.True(service.Metrics.OutboxSize.Value >= 5, $"outbox holds {service.Metrics.OutboxSize.Value}");
 
@@ -163,7 +166,7 @@ public sealed class EmbeddedBrokerTests : IDisposable
         });
         await using var client = await MqttTestClient.ConnectAsync(port, "embedded-user", subscribe: ["anomaly-monitor/alerts", "anomaly-monitor/status"]);
         await Wait.UntilAsync(() => service.App.Services.GetRequiredServiceOf<AnomalyMonitor.Mqtt.MqttSource>().Connected, "subscribed");
-        await client.PublishAsync("anomaly-monitor/images/e", TestModel.NormalPng());
+        await client.PublishAsync("anomaly-monitor/images/e", TestModel.NormalPng(0));
         await client.PublishAsync("anomaly-monitor/images/e", TestModel.AnomalyPng(0));
         await Wait.UntilAsync(() => client.Alerts("anomaly-monitor/alerts").Count == 1, "one alert");
         Assert.Equal(2, service.Pipeline.Judged);

@@ -48,7 +48,7 @@ public sealed partial class ObservabilityTests : IDisposable
         TestModel.InstallAsV1(Path.Combine(_dir.Path, "models"));
         await using var service = await TestService.StartAsync(_dir.Path, new Dictionary<string, string?>());
         await Wait.UntilAsync(() => service.Holder.IsJudging, "the model loaded");
-        File.WriteAllBytes(Path.Combine(service.Inbox, "n.png"), TestModel.NormalPng());
+        File.WriteAllBytes(Path.Combine(service.Inbox, "n.png"), TestModel.NormalPng(0));
         File.WriteAllBytes(Path.Combine(service.Inbox, "a.png"), TestModel.AnomalyPng(0));
         File.WriteAllText(Path.Combine(service.Inbox, "bad.png"), "x");
         await Wait.UntilAsync(() => Directory.GetFiles(Path.Combine(service.Inbox, "processed"), "*.png", SearchOption.AllDirectories).Length == 2
@@ -104,7 +104,7 @@ public sealed partial class ObservabilityTests : IDisposable
         prometheus.BeginOutputReadLine();
         try
         {
-            for (int i = 0; i < 5; i++) File.WriteAllBytes(Path.Combine(service.Inbox, $"n{i}.png"), TestModel.NormalPng());
+            for (int i = 0; i < 5; i++) File.WriteAllBytes(Path.Combine(service.Inbox, $"n{i}.png"), TestModel.NormalPng(i));
             File.WriteAllBytes(Path.Combine(service.Inbox, "a.png"), TestModel.AnomalyPng(0));
             await Wait.UntilAsync(() => service.Pipeline.Judged == 6, "6 items judged");
 

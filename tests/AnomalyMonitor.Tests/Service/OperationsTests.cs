@@ -16,7 +16,7 @@ public sealed class OperationsTests : IDisposable
     {
         TestModel.CopyTo(Path.Combine(_dir.Path, "models"));
         await using var service = await TestService.StartAsync(_dir.Path, new Dictionary<string, string?>());
-        for (int i = 0; i < 3; i++) File.WriteAllBytes(Path.Combine(service.Inbox, $"n{i}.png"), TestModel.NormalPng());
+        for (int i = 0; i < 3; i++) File.WriteAllBytes(Path.Combine(service.Inbox, $"n{i}.png"), TestModel.NormalPng(i));
         File.WriteAllBytes(Path.Combine(service.Inbox, "a.png"), TestModel.AnomalyPng(0));
         File.WriteAllText(Path.Combine(service.Inbox, "bad.png"), "x");
         await Wait.UntilAsync(() => service.Pipeline.Judged == 4 && service.Count("rejected") == 1, "4 judged and 1 rejected");

@@ -84,7 +84,7 @@ public sealed class SinkTests : IDisposable
     [Fact]
     public void Payloads_raw_envelope_and_batch_parse_and_bad_ones_are_refused_with_a_reason()
     {
-        var png = TestModel.NormalPng();
+        var png = TestModel.NormalPng(0);
         var raw = PayloadParser.Parse(png, "t/cam", "t/cam/x");
         Assert.Equal("t/cam", raw.Single().Source);
         Assert.Equal(png, raw.Single().Bytes);

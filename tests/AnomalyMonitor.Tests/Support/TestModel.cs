@@ -1,45 +1,36 @@
 using AnomalyMonitor.Core.Imaging;
-using AnomalyMonitor.Core.Models;
-using AnomalyMonitor.Core.Training;
+using AnomalyMonitor.Core.Scoring;
+using AnomalyMonitor.Core.Storage;
+using AnomalyMonitor.Core.Thresholds;
 using TorchSharp;
 
 namespace AnomalyMonitor.Tests.Support;
 
 /// <summary>
-/// One small conv model trained for real on generated 16x16 blobs, shared by the service tests (training
-/// it once keeps the suite quick). Seeded, so its verdicts on the seeded test images are stable.
+/// Small dense models checked in under Assets/ (written by the benchmarks' test-assets command), so every
+/// run judges with the same weights, and the images the plumbing tests send: normals and anomalies whose
+/// verdicts are certain by a wide margin, checked against the model itself the first time they are asked for.
 /// </summary>
 public static class TestModel
 {
     public const int Size = 16;
     public static readonly ImageShape Shape = new(1, Size, Size);
 
-    private static readonly Lazy<string> Trained = new(() => Train(blobs: 600, epochs: 12, version: 1));
+    /// <summary>Normals sit below this z on the model's calibration (log space), so the judge accepts them and the store keeps them.</summary>
+    public const double NormalZ = 1;
+    /// <summary>Anomalies sit above this z: 3σ past the tests' threshold (k = 4), an error over 5 times the threshold's.</summary>
+    public const double AnomalyZ = 7;
 
-    /// <summary>A barely trained model (one epoch on 40 images): any reasonable retraining beats it.</summary>
-    private static readonly Lazy<string> Weak = new(() => Train(blobs: 40, epochs: 1, version: 1));
-    private static readonly Lazy<string> Mse = new(() => Train(blobs: 40, epochs: 1, version: 1, AnomalyMonitor.Core.Scoring.LossKind.Mse));
+    private static string Asset(string name) => Path.Combine(AppContext.BaseDirectory, "Assets", name);
 
-    private static string Train(int blobs, int epochs, int? version, AnomalyMonitor.Core.Scoring.LossKind loss = AnomalyMonitor.Core.Scoring.LossKind.Bce)
+    public static void CopyTo(string directory) => Copy(Asset("blob-model"), directory);
+
+    /// <summary>Installs a model as version v1 of a registry under <paramref name="modelsDirectory"/>, and makes it current.</summary>
+    /// <param name="weak">One epoch on 40 blobs: any reasonable retraining beats it.</param>
+    /// <param name="loss">Mse: the weak model trained with MSE, whose loss a NaN pixel turns NaN.</param>
+    public static void InstallAsV1(string modelsDirectory, bool weak = false, LossKind loss = LossKind.Bce)
     {
-        var dir = Path.Combine(Path.GetTempPath(), "am-test-model-" + Guid.NewGuid().ToString("N")[..8]);
-        var data = Synthetic.Set(blobs: blobs, stripes: 0, noise: 0, size: Size, seed: 101);
-        ModelBuilder.TrainAndSave(data, new BuildRequest
-        {
-            Spec = ModelSpec.Create(ModelSpec.Conv, Shape),
-            Training = new TrainingOptions { Epochs = epochs, BatchSize = 32, Seed = 5, Loss = loss },
-            DataDescription = "synthetic blobs",
-            Version = version,
-        }, dir, torch.CPU, TimeProvider.System);
-        return dir;
-    }
-
-    public static void CopyTo(string directory) => Copy(Trained.Value, directory);
-
-    /// <summary>Installs the model as version v1 of a registry under <paramref name="modelsDirectory"/>, and makes it current.</summary>
-    public static void InstallAsV1(string modelsDirectory, bool weak = false, AnomalyMonitor.Core.Scoring.LossKind loss = AnomalyMonitor.Core.Scoring.LossKind.Bce)
-    {
-        Copy(loss == AnomalyMonitor.Core.Scoring.LossKind.Mse ? Mse.Value : weak ? Weak.Value : Trained.Value, Path.Combine(modelsDirectory, "v1"));
+        Copy(Asset(loss == LossKind.Mse ? "mse-model" : weak ? "weak-model" : "blob-model"), Path.Combine(modelsDirectory, "v1"));
         File.WriteAllText(Path.Combine(modelsDirectory, "current"), "v1\n");
     }
 
@@ -49,7 +40,16 @@ public static class TestModel
         foreach (var f in Directory.GetFiles(from)) File.Copy(f, Path.Combine(directory, Path.GetFileName(f)), true);
     }
 
-    /// <summary>Generated normal images as store samples (what the pipeline stores for accepted items).</summary>
+    /// <summary>The i-th vetted normal image as a PNG; i cycles over the set.</summary>
+    public static byte[] NormalPng(int i) => Vetted.Value.Normals[(i & int.MaxValue) % Vetted.Value.Normals.Count];
+
+    /// <summary>The i-th vetted anomaly as a PNG: stripes for even i, noise for odd i.</summary>
+    public static byte[] AnomalyPng(int i) => Vetted.Value.Anomalies[(i & int.MaxValue) % Vetted.Value.Anomalies.Count];
+
+    /// <summary>The pixels of the i-th vetted normal, as the service decodes them from its PNG.</summary>
+    public static float[] NormalPixels(int i) => ImageDecoder.Decode(NormalPng(i), "normal", Shape);
+
+    /// <summary>Generated blobs as store samples (what the pipeline stores for accepted items); each call draws from its own seed.</summary>
     public static List<AnomalyMonitor.Samples.NewSample> Samples(int count, int seed, string prefix = "s", DateTimeOffset? receivedAt = null)
     {
         var rng = new Random(seed);
@@ -57,24 +57,43 @@ public static class TestModel
         return [.. Enumerable.Range(0, count).Select(i => new AnomalyMonitor.Samples.NewSample($"{prefix}{i}", "test", at, 0.01, 1, Synthetic.Blob(rng, Size)))];
     }
 
-    private static readonly Random Rng = new(77);
-    private static readonly Lock RngLock = new();
+    private sealed record Images(IReadOnlyList<byte[]> Normals, IReadOnlyList<byte[]> Anomalies);
 
-    // The service tests check plumbing (where a file goes, what a counter says), so their normal images
-    // must be normal without exception: they are the model's own training blobs, in turn. How well the
-    // model generalises to unseen blobs is the core tests' business.
-    private static readonly Lazy<float[][]> TrainingBlobs = new(() =>
+    private static readonly Lazy<Images> Vetted = new(Vet);
+
+    /// <summary>
+    /// Scores candidate images with the checked-in model and keeps only those whose verdict cannot be
+    /// in doubt. Deterministic: fixed generator seeds, fixed weights. Fails loudly if the assets no longer
+    /// give enough such images, rather than letting a test depend on a borderline verdict.
+    /// </summary>
+    private static Images Vet()
     {
-        var rng = new Random(101); // as Synthetic.Set draws them for the trained model
-        return [.. Enumerable.Range(0, 600).Select(_ => Synthetic.Blob(rng, Size))];
-    });
-    private static int _nextBlob;
+        using var model = ModelFiles.Load(Asset("blob-model"), torch.CPU);
+        var calibration = model.Manifest.Calibration;
+        var scorer = model.CreateScorer();
+        double Z(byte[] png)
+        {
+            var output = new ScoreOutput(1, Shape, detailed: false);
+            scorer.ScoreBatch(ImageDecoder.Decode(png, "vet", Shape), 1, output);
+            return (Statistics.SafeLog(output.Errors[0]) - calibration.LogMean) / calibration.LogStd;
+        }
 
-    public static byte[] NormalPng() =>
-        Synthetic.Png(TrainingBlobs.Value[(Interlocked.Increment(ref _nextBlob) & int.MaxValue) % 600], Size);
-
-    public static byte[] AnomalyPng(int i)
-    {
-        lock (RngLock) return Synthetic.Png(i % 2 == 0 ? Synthetic.Stripes(Rng, Size) : Synthetic.Noise(Rng, Size), Size);
+        var rng = new Random(2024);
+        var normals = new List<byte[]>();
+        for (int tries = 0; normals.Count < 64 && tries < 2000; tries++)
+        {
+            var png = Synthetic.Png(Synthetic.Blob(rng, Size), Size);
+            if (Z(png) is > -3 and < NormalZ) normals.Add(png);
+        }
+        var anomalies = new List<byte[]>();
+        for (int i = 0; anomalies.Count < 16 && i < 200; i++)
+        {
+            var local = new Random(5000 + i);
+            var png = Synthetic.Png(anomalies.Count % 2 == 0 ? Synthetic.Stripes(local, Size) : Synthetic.Noise(local, Size), Size);
+            if (Z(png) > AnomalyZ) anomalies.Add(png);
+        }
+        if (normals.Count < 64 || anomalies.Count < 16)
+            throw new InvalidOperationException($"The test model gives only {normals.Count} clear normals and {anomalies.Count} clear anomalies; regenerate Assets/ (test-assets).");
+        return new Images(normals, anomalies);
     }
 }

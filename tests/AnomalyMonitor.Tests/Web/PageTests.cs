@@ -22,7 +22,7 @@ public sealed class PageTests : IDisposable
         TestModel.InstallAsV1(Path.Combine(_dir.Path, "models"));
         await using var service = await TestService.StartAsync(_dir.Path, new Dictionary<string, string?>());
         await Wait.UntilAsync(() => service.Holder.IsJudging, "the model loaded");
-        for (int i = 0; i < 12; i++) File.WriteAllBytes(Path.Combine(service.Inbox, $"normal-{i}.png"), TestModel.NormalPng());
+        for (int i = 0; i < 12; i++) File.WriteAllBytes(Path.Combine(service.Inbox, $"normal-{i}.png"), TestModel.NormalPng(i));
         File.WriteAllBytes(Path.Combine(service.Inbox, "scratch-7.png"), TestModel.AnomalyPng(0));
         File.WriteAllBytes(Path.Combine(service.Inbox, "noise-3.png"), TestModel.AnomalyPng(1));
         await Wait.UntilAsync(() => Directory.GetFiles(Path.Combine(service.Inbox, "processed"), "*.png", SearchOption.AllDirectories).Length == 14, "14 items judged and recorded");

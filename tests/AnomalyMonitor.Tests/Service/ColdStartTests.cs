@@ -1,0 +1,43 @@
+using AnomalyMonitor.Tests.Support;
+
+namespace AnomalyMonitor.Tests.Service;
+
+/// <summary>The service with no model: it learns one from the first items, for real, then judges them all.</summary>
+[Collection(TorchCollection.Name)]
+public sealed class ColdStartTests : IDisposable
+{
+    private readonly TempDir _dir = new();
+
+    public void Dispose() => _dir.Dispose();
+
+    private string In(params string[] parts) => Path.Combine([_dir.Path, "inbox", .. parts]);
+
+    [Fact]
+    public async Task Cold_start_learns_from_the_first_items_then_judges_them_all()
+    {
+        await using var service = await TestService.StartAsync(_dir.Path, new Dictionary<string, string?>
+        {
+            ["Bootstrap:Samples"] = "120",
+            ["Bootstrap:Shape"] = "16x16x1",
+            ["Bootstrap:Epochs"] = "10",
+            ["Bootstrap:Seed"] = "3",
+        });
+        Assert.False(service.Holder.IsJudging);
+        using var http = new HttpClient();
+        var ready = await http.GetAsync(service.BaseUrl + "/readyz");
+        Assert.Equal(System.Net.HttpStatusCode.ServiceUnavailable, ready.StatusCode);
+        Assert.Contains("learning", await ready.Content.ReadAsStringAsync());
+        Assert.Equal(1, service.Metrics.State.WithLabels("learning").Value);
+
+        for (int i = 0; i < 120; i++) File.WriteAllBytes(Path.Combine(service.Inbox, $"first-{i:D3}.png"), TestModel.NormalPng(i));
+        await Wait.UntilAsync(() => service.Holder.IsJudging, "the first model trained", seconds: 120);
+        await Wait.UntilAsync(() => service.Pipeline.Judged >= 120, "the held items judged");
+        Assert.True(File.Exists(Path.Combine(_dir.Path, "models", "v1", "manifest.json")));
+        Assert.Equal("v1", File.ReadAllText(Path.Combine(_dir.Path, "models", "current")).Trim());
+        Assert.Equal(1, service.Metrics.State.WithLabels("judging").Value);
+
+        File.WriteAllBytes(Path.Combine(service.Inbox, "after-stripes.png"), TestModel.AnomalyPng(0));
+        await Wait.UntilAsync(() => File.Exists(In("processed", "anomaly", "after-stripes.png")), "an anomaly judged by the learned model");
+        await Wait.UntilAsync(() => Directory.GetFiles(In("processed", "normal")).Length + Directory.GetFiles(In("processed", "anomaly")).Length == 121, "all 121 files moved");
+    }
+}
