@@ -9,6 +9,12 @@ public enum RejectReason
     Unsupported,
     TooLarge,
     WrongDimensions,
+    /// <summary>A symbolic link in a watched folder: never followed, so never read.</summary>
+    SymbolicLink,
+    /// <summary>The file exists but cannot be opened (permissions).</summary>
+    Unreadable,
+    /// <summary>Judging it failed again and again (not the input's format: the pipeline's error is in the detail).</summary>
+    Failed,
 }
 
 public static class RejectReasonNames
@@ -21,6 +27,9 @@ public static class RejectReasonNames
         RejectReason.Unsupported => "unsupported",
         RejectReason.TooLarge => "too_large",
         RejectReason.WrongDimensions => "wrong_dimensions",
+        RejectReason.SymbolicLink => "symlink",
+        RejectReason.Unreadable => "unreadable",
+        RejectReason.Failed => "failed",
         _ => reason.ToString(),
     };
 }

@@ -7,6 +7,9 @@ namespace AnomalyMonitor.Alerts;
 
 public sealed record OutboxMessage(long Seq, string Topic, byte[] Payload, bool Retain, string Kind);
 
+/// <summary>An alert on its way into the outbox.</summary>
+public sealed record OutboxEntry(string Topic, byte[] Payload, string Kind, bool Retain = false);
+
 /// <summary>
 /// Alerts waiting to be published, on disk, so none is lost to a broker outage or a restart. An alert
 /// leaves the outbox only after the broker acknowledged it (QoS 1), so delivery is at least once.
@@ -30,20 +33,30 @@ public sealed class AlertOutbox : IDisposable
 
     public long Count => Interlocked.Read(ref _count);
 
-    /// <summary>Stores an alert durably (committed before returning) and wakes the publisher.</summary>
-    public void Add(string topic, byte[] payload, string kind, bool retain = false)
+    /// <summary>Stores alerts durably, all or none (one transaction, committed before returning), and wakes the publisher.</summary>
+    public void AddRange(IReadOnlyList<OutboxEntry> entries)
     {
+        if (entries.Count == 0) return;
         lock (_lock)
         {
+            using var tx = _db.BeginTransaction();
             using var insert = _db.CreateCommand();
             insert.CommandText = "INSERT INTO outbox(topic, payload, retain, kind) VALUES ($t, $p, $r, $k)";
-            insert.Parameters.AddWithValue("$t", topic);
-            insert.Parameters.AddWithValue("$p", payload);
-            insert.Parameters.AddWithValue("$r", retain ? 1 : 0);
-            insert.Parameters.AddWithValue("$k", kind);
-            insert.ExecuteNonQuery();
+            var topic = insert.Parameters.Add("$t", SqliteType.Text);
+            var payload = insert.Parameters.Add("$p", SqliteType.Blob);
+            var retain = insert.Parameters.Add("$r", SqliteType.Integer);
+            var kind = insert.Parameters.Add("$k", SqliteType.Text);
+            foreach (var e in entries)
+            {
+                topic.Value = e.Topic;
+                payload.Value = e.Payload;
+                retain.Value = e.Retain ? 1 : 0;
+                kind.Value = e.Kind;
+                insert.ExecuteNonQuery();
+            }
+            tx.Commit();
         }
-        _metrics.OutboxSize.Set(Interlocked.Increment(ref _count));
+        _metrics.OutboxSize.Set(Interlocked.Add(ref _count, entries.Count));
         _signal.Release();
     }
 
@@ -71,6 +84,9 @@ public sealed class AlertOutbox : IDisposable
             if (delete.ExecuteNonQuery() == 1) _metrics.OutboxSize.Set(Interlocked.Decrement(ref _count));
         }
     }
+
+    /// <summary>Wakes the publisher without adding anything (the status changed).</summary>
+    public void Wake() => _signal.Release();
 
     /// <summary>Waits until something is added or the timeout passes.</summary>
     public Task<bool> WaitAsync(TimeSpan timeout, CancellationToken cancellationToken) => _signal.WaitAsync(timeout, cancellationToken);

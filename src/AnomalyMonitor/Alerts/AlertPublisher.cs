@@ -1,5 +1,6 @@
 using System.Text.Json;
 using AnomalyMonitor.Evidence;
+using AnomalyMonitor.Health;
 using AnomalyMonitor.Hosting;
 using AnomalyMonitor.Mqtt;
 using AnomalyMonitor.Telemetry;
@@ -17,9 +18,11 @@ namespace AnomalyMonitor.Alerts;
 /// clean stop, and the same "offline" as the MQTT will when the connection dies.
 /// </summary>
 public sealed class AlertPublisher(
-    AlertOutbox outbox, IOptions<MqttOptions> mqtt, IOptions<AlertsOptions> alerts, TimeProvider time,
+    AlertOutbox outbox, StorageHealth health, IOptions<MqttOptions> mqtt, IOptions<AlertsOptions> alerts, TimeProvider time,
     MonitorMetrics metrics, ILogger<AlertPublisher> logger) : BackgroundService
 {
+    private int _statusChanged;
+
     public bool Connected { get; private set; }
 
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
@@ -34,6 +37,12 @@ public sealed class AlertPublisher(
             return Task.CompletedTask;
         };
         var reconnect = connection.Reconnect(reason => Log.MqttDisconnected(logger, "alerts", broker, reason));
+        Action onHealth = () =>
+        {
+            Interlocked.Exchange(ref _statusChanged, 1);
+            outbox.Wake();
+        };
+        health.Changed += onHealth;
         try
         {
             while (!stoppingToken.IsCancellationRequested)
@@ -44,14 +53,26 @@ public sealed class AlertPublisher(
                     SetConnected(true);
                     Log.MqttConnected(logger, "alerts", broker);
                 }
-                var pending = outbox.Peek(64);
-                if (pending.Count == 0)
-                {
-                    await outbox.WaitAsync(TimeSpan.FromSeconds(1), stoppingToken).ConfigureAwait(false);
-                    continue;
-                }
                 try
                 {
+                    if (Interlocked.Exchange(ref _statusChanged, 0) == 1)
+                    {
+                        try
+                        {
+                            await PublishStatusAsync(client, stoppingToken).ConfigureAwait(false);
+                        }
+                        catch
+                        {
+                            Interlocked.Exchange(ref _statusChanged, 1); // not delivered: again on the next turn
+                            throw;
+                        }
+                    }
+                    var pending = outbox.Peek(64);
+                    if (pending.Count == 0)
+                    {
+                        await outbox.WaitAsync(TimeSpan.FromSeconds(1), stoppingToken).ConfigureAwait(false);
+                        continue;
+                    }
                     foreach (var m in pending)
                     {
                         var result = await client.PublishAsync(new MqttApplicationMessageBuilder()
@@ -75,6 +96,7 @@ public sealed class AlertPublisher(
         }
         finally
         {
+            health.Changed -= onHealth;
             await GoOfflineAsync(client).ConfigureAwait(false);
             SetConnected(false);
         }
@@ -90,9 +112,15 @@ public sealed class AlertPublisher(
             .Build(), token).ConfigureAwait(false);
         if (result.ResultCode != MqttClientConnectResultCode.Success)
             throw new InvalidOperationException($"the broker refused the connection: {result.ResultCode}");
-        await client.PublishAsync(new MqttApplicationMessageBuilder().WithTopic(alerts.Value.StatusTopic).WithPayload(Status("online"))
-            .WithRetainFlag(true).WithQualityOfServiceLevel(MqttQualityOfServiceLevel.AtLeastOnce).Build(), token).ConfigureAwait(false);
+        Interlocked.Exchange(ref _statusChanged, 0);
+        await PublishStatusAsync(client, token).ConfigureAwait(false);
     }
+
+    /// <summary>The retained status: "online", or "degraded" with the stores that cannot write.</summary>
+    private Task PublishStatusAsync(IMqttClient client, CancellationToken token) =>
+        client.PublishAsync(new MqttApplicationMessageBuilder().WithTopic(alerts.Value.StatusTopic)
+            .WithPayload(health.Degraded ? Status("degraded", health.Problems) : Status("online"))
+            .WithRetainFlag(true).WithQualityOfServiceLevel(MqttQualityOfServiceLevel.AtLeastOnce).Build(), token);
 
     private async Task GoOfflineAsync(IMqttClient client)
     {
@@ -110,8 +138,8 @@ public sealed class AlertPublisher(
         }
     }
 
-    private byte[] Status(string state) =>
-        JsonSerializer.SerializeToUtf8Bytes(new { state, at = time.GetUtcNow() }, AlertJson.Options);
+    private byte[] Status(string state, IReadOnlyDictionary<string, string>? problems = null) =>
+        JsonSerializer.SerializeToUtf8Bytes(new { state, at = time.GetUtcNow(), problems }, AlertJson.Options);
 
     private void SetConnected(bool connected)
     {

@@ -1,6 +1,9 @@
 using System.Text.Json;
 using AnomalyMonitor.Evidence;
+using AnomalyMonitor.Health;
 using AnomalyMonitor.Hosting;
+using AnomalyMonitor.Pipeline;
+using AnomalyMonitor.Sinks;
 using AnomalyMonitor.Telemetry;
 using Microsoft.Extensions.Options;
 
@@ -16,44 +19,31 @@ public sealed record AnomalyAlert(
 public sealed record DriftAlert(string Kind, string State, DateTimeOffset At, double AnomalyFraction, int Items, TimeSpan Duration, int ModelVersion, string Reason);
 
 /// <summary>
-/// Turns anomalies into alerts in the outbox, with storm control: a cooldown per source and a cap per
-/// minute. Suppressed anomalies are counted, and the count rides on the next alert that goes out.
-/// Called from the scoring loop only.
+/// Turns a batch's anomalies (after storm control) and drift changes into alerts, and stores them in the
+/// outbox in one transaction. Durable: an anomaly is acknowledged to its source only once its alert is on disk.
 /// </summary>
-public sealed class AlertSink(IOptions<AlertsOptions> options, AlertOutbox outbox, TimeProvider time, MonitorMetrics metrics)
+internal sealed class AlertSink(IOptions<AlertsOptions> options, StormControl storm, AlertOutbox outbox, DurableWrite durable, MonitorMetrics metrics) : IVerdictSink
 {
-    private readonly Dictionary<string, DateTimeOffset> _lastBySource = new(StringComparer.Ordinal);
-    private readonly Queue<DateTimeOffset> _lastMinute = new();
-    private long _suppressed;
+    public bool Durable => true;
 
     public string DriftTopic => options.Value.Topic.TrimEnd('/') + "/drift";
 
-    /// <summary>Queues an alert, or counts it as suppressed; returns whether it was queued.</summary>
-    public bool Anomaly(AnomalyAlert alert, bool driftActive)
+    public async ValueTask WriteAsync(JudgedBatch batch, CancellationToken cancellationToken)
     {
-        var o = options.Value;
-        var now = time.GetUtcNow();
-        string? reason = null;
-        if (driftActive) reason = "drift";
-        else if (o.Cooldown > TimeSpan.Zero && _lastBySource.TryGetValue(alert.Source, out var last) && now - last < o.Cooldown) reason = "cooldown";
-        else
+        var messages = new List<OutboxEntry>();
+        for (int i = 0; i < batch.Count; i++)
         {
-            while (_lastMinute.Count > 0 && now - _lastMinute.Peek() >= TimeSpan.FromMinutes(1)) _lastMinute.Dequeue();
-            if (_lastMinute.Count >= o.MaxPerMinute) reason = "rate_limit";
+            if (!batch.Verdicts[i].IsAnomaly) continue;
+            var alert = batch.Alert(i);
+            if (storm.Suppress(alert.Source, batch.DuringDrift[i]) is { } reason)
+            {
+                metrics.AlertsSuppressed.WithLabels(reason).Inc();
+                continue;
+            }
+            messages.Add(new OutboxEntry(options.Value.Topic, JsonSerializer.SerializeToUtf8Bytes(alert with { SuppressedSinceLast = storm.TakeSuppressed() }, AlertJson.Options), "anomaly"));
         }
-        if (reason is not null)
-        {
-            _suppressed++;
-            metrics.AlertsSuppressed.WithLabels(reason).Inc();
-            return false;
-        }
-        _lastBySource[alert.Source] = now;
-        _lastMinute.Enqueue(now);
-        outbox.Add(o.Topic, JsonSerializer.SerializeToUtf8Bytes(alert with { SuppressedSinceLast = _suppressed }, AlertJson.Options), "anomaly");
-        _suppressed = 0;
-        return true;
+        foreach (var drift in batch.DriftAlerts)
+            messages.Add(new OutboxEntry(DriftTopic, JsonSerializer.SerializeToUtf8Bytes(drift, AlertJson.Options), "drift"));
+        if (messages.Count > 0) await durable.RunAsync("outbox", () => outbox.AddRange(messages), cancellationToken).ConfigureAwait(false);
     }
-
-    public void Drift(DriftAlert alert) =>
-        outbox.Add(DriftTopic, JsonSerializer.SerializeToUtf8Bytes(alert, AlertJson.Options), "drift");
 }

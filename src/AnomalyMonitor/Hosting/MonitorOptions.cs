@@ -77,6 +77,12 @@ public sealed class PipelineOptions
     public int DecodeWorkers { get; set; } = 2;
     public int MaxBatchSize { get; set; } = 32;
     public TimeSpan MaxBatchWait { get; set; } = TimeSpan.FromMilliseconds(2);
+    /// <summary>An item the pipeline hands back (a failure, not a shutdown) is offered again after this, doubling each time...</summary>
+    public TimeSpan RetryDelay { get; set; } = TimeSpan.FromSeconds(1);
+    /// <summary>...up to this...</summary>
+    public TimeSpan RetryMaxDelay { get; set; } = TimeSpan.FromMinutes(1);
+    /// <summary>...and after this many attempts it is rejected (reason "failed") rather than retried for ever.</summary>
+    public int MaxAttempts { get; set; } = 10;
     /// <summary>Resize images of another size to the model input. Off by default: a wrong size usually means a misconfigured sender, so it is rejected (wrong_dimensions).</summary>
     public bool AllowResize { get; set; }
 }

@@ -88,6 +88,9 @@ internal sealed class PipelineOptionsValidator : IValidateOptions<PipelineOption
         OptionsValidation.AtLeast(f, "Pipeline:DecodeWorkers", o.DecodeWorkers, 1);
         OptionsValidation.AtLeast(f, "Pipeline:MaxBatchSize", o.MaxBatchSize, 1);
         if (o.MaxBatchWait < TimeSpan.Zero) f.Add($"Pipeline:MaxBatchWait must not be negative, was {o.MaxBatchWait}.");
+        OptionsValidation.Positive(f, "Pipeline:RetryDelay", o.RetryDelay);
+        if (o.RetryMaxDelay < o.RetryDelay) f.Add("Pipeline:RetryMaxDelay must not be below Pipeline:RetryDelay.");
+        OptionsValidation.AtLeast(f, "Pipeline:MaxAttempts", o.MaxAttempts, 1);
         return OptionsValidation.Result(f);
     }
 }

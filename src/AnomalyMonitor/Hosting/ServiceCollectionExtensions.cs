@@ -1,12 +1,14 @@
 using AnomalyMonitor.Alerts;
 using AnomalyMonitor.Evidence;
 using AnomalyMonitor.Feedback;
+using AnomalyMonitor.Health;
 using AnomalyMonitor.Ingest;
 using AnomalyMonitor.Mqtt;
 using AnomalyMonitor.Pipeline;
 using AnomalyMonitor.Registry;
 using AnomalyMonitor.Retraining;
 using AnomalyMonitor.Samples;
+using AnomalyMonitor.Sinks;
 using AnomalyMonitor.Telemetry;
 using AnomalyMonitor.Web;
 using Microsoft.Extensions.Configuration;
@@ -36,6 +38,7 @@ public static class ServiceCollectionExtensions
         services.Section<RetrainOptions, RetrainOptionsValidator>(configuration, RetrainOptions.Section);
         services.Section<ApiOptions, RetrainOptionsValidator>(configuration, ApiOptions.Section);
         services.Section<FeedbackOptions, RetrainOptionsValidator>(configuration, FeedbackOptions.Section);
+        services.Section<MetricsOptions, MetricsOptionsValidator>(configuration, MetricsOptions.Section);
         // PostConfigure rather than a default in the class: binding appends array items to a default list.
         services.PostConfigure<IngestOptions>(o =>
         {
@@ -58,6 +61,8 @@ public static class ServiceCollectionExtensions
         services.AddSingleton<NormalSampleStore>();
         services.AddSingleton<EvidenceStore>();
         services.AddSingleton<ScoreHistory>();
+        services.AddSingleton<StorageHealth>();
+        services.AddSingleton<DurableWrite>();
         services.AddSingleton<Quarantine>();
         services.AddSingleton(sp => new ItemQueue(sp.GetRequiredService<IOptions<PipelineOptions>>().Value.QueueCapacity));
         return services;
@@ -69,7 +74,14 @@ public static class ServiceCollectionExtensions
         services.AddSingleton<EmbeddedBroker>();
         services.AddHostedService(sp => sp.GetRequiredService<EmbeddedBroker>());
         services.AddSingleton<AlertOutbox>();
-        services.AddSingleton<AlertSink>();
+        services.AddSingleton<StormControl>();
+        // The sinks, in the order the sink stage runs them: evidence before the alert that names its files.
+        services.AddSingleton<IVerdictSink, MetricsSink>();
+        services.AddSingleton<IVerdictSink, ScoreHistorySink>();
+        services.AddSingleton<IVerdictSink, EvidenceSink>();
+        services.AddSingleton<IVerdictSink, AlertSink>();
+        services.AddSingleton<IVerdictSink, NormalStoreSink>();
+        services.AddSingleton<SinkStage>();
         services.AddSingleton<AlertPublisher>();
         services.AddHostedService(sp => sp.GetRequiredService<AlertPublisher>());
         services.AddSingleton<Bootstrapper>();

@@ -14,6 +14,10 @@ public sealed class FolderLayout(string root)
         foreach (var d in new[] { Root, Processing, Normal, Anomaly, Rejected }) Directory.CreateDirectory(d);
     }
 
+    /// <summary>The subfolders this source made itself; never candidates, never reported.</summary>
+    public bool IsOwnFolder(string path) =>
+        path == Processing || path == Rejected || path == Path.Combine(Root, "processed");
+
     /// <summary>Names a writer is still producing (or hides) are never taken.</summary>
     public static bool Ignored(string name) =>
         name.StartsWith('.') || name.EndsWith(".tmp", StringComparison.OrdinalIgnoreCase)

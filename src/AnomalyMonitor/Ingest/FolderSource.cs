@@ -11,10 +11,13 @@ using Microsoft.Extensions.Options;
 namespace AnomalyMonitor.Ingest;
 
 /// <summary>
-/// Watches a folder (FileSystemWatcher, plus a periodic rescan because watchers drop events). A file is
-/// taken once its size has been stable for a while, claimed by an atomic rename into processing/, and
-/// after judging moved to processed/normal, processed/anomaly or rejected/ (with a .reason.txt).
-/// Files left in processing/ by a crash are judged again at start.
+/// Watches a folder (FileSystemWatcher, plus a periodic rescan because watchers drop events). A regular
+/// file is taken once its size has been stable for a while, claimed by an atomic rename into processing/,
+/// and after judging moved to processed/normal, processed/anomaly or rejected/ (with a .reason.txt).
+/// Named pipes, sockets, devices and directories are left where they are (reading a pipe would block
+/// the source); a symbolic link is moved to rejected/ without ever being followed. A file handed back
+/// by the pipeline is submitted again after a backoff; files left in processing/ by a crash are judged
+/// again at start.
 /// </summary>
 public sealed class FolderSource(
     ItemQueue queue, ModelHolder holder, IOptions<IngestOptions> ingest, IOptions<PipelineOptions> pipeline, PathResolver paths, TimeProvider time,
@@ -22,11 +25,18 @@ public sealed class FolderSource(
 {
     private readonly ConcurrentDictionary<string, byte> _candidates = new(StringComparer.Ordinal);
     private readonly Dictionary<string, (long Size, DateTimeOffset Since)> _sizes = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, FileKind> _leftAlone = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<string, int> _attempts = new(StringComparer.Ordinal);
+    private readonly ConcurrentQueue<(string Path, DateTimeOffset Due)> _retries = new();
     private readonly SemaphoreSlim _wake = new(0);
+    private volatile bool _stopping;
 
     private FolderSourceOptions Options => ingest.Value.Folder;
     public bool Enabled => Options.Enabled;
     public FolderLayout Layout { get; } = new(paths.Resolve(ingest.Value.Folder.Path));
+
+    /// <summary>Test hook: runs between the claim and the read, to make a file vanish or change there.</summary>
+    internal Action<string>? AfterClaim { get; set; }
 
     /// <summary>The folders exist once the service reports started, so writers can drop files at once.</summary>
     public override Task StartAsync(CancellationToken cancellationToken)
@@ -38,10 +48,11 @@ public sealed class FolderSource(
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
         if (!Enabled) return;
+        using var stopping = stoppingToken.Register(() => _stopping = true);
         await Task.Yield();
         await RecoverAsync(stoppingToken).ConfigureAwait(false);
 
-        using var watcher = new FileSystemWatcher(Layout.Root) { IncludeSubdirectories = false, NotifyFilter = NotifyFilters.FileName | NotifyFilters.Size | NotifyFilters.LastWrite };
+        using var watcher = new FileSystemWatcher(Layout.Root) { IncludeSubdirectories = false, NotifyFilter = NotifyFilters.FileName | NotifyFilters.DirectoryName | NotifyFilters.Size | NotifyFilters.LastWrite };
         FileSystemEventHandler onChange = (_, e) => Notice(e.FullPath);
         watcher.Created += onChange;
         watcher.Changed += onChange;
@@ -56,17 +67,19 @@ public sealed class FolderSource(
             if (now - lastScan >= Options.RescanInterval)
             {
                 lastScan = now;
-                foreach (var f in Directory.EnumerateFiles(Layout.Root)) Notice(f);
+                Rescan();
             }
+            await SubmitDueRetriesAsync(now, stoppingToken).ConfigureAwait(false);
             foreach (var path in _candidates.Keys.ToList())
             {
                 if (stoppingToken.IsCancellationRequested) break;
-                if (IsStable(path, now)) await TakeAsync(path, stoppingToken).ConfigureAwait(false);
+                await ConsiderAsync(path, now, stoppingToken).ConfigureAwait(false);
             }
             try
             {
-                // Poll while files are settling; otherwise wait for the watcher or the next rescan.
+                // Poll while files are settling or retries are due; otherwise wait for the watcher or the next rescan.
                 var wait = _candidates.IsEmpty ? Options.RescanInterval : TimeSpan.FromMilliseconds(Math.Max(20, Options.StableFor.TotalMilliseconds / 3));
+                if (NextRetryIn(now) is { } retry && retry < wait) wait = retry;
                 await _wake.WaitAsync(wait, stoppingToken).ConfigureAwait(false);
             }
             catch (OperationCanceledException)
@@ -76,11 +89,67 @@ public sealed class FolderSource(
         }
     }
 
+    private void Rescan()
+    {
+        var present = new HashSet<string>(StringComparer.Ordinal);
+        foreach (var entry in Directory.EnumerateFileSystemEntries(Layout.Root))
+        {
+            present.Add(entry);
+            Notice(entry);
+        }
+        // An entry left alone that went away is reported again if it comes back.
+        foreach (var gone in _leftAlone.Keys.Where(k => !present.Contains(k)).ToList()) _leftAlone.Remove(gone);
+    }
+
     private void Notice(string path)
     {
-        if (FolderLayout.Ignored(Path.GetFileName(path)) || Path.GetDirectoryName(path) != Layout.Root) return;
+        if (FolderLayout.Ignored(Path.GetFileName(path)) || Path.GetDirectoryName(path) != Layout.Root || Layout.IsOwnFolder(path)) return;
         _candidates.TryAdd(path, 0);
         _wake.Release();
+    }
+
+    private async Task ConsiderAsync(string path, DateTimeOffset now, CancellationToken cancellationToken)
+    {
+        var kind = FileKinds.Of(path);
+        switch (kind)
+        {
+            case FileKind.Missing:
+                Forget(path);
+                return;
+            case FileKind.Regular:
+                if (IsStable(path, now)) await TakeAsync(path, cancellationToken).ConfigureAwait(false);
+                return;
+            case FileKind.SymbolicLink:
+                Forget(path);
+                RejectFile(path, RejectReason.SymbolicLink, LinkDetail(path));
+                return;
+            default:
+                Forget(path);
+                LeaveAlone(path, kind);
+                return;
+        }
+    }
+
+    private void Forget(string path)
+    {
+        _candidates.TryRemove(path, out _);
+        _sizes.Remove(path);
+    }
+
+    /// <summary>Pipes, sockets, devices and directories stay where they are: logged and counted once, not on every rescan.</summary>
+    private void LeaveAlone(string path, FileKind kind)
+    {
+        if (_leftAlone.TryGetValue(path, out var seen) && seen == kind) return;
+        _leftAlone[path] = kind;
+        metrics.FolderSkipped.WithLabels(kind.Name()).Inc();
+        Log.FolderEntrySkipped(logger, path, kind.Name());
+    }
+
+    private static string LinkDetail(string path)
+    {
+        string? target = null;
+        try { target = new FileInfo(path).LinkTarget; } catch (IOException) { } // reading the link itself, never its target
+        return $"a symbolic link{(target is null ? "" : $" to '{target}'")}; links are never followed";
     }
 
     private bool IsStable(string path, DateTimeOffset now)
@@ -88,8 +157,7 @@ public sealed class FolderSource(
         var info = new FileInfo(path);
         if (!info.Exists)
         {
-            _candidates.TryRemove(path, out _);
-            _sizes.Remove(path);
+            Forget(path);
             return false;
         }
         if (!_sizes.TryGetValue(path, out var seen) || seen.Size != info.Length)
@@ -102,8 +170,7 @@ public sealed class FolderSource(
 
     private async Task TakeAsync(string path, CancellationToken cancellationToken)
     {
-        _candidates.TryRemove(path, out _);
-        _sizes.Remove(path);
+        Forget(path);
         string claimed;
         try
         {
@@ -113,12 +180,13 @@ public sealed class FolderSource(
         {
             return; // gone, or taken by another instance
         }
+        AfterClaim?.Invoke(claimed);
         await SubmitAsync(claimed, cancellationToken).ConfigureAwait(false);
     }
 
     private async Task RecoverAsync(CancellationToken cancellationToken)
     {
-        var left = Directory.GetFiles(Layout.Processing).Order(StringComparer.Ordinal).ToList();
+        var left = Directory.GetFileSystemEntries(Layout.Processing).Order(StringComparer.Ordinal).ToList();
         if (left.Count == 0) return;
         Log.RecoveringFiles(logger, Layout.Root, left.Count);
         foreach (var f in left) await SubmitAsync(f, cancellationToken).ConfigureAwait(false);
@@ -131,59 +199,81 @@ public sealed class FolderSource(
         var source = "folder";
         var receivedAt = time.GetUtcNow();
         List<IngestItem> items;
-        FileDisposition disposition;
         try
         {
+            // Checked again on the claimed name: the entry may have been swapped between the check and the rename.
+            var kind = FileKinds.Of(claimed);
+            if (kind == FileKind.Missing) throw new FileNotFoundException(null, claimed);
+            if (kind != FileKind.Regular)
+                throw new InputRejectedException(name, kind == FileKind.SymbolicLink ? RejectReason.SymbolicLink : RejectReason.Unsupported,
+                    kind == FileKind.SymbolicLink ? LinkDetail(claimed) : $"a {kind.Name()}, not a regular file");
             var length = new FileInfo(claimed).Length;
             if (length > Options.MaxFileBytes)
                 throw new InputRejectedException(name, RejectReason.TooLarge, $"{length} bytes exceeds the limit of {Options.MaxFileBytes}");
             if (IsBatchFile(name))
             {
-                var load = DatasetLoader.Load(claimed, new DatasetOptions { Shape = holder.InputShape, Limits = DecodeLimits.Default with { MaxBytes = Options.MaxFileBytes, AllowResize = pipeline.Value.AllowResize } });
-                if (load.Images.Count + load.Rejected.Count == 0)
-                    throw new InputRejectedException(name, RejectReason.Empty, "the batch file holds no images");
-                disposition = new FileDisposition(this, claimed, load.Images.Count + load.Rejected.Count);
-                items = [];
-                for (int i = 0; i < load.Images.Count; i++)
-                {
-                    items.Add(new IngestItem
-                    {
-                        Id = $"{name}#{load.Images.Ids[i].Split('#').Last()}",
-                        Source = source,
-                        ReceivedAt = receivedAt,
-                        Pixels = load.Images.Image(i).ToArray(),
-                        Completion = disposition,
-                    });
-                }
-                foreach (var r in load.Rejected)
-                {
-                    metrics.Rejected.WithLabels(source, r.Reason.Name()).Inc();
-                    metrics.Items.WithLabels(source, "rejected").Inc();
-                    Log.Rejected(logger, $"{name}#{r.Item.Split('#').Last()}", source, r.Reason.Name(), r.Detail);
-                    disposition.Complete(new IngestItem { Id = r.Item, Source = source }, new ItemResult(Outcome.Rejected, r.Reason, r.Detail));
-                }
+                items = ReadBatch(claimed, name, source, receivedAt);
             }
             else
             {
                 var bytes = await File.ReadAllBytesAsync(claimed, cancellationToken).ConfigureAwait(false);
-                disposition = new FileDisposition(this, claimed, 1);
-                items = [new IngestItem { Id = name, Source = source, ReceivedAt = receivedAt, Payload = bytes, Completion = disposition }];
+                items = [new IngestItem { Id = name, Source = source, ReceivedAt = receivedAt, Payload = bytes, Completion = new FileDisposition(this, claimed, 1) }];
             }
         }
         catch (InputRejectedException e)
         {
-            RejectFile(claimed, source, e.Reason, e.Detail);
+            RejectFile(claimed, e.Reason, e.Detail);
             return;
         }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        catch (Exception e) when (e is FileNotFoundException or DirectoryNotFoundException)
+        {
+            // Removed by someone else after the claim: there is nothing left to judge or to lose.
+            metrics.FolderSkipped.WithLabels("vanished").Inc();
+            Log.FolderError(logger, claimed, "the file vanished before it could be read");
+            return;
+        }
+        catch (UnauthorizedAccessException e)
+        {
+            RejectFile(claimed, RejectReason.Unreadable, e.Message);
+            return;
+        }
+        catch (IOException e)
         {
             Log.FolderError(logger, claimed, e.Message);
-            return; // stays in processing/, retried at the next start
+            ScheduleRetry(claimed);
+            return;
         }
         foreach (var item in items)
         {
             if (!await queue.WriteAsync(item, cancellationToken).ConfigureAwait(false)) return; // shutdown: stays in processing/
         }
+    }
+
+    private List<IngestItem> ReadBatch(string claimed, string name, string source, DateTimeOffset receivedAt)
+    {
+        var load = DatasetLoader.Load(claimed, new DatasetOptions { Shape = holder.InputShape, Limits = DecodeLimits.Default with { MaxBytes = Options.MaxFileBytes, AllowResize = pipeline.Value.AllowResize } });
+        if (load.Images.Count + load.Rejected.Count == 0)
+            throw new InputRejectedException(name, RejectReason.Empty, "the batch file holds no images");
+        var disposition = new FileDisposition(this, claimed, load.Images.Count + load.Rejected.Count);
+        var items = new List<IngestItem>(load.Images.Count);
+        for (int i = 0; i < load.Images.Count; i++)
+        {
+            items.Add(new IngestItem
+            {
+                Id = $"{name}#{load.Images.Ids[i].Split('#').Last()}",
+                Source = source,
+                ReceivedAt = receivedAt,
+                Pixels = load.Images.Image(i).ToArray(),
+                Completion = disposition,
+            });
+        }
+        foreach (var r in load.Rejected)
+        {
+            metrics.CountRejected(source, r.Reason);
+            Log.Rejected(logger, $"{name}#{r.Item.Split('#').Last()}", source, r.Reason.Name(), r.Detail);
+            disposition.Complete(new IngestItem { Id = r.Item, Source = source }, new ItemResult(Outcome.Rejected, r.Reason, r.Detail));
+        }
+        return items;
     }
 
     private void LogFolderError(string path, string reason) => Log.FolderError(logger, path, reason);
@@ -194,26 +284,60 @@ public sealed class FolderSource(
         return ext is ".npz" or ".npy" || IdxReader.IsIdxPath(name);
     }
 
-    private void RejectFile(string claimed, string source, RejectReason reason, string detail)
+    private void RejectFile(string path, RejectReason reason, string detail)
     {
-        metrics.Rejected.WithLabels(source, reason.Name()).Inc();
-        metrics.Items.WithLabels(source, "rejected").Inc();
-        Log.Rejected(logger, Path.GetFileName(claimed), source, reason.Name(), detail);
-        MoveToRejected(claimed, $"{Path.GetFileName(claimed)}: {reason.Name()}: {detail}");
+        metrics.CountRejected("folder", reason);
+        Log.Rejected(logger, Path.GetFileName(path), "folder", reason.Name(), detail);
+        MoveToRejected(path, $"{Path.GetFileName(path)}: {reason.Name()}: {detail}");
     }
 
-    private void MoveToRejected(string claimed, string reasonText)
+    private void MoveToRejected(string path, string reasonText)
     {
         try
         {
-            var target = FolderLayout.MoveInto(claimed, Layout.Rejected);
+            var target = FolderLayout.MoveInto(path, Layout.Rejected); // a rename: moves a link itself, never what it points to
             File.WriteAllText(target + ".reason.txt", reasonText + Environment.NewLine);
         }
         catch (IOException e)
         {
-            Log.FolderError(logger, claimed, e.Message);
+            Log.FolderError(logger, path, e.Message);
         }
     }
+
+    /// <summary>
+    /// A file the pipeline handed back (a failure, not a shutdown) is submitted again after a backoff that
+    /// doubles each time; after Pipeline:MaxAttempts it goes to rejected/ instead of looping for ever.
+    /// </summary>
+    private void ScheduleRetry(string claimed, string? reason = null)
+    {
+        if (_stopping) return; // stays in processing/: judged again at the next start
+        int attempt = _attempts.AddOrUpdate(claimed, 1, (_, n) => n + 1);
+        var p = pipeline.Value;
+        if (attempt >= p.MaxAttempts)
+        {
+            _attempts.TryRemove(claimed, out _);
+            RejectFile(claimed, RejectReason.Failed, $"handed back {attempt} times{(reason is null ? "" : $", last: {reason}")}");
+            return;
+        }
+        var delay = TimeSpan.FromTicks(Math.Min(p.RetryMaxDelay.Ticks, p.RetryDelay.Ticks * (1L << Math.Min(attempt - 1, 20))));
+        _retries.Enqueue((claimed, time.GetUtcNow() + delay));
+        _wake.Release();
+    }
+
+    private TimeSpan? NextRetryIn(DateTimeOffset now) =>
+        _retries.IsEmpty ? null : _retries.Min(r => r.Due) - now is var d && d > TimeSpan.Zero ? d : TimeSpan.Zero;
+
+    private async Task SubmitDueRetriesAsync(DateTimeOffset now, CancellationToken cancellationToken)
+    {
+        int n = _retries.Count;
+        for (int i = 0; i < n && _retries.TryDequeue(out var retry); i++)
+        {
+            if (retry.Due > now) _retries.Enqueue(retry);
+            else await SubmitAsync(retry.Path, cancellationToken).ConfigureAwait(false);
+        }
+    }
+
+    private void Settled(string claimed) => _attempts.TryRemove(claimed, out _);
 
     /// <summary>Moves a claimed file once all of its items are done.</summary>
     private sealed class FileDisposition(FolderSource owner, string claimed, int count) : IItemCompletion
@@ -224,13 +348,17 @@ public sealed class FolderSource(
         private int _rejected;
         private volatile bool _handedBack;
         private string? _firstReason;
+        private string? _handBackReason;
 
         public void Complete(IngestItem item, ItemResult result)
         {
             switch (result.Outcome)
             {
                 case Outcome.Anomaly: Interlocked.Increment(ref _anomalies); break;
-                case Outcome.HandedBack: _handedBack = true; break;
+                case Outcome.HandedBack:
+                    _handBackReason = result.Detail;
+                    _handedBack = true;
+                    break;
                 case Outcome.Rejected:
                     Interlocked.Increment(ref _rejected);
                     Interlocked.CompareExchange(ref _firstReason, $"{item.Id}: {result.Reason?.Name()}: {result.Detail}", null);
@@ -246,7 +374,12 @@ public sealed class FolderSource(
 
         private void Finish()
         {
-            if (_handedBack) return; // left in processing/: judged again at the next start
+            if (_handedBack)
+            {
+                owner.ScheduleRetry(claimed, _handBackReason);
+                return;
+            }
+            owner.Settled(claimed);
             try
             {
                 if (_rejected == _count)

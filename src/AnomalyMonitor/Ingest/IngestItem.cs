@@ -17,6 +17,9 @@ public sealed record ItemResult(Outcome Outcome, RejectReason? Reason = null, st
     public static readonly ItemResult Normal = new(Outcome.Normal);
     public static readonly ItemResult Anomaly = new(Outcome.Anomaly);
     public static readonly ItemResult HandedBack = new(Outcome.HandedBack);
+
+    /// <summary>Handed back because of a failure, which the source's retry reports if it gives up.</summary>
+    public static ItemResult HandBack(string reason) => new(Outcome.HandedBack, null, reason);
 }
 
 /// <summary>How a source hears what became of its item: move the file, acknowledge the message.</summary>

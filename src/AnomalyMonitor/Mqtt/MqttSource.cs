@@ -1,5 +1,6 @@
 using System.Security.Cryptography;
 using AnomalyMonitor.Core.Imaging;
+using AnomalyMonitor.Health;
 using AnomalyMonitor.Hosting;
 using AnomalyMonitor.Ingest;
 using AnomalyMonitor.Pipeline;
@@ -8,27 +9,35 @@ using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using MQTTnet;
-using MQTTnet.Protocol;
 
 namespace AnomalyMonitor.Mqtt;
 
 /// <summary>
 /// Subscribes with MQTT 5, QoS 1 and a persistent session (clean start off, session expiry set), and
-/// acknowledges each message only once every image in it has a durably recorded result. Messages not
-/// acknowledged when the service stops are redelivered by the broker on the next connect.
+/// acknowledges each message only once every image in it has a durably recorded result. A message the
+/// pipeline hands back (a failure, not a shutdown) is offered again after a backoff: left unacknowledged,
+/// it would hold one of the broker's in-flight slots until the next reconnect. Messages not acknowledged
+/// when the service stops are redelivered by the broker on the next connect.
 /// </summary>
 public sealed class MqttSource(
-    ItemQueue queue, Quarantine quarantine, IOptions<IngestOptions> ingest, IOptions<MqttOptions> mqtt,
+    ItemQueue queue, Quarantine quarantine, DurableWrite durable, IOptions<IngestOptions> ingest, IOptions<MqttOptions> mqtt, IOptions<PipelineOptions> pipeline,
     TimeProvider time, MonitorMetrics metrics, ILogger<MqttSource> logger) : BackgroundService
 {
+    private CancellationToken _stopping;
+
     public bool Enabled => ingest.Value.Mqtt.Enabled;
     public bool Connected { get; private set; }
 
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
         if (!Enabled) return;
+        _stopping = stoppingToken;
         using var client = new MqttClientFactory().CreateMqttClient();
-        client.ApplicationMessageReceivedAsync += e => OnMessageAsync(e, stoppingToken);
+        client.ApplicationMessageReceivedAsync += e =>
+        {
+            e.AutoAcknowledge = false;
+            return SubmitAsync(new Delivery(this, e), stoppingToken);
+        };
         var options = ingest.Value.Mqtt;
         await MqttSubscriber.RunAsync(client, new MqttConnection(mqtt.Value), "ingest", options.SessionExpiry, options.Topics, SetConnected, logger, stoppingToken)
             .ConfigureAwait(false);
@@ -40,10 +49,9 @@ public sealed class MqttSource(
         metrics.MqttConnected.WithLabels("ingest").Set(connected ? 1 : 0);
     }
 
-    private async Task OnMessageAsync(MqttApplicationMessageReceivedEventArgs e, CancellationToken stoppingToken)
+    private async Task SubmitAsync(Delivery delivery, CancellationToken stoppingToken)
     {
-        e.AutoAcknowledge = false;
-        var message = e.ApplicationMessage;
+        var message = delivery.Message;
         var payload = System.Buffers.BuffersExtensions.ToArray(message.Payload);
         var receivedAt = time.GetUtcNow();
         // Stable across redelivery, so a message judged again after a crash keeps its id.
@@ -57,15 +65,15 @@ public sealed class MqttSource(
         }
         catch (InputRejectedException r)
         {
-            metrics.Rejected.WithLabels(message.Topic, r.Reason.Name()).Inc();
-            metrics.Items.WithLabels(message.Topic, "rejected").Inc();
+            metrics.CountRejected(message.Topic, r.Reason);
             Log.Rejected(logger, r.Item, message.Topic, r.Reason.Name(), r.Detail);
-            quarantine.Keep(r.Item, payload, r.Message);
-            await e.AcknowledgeAsync(CancellationToken.None).ConfigureAwait(false);
+            delivery.Begin(0);
+            if (TryQuarantine(r.Item, payload, r.Message)) await delivery.AcknowledgeAsync().ConfigureAwait(false);
+            else Retry(delivery, "the quarantine folder cannot write", storage: true);
             return;
         }
 
-        var ack = new MessageAcknowledgement(e, images.Count, quarantine, logger);
+        delivery.Begin(images.Count);
         foreach (var image in images)
         {
             var item = new IngestItem
@@ -75,22 +83,90 @@ public sealed class MqttSource(
                 ReceivedAt = receivedAt,
                 Payload = image.Bytes,
                 Metadata = image.Metadata,
-                Completion = ack,
+                Completion = delivery,
             };
             if (!await queue.WriteAsync(item, stoppingToken).ConfigureAwait(false)) return; // shutting down: stays unacknowledged
         }
     }
 
-    /// <summary>Acknowledges the message when all of its images are done; never when one was handed back.</summary>
-    private sealed class MessageAcknowledgement(MqttApplicationMessageReceivedEventArgs e, int count, Quarantine quarantine, ILogger logger) : IItemCompletion
+    private void AcknowledgementFailed(Exception e) => logger.LogDebug(e, "Acknowledgement failed");
+
+    /// <summary>Keeps a refused payload with its reason; false (and the store degraded) when the quarantine folder cannot write.</summary>
+    private bool TryQuarantine(string id, ReadOnlySpan<byte> payload, string reason)
     {
-        private int _remaining = count;
-        private volatile bool _handedBack;
+        var copy = payload.ToArray();
+        return durable.TryOnce("quarantine", () => quarantine.Keep(id, copy, reason));
+    }
+
+    /// <summary>Offers a handed-back message again after a backoff that doubles each time; after Pipeline:MaxAttempts it is quarantined and acknowledged.</summary>
+    /// <param name="storage">The message was judged but its record could not be written: waiting for the disk is not a failed attempt.</param>
+    private void Retry(Delivery delivery, string? reason, bool storage)
+    {
+        if (_stopping.IsCancellationRequested) return; // unacknowledged: the broker redelivers it after the restart
+        var p = pipeline.Value;
+        if (!storage) delivery.Attempts++;
+        if (delivery.Attempts >= p.MaxAttempts)
+        {
+            var id = $"{delivery.Message.Topic}/attempts";
+            metrics.CountRejected(delivery.Message.Topic, RejectReason.Failed);
+            Log.Rejected(logger, id, delivery.Message.Topic, RejectReason.Failed.Name(), $"handed back {delivery.Attempts} times, last: {reason}");
+            if (TryQuarantine(id, System.Buffers.BuffersExtensions.ToArray(delivery.Message.Payload), $"failed: handed back {delivery.Attempts} times, last: {reason}"))
+            {
+                _ = delivery.AcknowledgeAsync();
+                return;
+            }
+        }
+        var delay = TimeSpan.FromTicks(Math.Min(p.RetryMaxDelay.Ticks, p.RetryDelay.Ticks * (1L << Math.Clamp(delivery.Attempts - 1, 0, 20))));
+        _ = Task.Run(async () =>
+        {
+            try
+            {
+                await Task.Delay(delay, time, _stopping).ConfigureAwait(false);
+                await SubmitAsync(delivery, _stopping).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException)
+            {
+                // shutting down: unacknowledged, redelivered after the restart
+            }
+        }, CancellationToken.None);
+    }
+
+    /// <summary>
+    /// One received message and its images' results: acknowledged when all are done; offered again when one
+    /// was handed back. Completions arrive from the pipeline's threads.
+    /// </summary>
+    private sealed class Delivery(MqttSource owner, MqttApplicationMessageReceivedEventArgs e) : IItemCompletion
+    {
+        private int _remaining;
+        private int _handedBack;
+        private bool _storage;
+        private string? _reason;
+
+        public MqttApplicationMessage Message => e.ApplicationMessage;
+        /// <summary>Times the pipeline handed this message back.</summary>
+        public int Attempts { get; set; }
+
+        public void Begin(int count)
+        {
+            _handedBack = 0;
+            _storage = false;
+            Volatile.Write(ref _remaining, count);
+        }
 
         public void Complete(IngestItem item, ItemResult result)
         {
-            if (result.Outcome == Outcome.HandedBack) _handedBack = true;
-            if (result.Outcome == Outcome.Rejected) quarantine.Keep(item.Id, item.Payload.Span, $"{result.Reason?.Name()}: {result.Detail}");
+            if (result.Outcome == Outcome.HandedBack)
+            {
+                _reason = result.Detail;
+                Volatile.Write(ref _handedBack, 1);
+            }
+            if (result.Outcome == Outcome.Rejected && !owner.TryQuarantine(item.Id, item.Payload.Span, $"{result.Reason?.Name()}: {result.Detail}"))
+            {
+                // Kept nowhere yet: not acknowledged, offered again once the quarantine folder writes.
+                _reason = "the quarantine folder cannot write";
+                _storage = true;
+                Volatile.Write(ref _handedBack, 1);
+            }
             if (!item.WasHeld) Done();
         }
 
@@ -98,11 +174,12 @@ public sealed class MqttSource(
 
         private void Done()
         {
-            if (Interlocked.Decrement(ref _remaining) != 0 || _handedBack) return;
-            _ = AcknowledgeAsync();
+            if (Interlocked.Decrement(ref _remaining) != 0) return;
+            if (Volatile.Read(ref _handedBack) == 1) owner.Retry(this, _reason, _storage);
+            else _ = AcknowledgeAsync();
         }
 
-        private async Task AcknowledgeAsync()
+        public async Task AcknowledgeAsync()
         {
             try
             {
@@ -111,7 +188,7 @@ public sealed class MqttSource(
             catch (Exception ex) when (ex is not OutOfMemoryException)
             {
                 // The connection went away: the broker will redeliver, which is the safe side.
-                logger.LogDebug(ex, "Acknowledgement failed");
+                owner.AcknowledgementFailed(ex);
             }
         }
     }

@@ -1,9 +1,7 @@
 using System.Buffers;
 using System.Diagnostics;
 using AnomalyMonitor.Alerts;
-using AnomalyMonitor.Core.Imaging;
 using AnomalyMonitor.Core.Scoring;
-using AnomalyMonitor.Samples;
 using AnomalyMonitor.Core.Thresholds;
 using AnomalyMonitor.Ingest;
 using AnomalyMonitor.Telemetry;
@@ -37,12 +35,14 @@ public sealed partial class PipelineService
         metrics.BatchSize.Observe(n);
 
         var judge = holder.Judge!;
-        var judged = new JudgedBatch([.. batch], new Verdict[n], new float[]?[n], new float[]?[n], shape, holder.Version);
+        var judged = new JudgedBatch([.. batch], new Verdict[n], shape, holder.Version, judgeOptions.Value.Space.ToString().ToLowerInvariant(), time.GetUtcNow());
         int plane = shape.Height * shape.Width;
         for (int i = 0; i < n; i++)
         {
-            judged.Verdicts[i] = judge.Judge(_output.Errors[i]);
-            if (!judged.Verdicts[i].IsAnomaly) continue;
+            var verdict = judged.Verdicts[i] = judge.Judge(_output.Errors[i]);
+            ObserveDrift(judged, i);
+            if (!verdict.IsAnomaly) continue;
+            Log.Anomaly(logger, batch[i].Item.Id, batch[i].Item.Source, verdict.Judgement.Score, verdict.Judgement.Threshold, verdict.Judgement.ZScore);
             // The scorer's buffers are reused by the next batch: anomalies keep their own copies for evidence.
             judged.Reconstructions[i] = _output.Reconstructions.AsSpan(i * size, size).ToArray();
             judged.ErrorMaps[i] = _output.ErrorMaps.AsSpan(i * plane, plane).ToArray();
@@ -52,104 +52,23 @@ public sealed partial class PipelineService
     }
 
     /// <summary>
-    /// The sink stage: records each verdict (metrics, drift, evidence, alert outbox), stores the batch's
-    /// accepted normals in one transaction, and only then tells the sources: an acknowledgement always
-    /// follows a durable record.
+    /// The sink stage's loop: records each batch (metrics, history, evidence, alert outbox, sample store) and
+    /// only then tells the sources: an acknowledgement always follows a durable record.
     /// </summary>
-    private async Task SinkLoopAsync()
+    private async Task SinkLoopAsync(CancellationToken cancellationToken)
     {
-        await foreach (var judged in _sinks.Reader.ReadAllAsync().ConfigureAwait(false))
-        {
-            try
-            {
-                _accepted.Clear();
-                for (int i = 0; i < judged.Items.Length; i++) Record(judged, i);
-                StoreAccepted(judged.Shape);
-                for (int i = 0; i < judged.Items.Length; i++)
-                {
-                    metrics.Latency.Observe(Stopwatch.GetElapsedTime(judged.Items[i].Item.ArrivalTimestamp).TotalSeconds);
-                    Release(judged.Items[i], judged.Verdicts[i].IsAnomaly ? ItemResult.Anomaly : ItemResult.Normal);
-                }
-            }
-            catch (Exception e) when (e is not OutOfMemoryException)
-            {
-                Log.BatchFailed(logger, e, judged.Items.Length);
-                foreach (var d in judged.Items) Release(d, ItemResult.HandedBack);
-            }
-        }
+        await foreach (var judged in _sinks.Reader.ReadAllAsync(CancellationToken.None).ConfigureAwait(false))
+            await sinkStage.WriteAsync(judged, cancellationToken).ConfigureAwait(false);
     }
 
-    private readonly List<NewSample> _accepted = [];
-    private readonly Dictionary<(string Source, string Outcome), Prometheus.Counter.Child> _itemCounters = [];
-
-    private Prometheus.Counter.Child ItemCounter(string source, string outcome)
+    private void ObserveDrift(JudgedBatch batch, int index)
     {
-        if (!_itemCounters.TryGetValue((source, outcome), out var child))
-        {
-            // Sources are topics or "folder": few, but bound the cache in case senders invent many.
-            if (_itemCounters.Count > 10_000) _itemCounters.Clear();
-            _itemCounters[(source, outcome)] = child = metrics.Items.WithLabels(source, outcome);
-        }
-        return child;
-    }
-
-    private void StoreAccepted(ImageShape shape)
-    {
-        try
-        {
-            normals.AddRange(_accepted, shape);
-        }
-        catch (Exception e) when (e is IOException or Microsoft.Data.Sqlite.SqliteException)
-        {
-            Log.SinkFailed(logger, "normal-store", $"{_accepted.Count} item(s)", e.Message);
-        }
-    }
-
-    private void Record(JudgedBatch judged, int index)
-    {
-        var d = judged.Items[index];
-        var verdict = judged.Verdicts[index];
-        var item = d.Item;
-        var shape = judged.Shape;
-        var j = verdict.Judgement;
-        metrics.Errors.Observe(j.Score);
-        history.Add(new ScorePoint(time.GetUtcNow(), j.Score, j.Threshold, verdict.IsAnomaly, judged.ModelVersion));
-        ItemCounter(item.Source, verdict.IsAnomaly ? "anomaly" : "normal").Inc();
-        Interlocked.Increment(ref _judged);
-        ObserveDrift(verdict.IsAnomaly, j);
-
-        if (verdict.IsAnomaly)
-        {
-            Log.Anomaly(logger, item.Id, item.Source, j.Score, j.Threshold, j.ZScore);
-            var now = time.GetUtcNow();
-            var alert = new AnomalyAlert("anomaly", item.Id, item.Source, item.ReceivedAt, now, j.Score, j.Threshold, j.ZScore, j.Mean, j.Std,
-                judgeOptions.Value.Space.ToString().ToLowerInvariant(), judged.ModelVersion, null, 0, item.Metadata);
-            try
-            {
-                var paths = evidence.Write(item.Id, shape, d.Pixels.AsSpan(0, shape.PixelCount),
-                    judged.Reconstructions[index], judged.ErrorMaps[index], alert);
-                alert = alert with { Evidence = paths };
-            }
-            catch (IOException e)
-            {
-                Log.SinkFailed(logger, "evidence", item.Id, e.Message);
-            }
-            alerts.Anomaly(alert, _drift.Active);
-        }
-        else if (verdict.Accepted)
-        {
-            _accepted.Add(new NewSample(item.Id, item.Source, item.ReceivedAt, j.Score, judged.ModelVersion, d.Pixels.AsSpan(0, shape.PixelCount).ToArray()));
-        }
-    }
-
-    private void ObserveDrift(bool anomaly, Judgement j)
-    {
-        int change;
-        lock (_drift) change = _drift.Observe(anomaly);
+        int change = _drift.Observe(batch.Verdicts[index].IsAnomaly);
+        batch.DuringDrift[index] = _drift.Active;
         if (change == 0) return;
         metrics.DriftActive.Set(_drift.Active ? 1 : 0);
         var duration = judgeOptions.Value.Drift.Duration;
-        alerts.Drift(new DriftAlert("drift", _drift.Active ? "started" : "ended", time.GetUtcNow(), _drift.Fraction, _drift.Count, duration, holder.Version,
+        batch.DriftAlerts.Add(new DriftAlert("drift", _drift.Active ? "started" : "ended", time.GetUtcNow(), _drift.Fraction, _drift.Count, duration, holder.Version,
             _drift.Active ? $"more than {judgeOptions.Value.Drift.Fraction:P0} of items anomalous for {duration}" : "the anomaly share fell back"));
         if (_drift.Active) Log.DriftStarted(logger, _drift.Fraction, _drift.Count, duration);
         else Log.DriftCleared(logger, "the anomaly share fell back");
@@ -163,7 +82,7 @@ public sealed partial class PipelineService
         {
             var pixels = d.Rented ? d.Pixels.AsSpan(0, shape.PixelCount).ToArray() : d.Pixels;
             if (d.Rented) ArrayPool<float>.Shared.Return(d.Pixels);
-            normals.Hold(d.Item.Id, d.Item.Source, d.Item.ReceivedAt, shape, pixels);
+            await durable.RunAsync("held", () => normals.Hold(d.Item.Id, d.Item.Source, d.Item.ReceivedAt, shape, pixels), cancellationToken).ConfigureAwait(false);
             var existing = _held.FindIndex(h => h.Item.Id == d.Item.Id);
             if (existing >= 0) _held[existing] = new Decoded(d.Item, pixels, false); // re-fed after a restart: keep one
             else _held.Add(new Decoded(d.Item, pixels, false));
@@ -182,15 +101,9 @@ public sealed partial class PipelineService
         normals.ReleaseHeld(held.Select(h => h.Item.Id));
     }
 
-    private static void Release(Decoded d, ItemResult result)
-    {
-        if (d.Rented) ArrayPool<float>.Shared.Return(d.Pixels);
-        d.Item.Complete(result);
-    }
-
     private void HandBackRemaining()
     {
-        while (_decoded.Reader.TryRead(out var d)) Release(d, ItemResult.HandedBack);
+        while (_decoded.Reader.TryRead(out var d)) d.Release(ItemResult.HandedBack);
         while (queue.Reader.TryRead(out var item)) item.Complete(ItemResult.HandedBack);
         foreach (var d in _held) d.Item.Complete(ItemResult.HandedBack);
     }
@@ -216,13 +129,13 @@ public sealed partial class PipelineService
     {
         if (Stopwatch.GetElapsedTime(_lastSave) < judgeOptions.Value.SaveInterval) return;
         _lastSave = Stopwatch.GetTimestamp();
-        try { SaveWindow(); }
-        catch (IOException e) { Log.SinkFailed(logger, "judge-state", "-", e.Message); }
+        SaveWindow();
     }
 
+    /// <summary>A failed save degrades the service until a later one succeeds; the window itself stays in memory.</summary>
     private void SaveWindow()
     {
-        if (holder.Judge is { } judge) judgeState.Save(judge.Save(holder.Fingerprint));
+        if (holder.Judge is { } judge) durable.TryOnce("judge_state", () => judgeState.Save(judge.Save(holder.Fingerprint)));
     }
 
     private async Task HousekeepingAsync(PeriodicTimer timer, CancellationToken cancellationToken)

@@ -1,14 +1,15 @@
 using System.Buffers;
 using System.Diagnostics;
 using System.Threading.Channels;
-using AnomalyMonitor.Alerts;
 using AnomalyMonitor.Core.Data;
 using AnomalyMonitor.Core.Imaging;
 using AnomalyMonitor.Core.Scoring;
 using AnomalyMonitor.Evidence;
+using AnomalyMonitor.Health;
 using AnomalyMonitor.Hosting;
 using AnomalyMonitor.Ingest;
 using AnomalyMonitor.Samples;
+using AnomalyMonitor.Sinks;
 using AnomalyMonitor.Telemetry;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
@@ -21,8 +22,8 @@ namespace AnomalyMonitor.Pipeline;
 /// One scoring loop owns the model, the judge and the sinks' ordering; decoding runs beside it.
 /// </summary>
 public sealed partial class PipelineService(
-    ItemQueue queue, ModelHolder holder, Bootstrapper bootstrapper, JudgeStateStore judgeState, AlertSink alerts,
-    EvidenceStore evidence, NormalSampleStore normals, ScoreHistory history, MonitorMetrics metrics, TimeProvider time,
+    ItemQueue queue, ModelHolder holder, Bootstrapper bootstrapper, JudgeStateStore judgeState, SinkStage sinkStage, DurableWrite durable,
+    EvidenceStore evidence, NormalSampleStore normals, MonitorMetrics metrics, TimeProvider time,
     IOptions<PipelineOptions> pipelineOptions, IOptions<JudgeOptions> judgeOptions, IOptions<ServiceOptions> serviceOptions,
     ILogger<PipelineService> logger) : BackgroundService
 {
@@ -38,9 +39,8 @@ public sealed partial class PipelineService(
     private readonly List<Decoded> _held = [];
     private long _heartbeat = Stopwatch.GetTimestamp();
 
-    /// <summary>Items judged since start (tests and /api/status read it).</summary>
-    public long Judged => Interlocked.Read(ref _judged);
-    private long _judged;
+    /// <summary>Items judged and durably recorded since start (tests and /api/status read it).</summary>
+    public long Judged => sinkStage.Settled;
 
     public bool DriftActive => _drift.Active;
 
@@ -69,7 +69,7 @@ public sealed partial class PipelineService(
         var decodersDone = Task.WhenAll(workers).ContinueWith(_ => _decoded.Writer.TryComplete(), TaskScheduler.Default);
         using var housekeeping = new PeriodicTimer(judgeOptions.Value.SaveInterval, time);
         var housekeepingTask = HousekeepingAsync(housekeeping, hard.Token);
-        var sinkTask = Task.Run(SinkLoopAsync, CancellationToken.None);
+        var sinkTask = Task.Run(() => SinkLoopAsync(hard.Token), CancellationToken.None);
         try
         {
             await ScoreLoopAsync(hard.Token).ConfigureAwait(false);
@@ -98,7 +98,7 @@ public sealed partial class PipelineService(
                 metrics.QueueDepth.Set(queue.Count);
                 var decoded = Decode(item);
                 if (decoded is { } d && !await TryWriteDecodedAsync(d, cancellationToken).ConfigureAwait(false))
-                    Release(d, ItemResult.HandedBack);
+                    d.Release(ItemResult.HandedBack);
             }
         }
         catch (OperationCanceledException)
@@ -156,8 +156,7 @@ public sealed partial class PipelineService(
 
     private void Reject(IngestItem item, RejectReason reason, string detail)
     {
-        metrics.Rejected.WithLabels(item.Source, reason.Name()).Inc();
-        metrics.Items.WithLabels(item.Source, "rejected").Inc();
+        metrics.CountRejected(item.Source, reason);
         Log.Rejected(logger, item.Id, item.Source, reason.Name(), detail);
         item.Complete(new ItemResult(Outcome.Rejected, reason, detail));
     }
@@ -195,7 +194,7 @@ public sealed partial class PipelineService(
             catch (Exception e) when (e is not OperationCanceledException)
             {
                 Log.BatchFailed(logger, e, batch.Count);
-                foreach (var d in batch) Release(d, ItemResult.HandedBack);
+                foreach (var d in batch) d.Release(ItemResult.HandBack(e.Message));
             }
             batch.Clear();
         }

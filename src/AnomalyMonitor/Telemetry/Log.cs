@@ -80,6 +80,18 @@ internal static partial class Log
     [LoggerMessage(25, LogLevel.Information, "Feedback {Label} for {Item} via {Channel}: {Result}")]
     public static partial void FeedbackApplied(ILogger logger, string label, string item, string channel, string result);
 
+    [LoggerMessage(27, LogLevel.Warning, "Metrics: more than {Max} distinct sources (first over the limit: {Source}); further sources are counted as source=\"other\" (Metrics:MaxSources)")]
+    public static partial void SourceLabelsCapped(ILogger logger, int max, string source);
+
+    [LoggerMessage(28, LogLevel.Warning, "Folder: {Path} is a {Kind}, not a regular file; left where it is")]
+    public static partial void FolderEntrySkipped(ILogger logger, string path, string kind);
+
+    [LoggerMessage(29, LogLevel.Error, "Storage degraded: {Store} cannot write ({Reason}); items wait and are retried, /readyz answers 503")]
+    public static partial void StorageDegraded(ILogger logger, string store, string reason);
+
+    [LoggerMessage(30, LogLevel.Information, "Storage recovered: {Store} writes again")]
+    public static partial void StorageRecovered(ILogger logger, string store);
+
     [LoggerMessage(26, LogLevel.Warning, "API token generated in {Path}: send it as 'Authorization: Bearer <token>' for feedback, retraining and rollback")]
     public static partial void TokenGenerated(ILogger logger, string path);
 }

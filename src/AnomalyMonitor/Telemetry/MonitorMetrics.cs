@@ -1,3 +1,8 @@
+using System.Collections.Concurrent;
+using AnomalyMonitor.Core.Imaging;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
+using Microsoft.Extensions.Options;
 using Prometheus;
 
 namespace AnomalyMonitor.Telemetry;
@@ -8,8 +13,15 @@ namespace AnomalyMonitor.Telemetry;
 /// </summary>
 public sealed class MonitorMetrics
 {
-    public MonitorMetrics()
+    public MonitorMetrics() : this(null, null)
     {
+    }
+
+    public MonitorMetrics(IOptions<MetricsOptions>? options, ILogger<MonitorMetrics>? logger)
+    {
+        var log = logger ?? (ILogger)NullLogger.Instance;
+        var max = options?.Value.MaxSources ?? new MetricsOptions().MaxSources;
+        Sources = new LabelLimit(max, first => Log.SourceLabelsCapped(log, max, first));
         Registry = Metrics.NewCustomRegistry();
         var f = Metrics.WithCustomRegistry(Registry);
         Items = f.CreateCounter("anomaly_monitor_items_total", "Items judged, by source and outcome (normal, anomaly, rejected).", "source", "outcome");
@@ -53,8 +65,27 @@ public sealed class MonitorMetrics
         Rollbacks = f.CreateCounter("anomaly_monitor_model_rollbacks_total", "Operator rollbacks to an earlier version.");
         Feedback = f.CreateCounter("anomaly_monitor_feedback_total", "Operator feedback by channel (http, mqtt), label and result (applied, unknown_id, invalid).", "channel", "label", "result");
         ConfirmedAnomalies = f.CreateGauge("anomaly_monitor_confirmed_anomalies", "Items operators confirmed as anomalies (used by the retraining gate).");
+        FolderSkipped = f.CreateCounter("anomaly_monitor_folder_skipped_total", "Watched-folder entries not taken, by kind (fifo, socket, device, directory; vanished: gone between claim and read).", "kind");
+        StorageDegraded = f.CreateGauge("anomaly_monitor_storage_degraded", "1 while a durable store cannot write (outbox, normal_store, judge_state, quarantine, held).", "store");
+        StorageErrors = f.CreateCounter("anomaly_monitor_storage_errors_total", "Failed writes by store; items wait and are retried, evidence is skipped.", "store");
         Up = f.CreateGauge("anomaly_monitor_up", "1 while the service runs.");
         Up.Set(1);
+    }
+
+    /// <summary>The "source" label's values: capped, because senders choose them.</summary>
+    public LabelLimit Sources { get; }
+
+    private readonly ConcurrentDictionary<(string Source, string Outcome), Counter.Child> _items = new();
+
+    /// <summary>One item's outcome (normal, anomaly, rejected) under its source, or "other" past Metrics:MaxSources.</summary>
+    public void CountItem(string source, string outcome) =>
+        _items.GetOrAdd((Sources.Of(source), outcome), static (key, items) => items.WithLabels(key.Source, key.Outcome), Items).Inc();
+
+    /// <summary>A refused input: counted by reason and as a rejected item.</summary>
+    public void CountRejected(string source, RejectReason reason)
+    {
+        Rejected.WithLabels(Sources.Of(source), reason.Name()).Inc();
+        CountItem(source, "rejected");
     }
 
     public static readonly string[] RetrainResults = ["promoted", "rejected", "failed", "skipped", "cancelled"];
@@ -96,4 +127,7 @@ public sealed class MonitorMetrics
     public Gauge EvidenceItems { get; }
     public Gauge LiveTensors { get; }
     public Gauge Up { get; }
+    public Counter FolderSkipped { get; }
+    public Gauge StorageDegraded { get; }
+    public Counter StorageErrors { get; }
 }

@@ -1,4 +1,5 @@
 using AnomalyMonitor.Alerts;
+using AnomalyMonitor.Health;
 using AnomalyMonitor.Ingest;
 using AnomalyMonitor.Mqtt;
 using AnomalyMonitor.Pipeline;
@@ -30,7 +31,7 @@ public static class Endpoints
 
     public sealed record ServiceStatus(bool Ready, string State, int ModelVersion, double? Threshold, int WindowScores, bool Drift,
         bool? MqttIngestConnected, bool AlertsConnected, bool FolderWatching, long Judged, long OutboxPending, long NormalSamples,
-        long Items, long Anomalies, long Rejected, long QueueDepth, bool Retraining);
+        long Items, long Anomalies, long Rejected, long QueueDepth, bool Retraining, bool Degraded, IReadOnlyDictionary<string, string> StorageProblems);
 
     private static ServiceStatus Status(IServiceProvider s)
     {
@@ -39,14 +40,15 @@ public static class Endpoints
         var mqtt = s.GetRequiredService<MqttSource>();
         var folder = s.GetRequiredService<FolderSource>();
         var publisher = s.GetRequiredService<AlertPublisher>();
+        var health = s.GetRequiredService<StorageHealth>();
         bool? ingest = mqtt.Enabled ? mqtt.Connected : null;
-        bool ready = holder.IsJudging && ingest != false && publisher.Connected;
+        bool ready = holder.IsJudging && ingest != false && publisher.Connected && !health.Degraded;
         var metrics = s.GetRequiredService<MonitorMetrics>();
         long Outcome(string outcome) => (long)metrics.Items.GetAllLabelValues().Where(l => l[1] == outcome).Sum(l => metrics.Items.WithLabels(l).Value);
         return new ServiceStatus(ready, holder.IsJudging ? "judging" : "learning", holder.Version, holder.Judge?.Threshold,
             holder.Judge?.WindowCount ?? 0, pipeline.DriftActive, ingest, publisher.Connected, folder.Enabled, pipeline.Judged,
             s.GetRequiredService<AlertOutbox>().Count, s.GetRequiredService<NormalSampleStore>().Count,
             Outcome("normal") + Outcome("anomaly") + Outcome("rejected"), Outcome("anomaly"), Outcome("rejected"),
-            s.GetRequiredService<ItemQueue>().Count, s.GetRequiredService<Retraining.Retrainer>().Running);
+            s.GetRequiredService<ItemQueue>().Count, s.GetRequiredService<Retraining.Retrainer>().Running, health.Degraded, health.Problems);
     }
 }

@@ -11,41 +11,27 @@ using Microsoft.Extensions.Time.Testing;
 
 namespace AnomalyMonitor.Tests.Service;
 
-public sealed class SinkTests : IDisposable
+public sealed class SinkTests
 {
-    private readonly TempDir _dir = new();
-
-    public void Dispose() => _dir.Dispose();
-
-    private static AnomalyAlert Alert(string source) => new("anomaly", Guid.NewGuid().ToString(), source, default, default, 1, 0.5, 4, 0, 1, "log", 1, null, 0, null);
-
     [Fact]
     public void Storm_control_applies_cooldown_per_source_and_a_cap_per_minute_and_reports_what_it_held_back()
     {
         var time = new FakeTimeProvider(DateTimeOffset.Parse("2026-01-01T00:00:00Z", System.Globalization.CultureInfo.InvariantCulture));
-        var metrics = new MonitorMetrics();
-        using var outbox = new AlertOutbox(Options.Create(new ServiceOptions { StateDirectory = _dir.Path }), new PathResolver(_dir.Path), metrics);
-        var sink = new AlertSink(Options.Create(new AlertsOptions { Cooldown = TimeSpan.FromSeconds(10), MaxPerMinute = 3 }), outbox, time, metrics);
+        var storm = new StormControl(Options.Create(new AlertsOptions { Cooldown = TimeSpan.FromSeconds(10), MaxPerMinute = 3 }), time);
 
-        Assert.True(sink.Anomaly(Alert("cam-1"), driftActive: false));
-        Assert.False(sink.Anomaly(Alert("cam-1"), false));        // cooldown
-        Assert.True(sink.Anomaly(Alert("cam-2"), false));         // another source
+        Assert.Null(storm.Suppress("cam-1", driftActive: false));
+        Assert.Equal(0, storm.TakeSuppressed());
+        Assert.Equal("cooldown", storm.Suppress("cam-1", false));
+        Assert.Null(storm.Suppress("cam-2", false));               // another source
+        Assert.Equal(1, storm.TakeSuppressed());                    // rides on this alert
         time.Advance(TimeSpan.FromSeconds(11));
-        Assert.True(sink.Anomaly(Alert("cam-1"), false));         // cooldown over; the 3rd this minute
-        Assert.False(sink.Anomaly(Alert("cam-3"), false));        // cap
-        Assert.False(sink.Anomaly(Alert("cam-4"), driftActive: true));
+        Assert.Null(storm.Suppress("cam-1", false));               // cooldown over; the 3rd this minute
+        Assert.Equal(0, storm.TakeSuppressed());
+        Assert.Equal("rate_limit", storm.Suppress("cam-3", false));
+        Assert.Equal("drift", storm.Suppress("cam-4", driftActive: true));
         time.Advance(TimeSpan.FromMinutes(1));
-        Assert.True(sink.Anomaly(Alert("cam-5"), false));
-
-        Assert.Equal(1, metrics.AlertsSuppressed.WithLabels("cooldown").Value);
-        Assert.Equal(1, metrics.AlertsSuppressed.WithLabels("rate_limit").Value);
-        Assert.Equal(1, metrics.AlertsSuppressed.WithLabels("drift").Value);
-        var queued = outbox.Peek(10);
-        Assert.Equal(4, queued.Count);
-        // Each suppressed count rides on the next alert that goes out.
-        Assert.Contains("\"suppressedSinceLast\":1", Encoding.UTF8.GetString(queued[1].Payload), StringComparison.Ordinal);
-        Assert.Contains("\"suppressedSinceLast\":0", Encoding.UTF8.GetString(queued[2].Payload), StringComparison.Ordinal);
-        Assert.Contains("\"suppressedSinceLast\":2", Encoding.UTF8.GetString(queued[3].Payload), StringComparison.Ordinal);
+        Assert.Null(storm.Suppress("cam-5", false));
+        Assert.Equal(2, storm.TakeSuppressed());
     }
 
     [Fact]

@@ -38,7 +38,10 @@ function renderStatus(s) {
   const state = $("state");
   state.textContent = s.state;
   state.className = `badge ${s.state}`;
-  $("model").textContent = s.modelVersion ? `model v${s.modelVersion}` : "no model yet";
+  // Version 0 is a real model (one trained straight into Models:Path): only the learning state has none.
+  $("model").textContent = s.state === "judging" ? `model v${s.modelVersion}` : "no model yet";
+  $("degraded").hidden = !s.degraded;
+  $("degraded").title = Object.entries(s.storageProblems || {}).map(([k, v]) => `${k}: ${v}`).join("\n");
   $("drift").hidden = !s.drift;
   $("c-items").textContent = count(s.items);
   $("c-anomalies").textContent = count(s.anomalies);

@@ -1,4 +1,4 @@
-namespace AnomalyMonitor.Pipeline;
+namespace AnomalyMonitor.Web;
 
 /// <summary>One judged item, as the web page's chart draws it.</summary>
 public readonly record struct ScorePoint(DateTimeOffset At, double Score, double Threshold, bool Anomaly, int ModelVersion);
@@ -25,5 +25,21 @@ public sealed class ScoreHistory(int capacity = 600)
             for (int i = 0; i < n; i++) list[i] = _points[(_written - n + i) % _points.Length];
             return list;
         }
+    }
+}
+
+/// <summary>Feeds the page's live chart.</summary>
+internal sealed class ScoreHistorySink(ScoreHistory history) : AnomalyMonitor.Sinks.IVerdictSink
+{
+    public bool Durable => false;
+
+    public ValueTask WriteAsync(AnomalyMonitor.Pipeline.JudgedBatch batch, CancellationToken cancellationToken)
+    {
+        for (int i = 0; i < batch.Count; i++)
+        {
+            var j = batch.Verdicts[i].Judgement;
+            history.Add(new ScorePoint(batch.JudgedAt, j.Score, j.Threshold, j.IsAnomaly, batch.ModelVersion));
+        }
+        return ValueTask.CompletedTask;
     }
 }

@@ -1,0 +1,21 @@
+using AnomalyMonitor.Pipeline;
+using AnomalyMonitor.Sinks;
+
+namespace AnomalyMonitor.Telemetry;
+
+/// <summary>Counts each verdict by source and outcome and records its score in the error histogram.</summary>
+internal sealed class MetricsSink(MonitorMetrics metrics) : IVerdictSink
+{
+    public bool Durable => false;
+
+    public ValueTask WriteAsync(JudgedBatch batch, CancellationToken cancellationToken)
+    {
+        for (int i = 0; i < batch.Count; i++)
+        {
+            var v = batch.Verdicts[i];
+            metrics.Errors.Observe(v.Judgement.Score);
+            metrics.CountItem(batch.Items[i].Item.Source, v.IsAnomaly ? "anomaly" : "normal");
+        }
+        return ValueTask.CompletedTask;
+    }
+}
