@@ -68,11 +68,17 @@ internal static class Explore
             if (transforms.Count > 1) scores[$"reconT{transforms.Count}"] = (Recon(model, valNormal, transforms), Recon(model, valAnom, transforms));
             var gauss = Gaussian.Fit(fitCodes, latent);
             scores["maha"] = (nCodes.Select(x => gauss.Distance(x)).ToArray(), aCodes.Select(x => gauss.Distance(x)).ToArray());
-            scores["knn5"] = (Knn(fitCodes, nCodes, 5), Knn(fitCodes, aCodes, 5));
-            // Normalise each component by the fit set's own statistics (log space), then sum.
-            var fitRecon = Recon(model, fit.Subset(Enumerable.Range(0, Math.Min(1000, fit.Count)).ToList()), [(0, 0, 0)]);
-            var fitMaha = fitCodes.Take(1000).Select(x => gauss.Distance(x)).ToArray();
-            scores["recon+maha"] = (Combine(idN, nCodes.Select(x => gauss.Distance(x)).ToArray(), fitRecon, fitMaha), Combine(idA, aCodes.Select(x => gauss.Distance(x)).ToArray(), fitRecon, fitMaha));
+            foreach (int k in new[] { 1, 5, 20 }) scores[$"knn{k}"] = (Knn(fitCodes, nCodes, k), Knn(fitCodes, aCodes, k));
+            // Normalise each component by the fit set's own statistics (log space; kNN leaving each point out), then sum.
+            var probe = Enumerable.Range(0, Math.Min(1000, fit.Count)).ToList();
+            var fitRecon = Recon(model, fit.Subset(probe), [(0, 0, 0)]);
+            var fitMaha = probe.Select(i => gauss.Distance(fitCodes[i])).ToArray();
+            var fitKnn = Knn(fitCodes, probe.Select(i => fitCodes[i]).ToArray(), 5, leaveOut: true);
+            var nMaha = nCodes.Select(x => gauss.Distance(x)).ToArray();
+            var aMaha = aCodes.Select(x => gauss.Distance(x)).ToArray();
+            scores["recon+maha"] = (Combine(idN, nMaha, fitRecon, fitMaha), Combine(idA, aMaha, fitRecon, fitMaha));
+            scores["recon+knn5"] = (Combine(idN, scores["knn5"].N, fitRecon, fitKnn), Combine(idA, scores["knn5"].A, fitRecon, fitKnn));
+            scores["maha+knn5"] = (Combine(nMaha, scores["knn5"].N, fitMaha, fitKnn), Combine(aMaha, scores["knn5"].A, fitMaha, fitKnn));
             Console.Write($"class {c}: {seconds:0}s");
             foreach (var (name, (n, a)) in scores)
             {
@@ -205,8 +211,14 @@ internal static class Explore
         return [.. list];
     }
 
-    private static double[] Knn(double[][] train, double[][] query, int k)
+    private static double[] Knn(double[][] train, double[][] query, int k, bool leaveOut = false)
     {
+        if (leaveOut)
+        {
+            // The query points are in the bank: drop the nearest (itself).
+            var withSelf = KnnList(train, query, k + 1);
+            return withSelf.Select(l => l.Skip(1).Average() + 1e-9).ToArray();
+        }
         var result = new double[query.Length];
         Parallel.For(0, query.Length, q =>
         {
@@ -219,6 +231,24 @@ internal static class Explore
                 if (d < best[k - 1]) { best[k - 1] = d; Array.Sort(best); }
             }
             result[q] = best.Select(x => Math.Sqrt(x)).Average() + 1e-9;
+        });
+        return result;
+    }
+
+    private static double[][] KnnList(double[][] train, double[][] query, int k)
+    {
+        var result = new double[query.Length][];
+        Parallel.For(0, query.Length, q =>
+        {
+            var best = new double[k];
+            Array.Fill(best, double.MaxValue);
+            foreach (var t in train)
+            {
+                double d = 0;
+                for (int j = 0; j < t.Length; j++) { double x = t[j] - query[q][j]; d += x * x; }
+                if (d < best[k - 1]) { best[k - 1] = d; Array.Sort(best); }
+            }
+            result[q] = best.Select(x => Math.Sqrt(x)).ToArray();
         });
         return result;
     }

@@ -32,9 +32,9 @@ internal static class TestAssets
         {
             Spec = ModelSpec.Create(ModelSpec.Dense, TestModel.Shape, latent: 16),
             Training = new TrainingOptions { Epochs = epochs, BatchSize = 32, Seed = 5, Loss = loss, Patience = 0 },
+            // A model trained by hand, as `anomaly-monitor train` writes it: no registry version (v0 when standalone).
+            // TestModel.InstallAsV1 writes version 1 into the copy it installs.
             DataDescription = "synthetic 16x16 blobs (tests/AnomalyMonitor.Benchmarks/TestAssets.cs)",
-            // The tests install these as v1 of a registry (TestModel.InstallAsV1).
-            Version = 1,
         }, dir, CPU, TimeProvider.System);
         using var model = AnomalyMonitor.Core.Storage.ModelFiles.Load(dir, CPU);
         var probe = Synthetic.Set(blobs: 200, stripes: 50, noise: 50, size: TestModel.Size, seed: 7);

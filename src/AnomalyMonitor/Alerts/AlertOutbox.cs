@@ -25,7 +25,7 @@ public sealed class AlertOutbox : IDisposable
     public AlertOutbox(Microsoft.Extensions.Options.IOptions<ServiceOptions> service, PathResolver paths, MonitorMetrics metrics)
     {
         _metrics = metrics;
-        _db = Sqlite.Open(Path.Combine(paths.Resolve(service.Value.StateDirectory), "outbox.db"));
+        _db = Sqlite.Open(Path.Combine(paths.Resolve(service.Value.StateDirectory), "outbox.db"), service.Value.SyncEveryCommit);
         Sqlite.Execute(_db, "CREATE TABLE IF NOT EXISTS outbox (seq INTEGER PRIMARY KEY AUTOINCREMENT, topic TEXT NOT NULL, payload BLOB NOT NULL, retain INTEGER NOT NULL, kind TEXT NOT NULL)");
         _count = Sqlite.Scalar(_db, "SELECT COUNT(*) FROM outbox");
         _metrics.OutboxSize.Set(_count);

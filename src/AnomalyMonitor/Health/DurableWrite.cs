@@ -44,13 +44,24 @@ public sealed class DurableWrite
     /// <summary>Errors of the storage itself; anything else is a bug and is not retried.</summary>
     public static bool IsStorageError(Exception e) => e is IOException or SqliteException or UnauthorizedAccessException;
 
+    /// <summary>
+    /// Test hook, for machines where a test cannot mount a small filesystem to fill: called before each write
+    /// with the store's name; an exception it returns is thrown as if the write had failed.
+    /// </summary>
+    internal Func<string, Exception?>? Fault { get; set; }
+
     public async ValueTask RunAsync(string store, Action write, CancellationToken cancellationToken)
     {
         var context = ResilienceContextPool.Shared.Get(cancellationToken);
         context.Properties.Set(Store, store);
         try
         {
-            await _retry.ExecuteAsync(static (_, w) => { w(); return ValueTask.CompletedTask; }, context, write).ConfigureAwait(false);
+            await _retry.ExecuteAsync(static (ctx, state) =>
+            {
+                if (state.Self.Fault?.Invoke(state.Store) is { } fault) throw fault;
+                state.Write();
+                return ValueTask.CompletedTask;
+            }, context, (Self: this, Store: store, Write: write)).ConfigureAwait(false);
         }
         finally
         {
@@ -64,6 +75,7 @@ public sealed class DurableWrite
     {
         try
         {
+            if (Fault?.Invoke(store) is { } fault) throw fault;
             write();
         }
         catch (Exception e) when (IsStorageError(e))

@@ -50,6 +50,8 @@ public sealed class EmbeddedBrokerOptions
     public int Port { get; set; } = 1883;
     /// <summary>Loopback by default: an embedded broker with no authentication must not face the network.</summary>
     public string Address { get; set; } = "127.0.0.1";
+    /// <summary>Messages queued for one client before the oldest are dropped (MQTTnet's rule); large, so that a slow subscriber loses nothing.</summary>
+    public int MaxPendingMessages { get; set; } = 100_000;
 }
 
 public sealed class MqttOptions
@@ -167,6 +169,8 @@ public sealed class ServiceOptions
     /// <summary>Where state lives (judge window, outbox). Relative paths in other sections resolve against it under systemd.</summary>
     public string StateDirectory { get; set; } = "state";
     public TimeSpan ShutdownTimeout { get; set; } = TimeSpan.FromSeconds(20);
+    /// <summary>fsync every commit of the outbox and the sample store (SQLite synchronous=FULL), so that an acknowledged item's record survives a power loss, not only a crash.</summary>
+    public bool SyncEveryCommit { get; set; }
 }
 
 public sealed class RetrainOptions

@@ -68,6 +68,7 @@ internal sealed class MqttOptionsValidator : IValidateOptions<MqttOptions>
             catch (FormatException e) { f.Add(e.Message); }
         }
         if (o.Embedded.Port is < 1 or > 65535) f.Add($"Mqtt:Embedded:Port must be 1-65535, was {o.Embedded.Port}.");
+        OptionsValidation.AtLeast(f, "Mqtt:Embedded:MaxPendingMessages", o.Embedded.MaxPendingMessages, 1);
         if (!System.Net.IPAddress.TryParse(o.Embedded.Address, out _)) f.Add($"Mqtt:Embedded:Address must be an IP address, was '{o.Embedded.Address}'.");
         if (string.IsNullOrWhiteSpace(o.ClientId)) f.Add("Mqtt:ClientId must not be empty.");
         if (!string.IsNullOrEmpty(o.PasswordFile) && Path.IsPathRooted(o.PasswordFile) && !File.Exists(o.PasswordFile))

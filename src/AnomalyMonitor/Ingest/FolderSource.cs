@@ -35,6 +35,10 @@ public sealed class FolderSource(
     public bool Enabled => Options.Enabled;
     public FolderLayout Layout { get; } = new(paths.Resolve(ingest.Value.Folder.Path));
 
+    /// <summary>Full rescans of the folder so far: how a test knows the source looked again.</summary>
+    public long Rescans => Interlocked.Read(ref _rescans);
+    private long _rescans;
+
     /// <summary>Test hook: runs between the claim and the read, to make a file vanish or change there.</summary>
     internal Action<string>? AfterClaim { get; set; }
 
@@ -99,6 +103,7 @@ public sealed class FolderSource(
         }
         // An entry left alone that went away is reported again if it comes back.
         foreach (var gone in _leftAlone.Keys.Where(k => !present.Contains(k)).ToList()) _leftAlone.Remove(gone);
+        Interlocked.Increment(ref _rescans);
     }
 
     private void Notice(string path)

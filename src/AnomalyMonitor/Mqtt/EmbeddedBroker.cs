@@ -26,12 +26,15 @@ public sealed class EmbeddedBroker(IOptions<MqttOptions> options, ILogger<Embedd
             .WithDefaultEndpointBoundIPAddress(IPAddress.Parse(o.Embedded.Address))
             .WithDefaultEndpointPort(o.Embedded.Port)
             .WithPersistentSessions()
+            // MQTTnet's default (1,000, dropping the oldest, QoS 1 included) loses alerts to a subscriber that falls behind.
+            .WithMaxPendingMessagesPerClient(o.Embedded.MaxPendingMessages)
             .Build();
-        _server = new MqttServerFactory().CreateMqttServer(serverOptions);
-        // mosquitto_pub/mosquitto_sub send an empty client id and let the broker assign one, as MQTT allows.
+        // mosquitto_pub/mosquitto_sub send an empty client id and let the broker assign one, as MQTT allows:
+        // the adapter does it for MQTT 3.1.1 (their default), AssignedClientIdentifier for MQTT 5.
+        _server = new MqttServerFactory().CreateMqttServer(serverOptions, [new ClientIdAssigningAdapter(new MQTTnet.Server.Internal.Adapter.MqttTcpServerAdapter())]);
         _server.ValidatingConnectionAsync += e =>
         {
-            if (string.IsNullOrEmpty(e.ClientId)) e.AssignedClientIdentifier = "auto-" + Guid.NewGuid().ToString("N")[..12];
+            if (string.IsNullOrEmpty(e.ClientId)) e.AssignedClientIdentifier = ClientIdAssigningAdapter.NewId();
             return Task.CompletedTask;
         };
         await _server.StartAsync().ConfigureAwait(false);

@@ -5,7 +5,8 @@ namespace AnomalyMonitor.Pipeline;
 /// <summary>
 /// Notices a level shift: the share of anomalous items, over a trailing window, stays above a fraction
 /// for longer than a duration. That is reported once, not as thousands of anomaly alerts. It ends when
-/// the share stays below the fraction as long, or when an operator (or a new model) clears it.
+/// the share stays below the fraction as long, or when a new model starts judging (the scoring loop
+/// clears it then: the old model's share says nothing about the new one's).
 /// </summary>
 public sealed class DriftDetector(DriftOptions options, TimeProvider time)
 {

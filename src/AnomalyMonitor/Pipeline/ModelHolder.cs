@@ -92,8 +92,10 @@ public sealed class ModelHolder(
     private int _scoringThreads;
 
     /// <summary>
-    /// Retraining sets its own (smaller) libtorch thread count; the scoring loop re-asserts Models:Threads,
-    /// or libtorch's default as first seen, before each batch. A no-op when nothing changed it.
+    /// libtorch's thread count (OpenMP) is kept per thread, and a thread that has not set its own starts
+    /// from the last count set anywhere: after a retraining run set Retrain:Threads on its thread, a pool
+    /// thread new to the scoring loop would score with that count. So the loop re-asserts Models:Threads
+    /// (or libtorch's default as first seen) before each batch; a no-op when the count is already right.
     /// </summary>
     public void ApplyScoringThreads()
     {

@@ -74,6 +74,21 @@ public sealed partial class PipelineService
         else Log.DriftCleared(logger, "the anomaly share fell back");
     }
 
+    /// <summary>A shift seen by the old model says nothing about the new one: it ends, with a drift alert saying so.</summary>
+    private ValueTask EndDriftForNewModelAsync(CancellationToken cancellationToken)
+    {
+        bool wasActive = _drift.Active;
+        _drift.Clear();
+        if (!wasActive) return ValueTask.CompletedTask;
+        metrics.DriftActive.Set(0);
+        var reason = $"model v{holder.Version} judges now";
+        Log.DriftCleared(logger, reason);
+        // Carried by an empty batch, so that the alert goes through the sink stage and the outbox like every other.
+        var carrier = new JudgedBatch([], [], holder.InputShape, holder.Version, judgeOptions.Value.Space.ToString().ToLowerInvariant(), time.GetUtcNow());
+        carrier.DriftAlerts.Add(new DriftAlert("drift", "ended", carrier.JudgedAt, 0, 0, judgeOptions.Value.Drift.Duration, holder.Version, reason));
+        return _sinks.Writer.WriteAsync(carrier, cancellationToken);
+    }
+
     /// <summary>Learning state: hold items durably until there are enough to train the first model, then judge them all.</summary>
     private async Task LearnAsync(List<Decoded> batch, CancellationToken cancellationToken)
     {

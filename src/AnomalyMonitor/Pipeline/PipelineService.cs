@@ -44,6 +44,9 @@ public sealed partial class PipelineService(
 
     public bool DriftActive => _drift.Active;
 
+    /// <summary>Test hook: runs before each batch is scored; an exception it returns fails the batch, as a libtorch error would.</summary>
+    internal Func<IReadOnlyList<Decoded>, Exception?>? BeforeScoring { get; set; }
+
     /// <summary>True while the loop turns (the systemd watchdog is fed only then).</summary>
     public bool Alive => Stopwatch.GetElapsedTime(Interlocked.Read(ref _heartbeat)) < TimeSpan.FromSeconds(30) || bootstrapper.Training;
 
@@ -169,7 +172,11 @@ public sealed partial class PipelineService(
         {
             Interlocked.Exchange(ref _heartbeat, Stopwatch.GetTimestamp());
             // Between batches: the only place a promoted or rolled-back model is swapped in.
-            if (holder.ApplyPending()) SaveWindow();
+            if (holder.ApplyPending())
+            {
+                SaveWindow();
+                await EndDriftForNewModelAsync(cancellationToken).ConfigureAwait(false);
+            }
             SaveWindowPeriodically();
             // Wake at least every few seconds so the heartbeat (and the watchdog) stays fresh when idle, and at once for a new model.
             using (var idle = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, holder.Offered))
@@ -188,6 +195,7 @@ public sealed partial class PipelineService(
             if (batch.Count == 0) continue;
             try
             {
+                if (BeforeScoring?.Invoke(batch) is { } fault) throw fault;
                 if (holder.IsJudging) await ScoreAndJudgeAsync(batch, cancellationToken).ConfigureAwait(false);
                 else await LearnAsync(batch, cancellationToken).ConfigureAwait(false);
             }

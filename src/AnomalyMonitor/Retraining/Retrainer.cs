@@ -41,7 +41,7 @@ public sealed class Retrainer(
     private int _unsuccessful;
 
     public bool Running => Volatile.Read(ref _running) > 0;
-    /// <summary>The most runs ever seen at once (tests check that it stays 1).</summary>
+    /// <summary>The most runs ever seen at once: Quartz's DisallowConcurrentExecution keeps it at 1.</summary>
     public int MaxConcurrent => Volatile.Read(ref _maxConcurrent);
 
     /// <summary>Runs since start, newest first.</summary>
@@ -99,7 +99,9 @@ public sealed class Retrainer(
         registry.AdoptStandalone();
         int version = registry.NextVersion();
         Log.RetrainStarted(logger, version, train.Length, holdout.Length, o.Threads);
-        // A dedicated thread, not the pool: training runs for minutes, and libtorch's thread setting sticks to the thread.
+        // A dedicated thread, not the pool: training runs for minutes. libtorch's thread count (OpenMP) belongs to the
+        // thread that sets it, and also becomes the default of threads created later; ModelHolder.ApplyScoringThreads
+        // re-asserts the scoring loop's own count before each batch, so this run's count cannot leak into scoring.
         var (gate, bestLoss) = await Task.Factory.StartNew(
             () => TrainAndJudge(current, snapshot, train, holdout, version, cancellationToken),
             cancellationToken, TaskCreationOptions.LongRunning, TaskScheduler.Default).ConfigureAwait(false);

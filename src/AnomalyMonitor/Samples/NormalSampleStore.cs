@@ -22,11 +22,11 @@ public sealed partial class NormalSampleStore : IDisposable
     private readonly Lock _lock = new();
     private long _count;
 
-    public NormalSampleStore(IOptions<NormalStoreOptions> options, PathResolver paths, MonitorMetrics metrics)
+    public NormalSampleStore(IOptions<NormalStoreOptions> options, PathResolver paths, MonitorMetrics metrics, IOptions<ServiceOptions>? service = null)
     {
         _capacity = options.Value.Capacity;
         _metrics = metrics;
-        _db = Sqlite.Open(paths.Resolve(options.Value.Path));
+        _db = Sqlite.Open(paths.Resolve(options.Value.Path), service?.Value.SyncEveryCommit ?? false);
         Sqlite.Execute(_db, """
             CREATE TABLE IF NOT EXISTS samples (
               seq INTEGER PRIMARY KEY AUTOINCREMENT, item_id TEXT NOT NULL, source TEXT NOT NULL, received TEXT NOT NULL,

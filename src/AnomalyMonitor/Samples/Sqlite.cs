@@ -4,13 +4,20 @@ namespace AnomalyMonitor.Samples;
 
 internal static class Sqlite
 {
-    /// <summary>Opens a database in WAL mode: a commit survives a crash, and readers do not block the writer.</summary>
-    public static SqliteConnection Open(string path)
+    /// <summary>
+    /// Opens a database in WAL mode, so readers do not block the writer. With synchronous=NORMAL (the
+    /// default) a committed transaction survives a crash of the process (kill -9): it is in the WAL file,
+    /// in the kernel's cache. It does not survive a power loss or a kernel crash before the next
+    /// checkpoint: the last transactions may then be rolled back, though the file stays consistent.
+    /// <paramref name="syncEveryCommit"/> (Service:SyncEveryCommit) turns on synchronous=FULL: every commit
+    /// is fsync'ed, so it also survives a power loss, at one fsync per micro-batch.
+    /// </summary>
+    public static SqliteConnection Open(string path, bool syncEveryCommit = false)
     {
         Directory.CreateDirectory(Path.GetDirectoryName(Path.GetFullPath(path))!);
         var connection = new SqliteConnection(new SqliteConnectionStringBuilder { DataSource = path, Pooling = false }.ToString());
         connection.Open();
-        Execute(connection, "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA busy_timeout=5000;");
+        Execute(connection, $"PRAGMA journal_mode=WAL; PRAGMA synchronous={(syncEveryCommit ? "FULL" : "NORMAL")}; PRAGMA busy_timeout=5000;");
         return connection;
     }
 

@@ -172,4 +172,43 @@ public sealed class EmbeddedBrokerTests : IDisposable
         Assert.Equal(2, service.Pipeline.Judged);
         Assert.Contains(client.Alerts("anomaly-monitor/status"), s => s.GetProperty("state").GetString() == "online");
     }
+
+    /// <summary>
+    /// What a new user types first: mosquitto_sub and mosquitto_pub with their defaults (MQTT 3.1.1, an empty
+    /// client id, a clean session), which MQTTnet's broker alone would refuse as "identifier rejected".
+    /// </summary>
+    [Fact]
+    public async Task Plain_mosquitto_sub_and_pub_work_against_the_embedded_broker()
+    {
+        TestModel.CopyTo(Path.Combine(_dir.Path, "models"));
+        int port = Ports.Free();
+        await using var service = await TestService.StartAsync(_dir.Path, new Dictionary<string, string?>
+        {
+            ["Mqtt:Broker"] = "",
+            ["Mqtt:Embedded:Port"] = port.ToString(System.Globalization.CultureInfo.InvariantCulture),
+            ["Ingest:Mqtt:Enabled"] = "true",
+        });
+        await Wait.UntilAsync(() => service.App.Services.GetRequiredServiceOf<AnomalyMonitor.Mqtt.MqttSource>().Connected
+            && service.App.Services.GetRequiredServiceOf<AnomalyMonitor.Alerts.AlertPublisher>().Connected, "the service connected");
+        var p = port.ToString(System.Globalization.CultureInfo.InvariantCulture);
+        using var sub = System.Diagnostics.Process.Start(new System.Diagnostics.ProcessStartInfo("mosquitto_sub",
+            ["-h", "127.0.0.1", "-p", p, "-t", "anomaly-monitor/alerts/#", "-t", "anomaly-monitor/status", "-v", "-C", "2", "-W", "60"])
+        { RedirectStandardOutput = true, RedirectStandardError = true })!;
+        var stderr = sub.StandardError.ReadToEndAsync();
+        // The retained status arrives first: then the subscription is in place.
+        var first = await sub.StandardOutput.ReadLineAsync();
+        Assert.True(first is not null && first.StartsWith("anomaly-monitor/status ", StringComparison.Ordinal), $"first line: {first}");
+
+        var png = _dir.File("stripes.png");
+        File.WriteAllBytes(png, TestModel.AnomalyPng(0));
+        var (code, output) = await Tool.RunAsync("mosquitto_pub", $"-h 127.0.0.1 -p {p} -q 1 -t anomaly-monitor/images/cam1 -f {png}");
+        Assert.True(code == 0, "mosquitto_pub: " + output);
+
+        var second = await sub.StandardOutput.ReadLineAsync();
+        await sub.WaitForExitAsync();
+        Assert.True(sub.ExitCode == 0, $"mosquitto_sub exit {sub.ExitCode}: {await stderr} judged {service.Pipeline.Judged} anomalies {service.Count("anomaly")} rejected {service.Count("rejected")} published {service.Metrics.AlertsPublished.WithLabels("anomaly").Value}");
+        Assert.NotNull(second);
+        Assert.StartsWith("anomaly-monitor/alerts ", second, StringComparison.Ordinal);
+        Assert.Contains("\"source\":\"anomaly-monitor/images/cam1\"", second);
+    }
 }

@@ -30,7 +30,13 @@ public static class TestModel
     /// <param name="loss">Mse: the weak model trained with MSE, whose loss a NaN pixel turns NaN.</param>
     public static void InstallAsV1(string modelsDirectory, bool weak = false, LossKind loss = LossKind.Bce)
     {
-        Copy(Asset(loss == LossKind.Mse ? "mse-model" : weak ? "weak-model" : "blob-model"), Path.Combine(modelsDirectory, "v1"));
+        var v1 = Path.Combine(modelsDirectory, "v1");
+        Copy(Asset(loss == LossKind.Mse ? "mse-model" : weak ? "weak-model" : "blob-model"), v1);
+        // As a registry writes it: the manifest knows its version (the weights' checksum does not cover the manifest).
+        var manifest = Path.Combine(v1, ModelFiles.ManifestFile);
+        var json = System.Text.Json.Nodes.JsonNode.Parse(File.ReadAllText(manifest))!;
+        json["version"] = 1;
+        File.WriteAllText(manifest, json.ToJsonString());
         File.WriteAllText(Path.Combine(modelsDirectory, "current"), "v1\n");
     }
 

@@ -67,6 +67,24 @@ public sealed class PageTests : IDisposable
         Assert.True(await page.EvaluateAsync<bool>("() => document.documentElement.scrollWidth <= window.innerWidth"));
     }
 
+    /// <summary>A model trained straight into Models:Path judges as version 0, which is a model, not "no model yet".</summary>
+    [Fact]
+    public async Task The_header_names_model_v0_when_version_0_judges()
+    {
+        TestModel.CopyTo(Path.Combine(_dir.Path, "models"));
+        await using var service = await TestService.StartAsync(_dir.Path, new Dictionary<string, string?>());
+        await Wait.UntilAsync(() => service.Holder.IsJudging, "the model loaded");
+        Assert.Equal(0, service.Holder.Version);
+
+        using var playwright = await Playwright.CreateAsync();
+        await using var browser = await playwright.Chromium.LaunchAsync(new() { ExecutablePath = Chromium, Headless = true });
+        var page = await browser.NewPageAsync();
+        await page.GotoAsync(service.BaseUrl + "/");
+        await page.Locator("#state").Filter(new() { HasText = "judging" }).WaitForAsync(new() { Timeout = 30_000 });
+        Assert.Equal("model v0", await page.Locator("#model").TextContentAsync());
+        Assert.True(await page.Locator("#degraded").IsHiddenAsync());
+    }
+
     [Fact]
     public async Task Evidence_is_served_only_by_known_record_key_and_image_kind()
     {

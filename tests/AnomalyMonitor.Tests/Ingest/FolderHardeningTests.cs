@@ -1,0 +1,166 @@
+using System.Net.Sockets;
+using AnomalyMonitor.Ingest;
+using AnomalyMonitor.Tests.Support;
+
+namespace AnomalyMonitor.Tests.Ingest;
+
+/// <summary>
+/// Entries in the watched folder that are not plain image files: none may stall the source, be read
+/// through a link, or be lost. Every case ends with a normal file dropped afterwards that is judged.
+/// </summary>
+public sealed class FolderHardeningTests : IDisposable
+{
+    private readonly TempDir _dir = new();
+
+    public void Dispose() => _dir.Dispose();
+
+    private string Inbox => Path.Combine(_dir.Path, "inbox");
+    private string In(params string[] parts) => Path.Combine([Inbox, .. parts]);
+
+    private async Task<(TestService Service, LogCapture Logs)> StartAsync()
+    {
+        TestModel.CopyTo(Path.Combine(_dir.Path, "models"));
+        var logs = new LogCapture();
+        var service = await TestService.StartAsync(_dir.Path, new Dictionary<string, string?> { ["Logging:LogLevel:Default"] = "Information" }, logs.Attach);
+        return (service, logs);
+    }
+
+    private static FolderSource Folder(TestService service) => service.App.Services.GetRequiredServiceOf<FolderSource>();
+
+    private static async Task MakeFifoAsync(string path)
+    {
+        var (code, output) = await Tool.RunAsync("mkfifo", $"\"{path}\"");
+        Assert.True(code == 0, "mkfifo: " + output);
+    }
+
+    private static void MakeFifo(string path)
+    {
+        using var p = System.Diagnostics.Process.Start("mkfifo", [path])!;
+        p.WaitForExit();
+        Assert.Equal(0, p.ExitCode);
+    }
+
+    /// <summary>A normal image dropped after the case is judged and moved: the source was not stalled.</summary>
+    private async Task ANormalFileAfterwardsIsJudgedAsync(TestService service, string name = "after.png")
+    {
+        File.WriteAllBytes(In(name), TestModel.NormalPng(7));
+        await Wait.UntilAsync(() => File.Exists(In("processed", "normal", name)), $"{name} judged after the case");
+    }
+
+    /// <summary>Waits until the source has looked at the whole folder twice more, so a repeated report would have happened.</summary>
+    private static async Task TwoMoreRescansAsync(TestService service)
+    {
+        long seen = Folder(service).Rescans;
+        await Wait.UntilAsync(() => Folder(service).Rescans >= seen + 2, "two more rescans");
+    }
+
+    [Fact]
+    public async Task The_kind_of_an_entry_is_read_without_following_or_opening_it()
+    {
+        File.WriteAllText(_dir.File("regular"), "x");
+        Directory.CreateDirectory(_dir.File("dir"));
+        File.CreateSymbolicLink(_dir.File("link"), "/etc/passwd");
+        File.CreateSymbolicLink(_dir.File("dangling"), _dir.File("nothing-here"));
+        using var socket = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
+        socket.Bind(new UnixDomainSocketEndPoint(_dir.File("socket")));
+        await MakeFifoAsync(_dir.File("fifo"));
+
+        Assert.Equal(FileKind.Regular, FileKinds.Of(_dir.File("regular")));
+        Assert.Equal(FileKind.Directory, FileKinds.Of(_dir.File("dir")));
+        Assert.Equal(FileKind.SymbolicLink, FileKinds.Of(_dir.File("link")));
+        Assert.Equal(FileKind.SymbolicLink, FileKinds.Of(_dir.File("dangling")));
+        Assert.Equal(FileKind.Socket, FileKinds.Of(_dir.File("socket")));
+        Assert.Equal(FileKind.Fifo, FileKinds.Of(_dir.File("fifo")));
+        Assert.Equal(FileKind.Device, FileKinds.Of("/dev/null"));
+        Assert.Equal(FileKind.Missing, FileKinds.Of(_dir.File("missing")));
+    }
+
+    [Fact]
+    public async Task A_named_pipe_is_left_alone_logged_once_and_counted_and_does_not_stall_the_folder()
+    {
+        var (service, logs) = await StartAsync();
+        await using var _ = service;
+        await MakeFifoAsync(In("camera.png"));
+        await ANormalFileAfterwardsIsJudgedAsync(service);
+        await TwoMoreRescansAsync(service);
+
+        Assert.Equal(FileKind.Fifo, FileKinds.Of(In("camera.png")));
+        Assert.Empty(Directory.GetFileSystemEntries(In("processing")));
+        Assert.Equal(1, service.Metrics.FolderSkipped.WithLabels("fifo").Value);
+        Assert.Single(logs.Lines, l => l.Contains("camera.png", StringComparison.Ordinal) && l.Contains("is a fifo", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public async Task A_socket_and_a_directory_are_left_alone_and_counted_once()
+    {
+        var (service, logs) = await StartAsync();
+        await using var _ = service;
+        using var socket = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
+        socket.Bind(new UnixDomainSocketEndPoint(In("listener.png")));
+        Directory.CreateDirectory(In("photos"));
+        File.WriteAllBytes(In("photos", "inside.png"), TestModel.NormalPng(1));
+        await ANormalFileAfterwardsIsJudgedAsync(service);
+        await TwoMoreRescansAsync(service);
+
+        Assert.Equal(1, service.Metrics.FolderSkipped.WithLabels("socket").Value);
+        Assert.Equal(1, service.Metrics.FolderSkipped.WithLabels("directory").Value);
+        Assert.True(File.Exists(In("photos", "inside.png")), "the subfolder's content is not touched");
+        Assert.Single(logs.Lines, l => l.Contains("listener.png", StringComparison.Ordinal));
+        Assert.Single(logs.Lines, l => l.Contains("photos", StringComparison.Ordinal) && l.Contains("directory", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public async Task A_symbolic_link_is_moved_to_rejected_without_being_followed()
+    {
+        var (service, _) = await StartAsync();
+        await using var __ = service;
+        // The links point at a named pipe: following either one would block the source for good.
+        var pipe = _dir.File("elsewhere.fifo");
+        await MakeFifoAsync(pipe);
+        File.CreateSymbolicLink(In("to-pipe.png"), pipe);
+        File.CreateSymbolicLink(In("passwd.png"), "/etc/passwd");
+        await Wait.UntilAsync(() => File.Exists(In("rejected", "to-pipe.png.reason.txt")) && File.Exists(In("rejected", "passwd.png.reason.txt")), "both links rejected");
+        await ANormalFileAfterwardsIsJudgedAsync(service);
+
+        foreach (var name in new[] { "to-pipe.png", "passwd.png" })
+        {
+            Assert.Equal(FileKind.SymbolicLink, FileKinds.Of(In("rejected", name))); // the link itself moved, not a copy of its target
+            var reason = File.ReadAllText(In("rejected", name + ".reason.txt"));
+            Assert.Contains("symlink", reason);
+            Assert.Contains("never followed", reason);
+        }
+        Assert.Equal(2, service.Metrics.Rejected.WithLabels("folder", "symlink").Value);
+        Assert.Empty(Directory.GetFiles(Path.Combine(_dir.Path, "evidence"), "*", SearchOption.AllDirectories));
+        Assert.Equal(FileKind.Fifo, FileKinds.Of(pipe));
+    }
+
+    [Fact]
+    public async Task A_file_that_vanishes_between_claim_and_read_is_counted_and_the_folder_goes_on()
+    {
+        var (service, _) = await StartAsync();
+        await using var __ = service;
+        Folder(service).AfterClaim = claimed => { if (claimed.EndsWith("gone.png", StringComparison.Ordinal)) File.Delete(claimed); };
+        File.WriteAllBytes(In("gone.png"), TestModel.NormalPng(2));
+        await Wait.UntilAsync(() => service.Metrics.FolderSkipped.WithLabels("vanished").Value == 1, "the vanished file counted");
+        await ANormalFileAfterwardsIsJudgedAsync(service);
+        Assert.Empty(Directory.GetFileSystemEntries(In("processing")));
+    }
+
+    [Fact]
+    public async Task A_file_swapped_for_a_named_pipe_after_the_claim_is_rejected_without_a_hang()
+    {
+        var (service, _) = await StartAsync();
+        await using var __ = service;
+        Folder(service).AfterClaim = claimed =>
+        {
+            if (!claimed.EndsWith("swapped.png", StringComparison.Ordinal)) return;
+            File.Delete(claimed);
+            MakeFifo(claimed);
+        };
+        File.WriteAllBytes(In("swapped.png"), TestModel.NormalPng(3));
+        await Wait.UntilAsync(() => File.Exists(In("rejected", "swapped.png.reason.txt")), "the swapped entry rejected");
+        Assert.Contains("not a regular file", File.ReadAllText(In("rejected", "swapped.png.reason.txt")));
+        await ANormalFileAfterwardsIsJudgedAsync(service);
+        Assert.Empty(Directory.GetFileSystemEntries(In("processing")));
+    }
+}
