@@ -67,6 +67,8 @@ public sealed class MonitorMetrics
         ConfirmedAnomalies = f.CreateGauge("anomaly_monitor_confirmed_anomalies", "Items operators confirmed as anomalies (used by the retraining gate).");
         FolderSkipped = f.CreateCounter("anomaly_monitor_folder_skipped_total", "Watched-folder entries not taken, by kind (fifo, socket, device, directory; vanished: gone between claim and read).", "kind");
         StorageDegraded = f.CreateGauge("anomaly_monitor_storage_degraded", "1 while a durable store cannot write (outbox, normal_store, judge_state, quarantine, held).", "store");
+        // Every store starts at 0, so that dashboards and rules see the series before the first failure.
+        foreach (var store in StorageStores) StorageDegraded.WithLabels(store).Set(0);
         StorageErrors = f.CreateCounter("anomaly_monitor_storage_errors_total", "Failed writes by store; items wait and are retried, evidence is skipped.", "store");
         Up = f.CreateGauge("anomaly_monitor_up", "1 while the service runs.");
         Up.Set(1);
@@ -87,6 +89,9 @@ public sealed class MonitorMetrics
         Rejected.WithLabels(Sources.Of(source), reason.Name()).Inc();
         CountItem(source, "rejected");
     }
+
+    /// <summary>The stores StorageHealth reports on (evidence is counted in the errors only: it never holds an item).</summary>
+    public static readonly string[] StorageStores = ["outbox", "normal_store", "judge_state", "quarantine", "held"];
 
     public static readonly string[] RetrainResults = ["promoted", "rejected", "failed", "skipped", "cancelled"];
 
