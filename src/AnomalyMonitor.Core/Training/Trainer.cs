@@ -16,6 +16,9 @@ public sealed class TrainingResult(nn.Module<Tensor, Tensor> model, ModelSpec sp
     public List<EpochReport> History { get; } = [];
     public int BestEpoch { get; set; }
     public bool StoppedEarly { get; set; }
+    /// <summary>Optimizer steps taken, and the epochs the budget allowed.</summary>
+    public int Steps { get; set; }
+    public int EpochBudget { get; set; }
     /// <summary>Set when the loss became NaN or infinite; the model then holds the last good weights, if any.</summary>
     public string? Diverged { get; set; }
     public int[] TrainIndices { get; set; } = [];
@@ -58,11 +61,12 @@ public static class Trainer
         try
         {
             using var optimizer = optim.Adam(model.parameters(), options.LearningRate);
-            double bestLoss = double.PositiveInfinity;
+            double bestLoss = double.PositiveInfinity, patienceBest = double.PositiveInfinity;
             int sinceBest = 0;
             var order = (int[])trainIdx.Clone();
             var batcher = new BatchStager(data);
-            for (int epoch = 1; epoch <= options.Epochs; epoch++)
+            int budget = result.EpochBudget = options.EpochBudget(trainIdx.Length);
+            for (int epoch = 1; epoch <= budget; epoch++)
             {
                 cancellationToken.ThrowIfCancellationRequested();
                 var epochClock = Stopwatch.StartNew();
@@ -81,6 +85,7 @@ public static class Trainer
                     optimizer.zero_grad();
                     loss.backward();
                     optimizer.step();
+                    result.Steps++;
                     lossSum += loss.item<float>() * n;
                 }
                 double trainLoss = lossSum / order.Length;
@@ -90,25 +95,30 @@ public static class Trainer
                 if (!double.IsFinite(trainLoss) || !double.IsFinite(monitored))
                 {
                     result.Diverged = $"the loss became {(double.IsFinite(trainLoss) ? monitored : trainLoss)} in epoch {epoch}";
-                    result.History.Add(new EpochReport(epoch, trainLoss, valLoss, epochClock.Elapsed.TotalSeconds, false));
+                    result.History.Add(new EpochReport(epoch, trainLoss, valLoss, epochClock.Elapsed.TotalSeconds, false, result.Steps, budget));
                     break;
                 }
                 bool isBest = monitored < bestLoss;
-                if (isBest)
+                // Patience restarts only on a real improvement; the weights follow any improvement.
+                if (monitored < patienceBest * (1 - options.MinImprovement))
                 {
-                    bestLoss = monitored;
-                    result.BestEpoch = epoch;
+                    patienceBest = monitored;
                     sinceBest = 0;
-                    ReplaceSnapshot(ref best, model);
                 }
                 else
                 {
                     sinceBest++;
                 }
-                var report = new EpochReport(epoch, trainLoss, valLoss, epochClock.Elapsed.TotalSeconds, isBest);
+                if (isBest)
+                {
+                    bestLoss = monitored;
+                    result.BestEpoch = epoch;
+                    ReplaceSnapshot(ref best, model);
+                }
+                var report = new EpochReport(epoch, trainLoss, valLoss, epochClock.Elapsed.TotalSeconds, isBest, result.Steps, budget);
                 result.History.Add(report);
                 progress?.Report(report);
-                if (options.Patience > 0 && sinceBest >= options.Patience && epoch < options.Epochs)
+                if (options.Patience > 0 && sinceBest >= options.Patience && epoch < budget)
                 {
                     result.StoppedEarly = true;
                     break;

@@ -5,6 +5,12 @@ namespace AnomalyMonitor.Core.Training;
 public sealed record TrainingOptions
 {
     public int Epochs { get; init; } = 20;
+    /// <summary>
+    /// The optimizer steps the run may take at least: a small set gets more epochs (a thousand images are
+    /// eight steps an epoch), so the budget is max(Epochs, MinSteps / steps per epoch) epochs. Early
+    /// stopping still ends a run whose validation loss has stopped improving. 0 counts epochs only.
+    /// </summary>
+    public int MinSteps { get; init; }
     public int BatchSize { get; init; } = 128;
     public double LearningRate { get; init; } = 1e-3;
     public LossKind Loss { get; init; } = LossKind.Bce;
@@ -15,17 +21,36 @@ public sealed record TrainingOptions
     public int? Seed { get; init; }
     /// <summary>Epochs without a better validation loss before stopping; 0 turns early stopping off. The best weights are kept either way.</summary>
     public int Patience { get; init; } = 5;
+
+    /// <summary>
+    /// A validation loss counts as an improvement for early stopping only if it beats the best by this
+    /// fraction (0.1%): a loss that keeps creeping down by rounding-sized steps has converged. The best
+    /// weights are kept on any improvement.
+    /// </summary>
+    public double MinImprovement { get; init; } = 1e-3;
+
+    public static int StepsPerEpoch(int trainImages, int batchSize) => Math.Max(1, (trainImages + batchSize - 1) / batchSize);
+
+    /// <summary>How many epochs the run may take, for this many training images (after the validation split).</summary>
+    public int EpochBudget(int trainImages)
+    {
+        int steps = StepsPerEpoch(trainImages, BatchSize);
+        return Math.Max(Epochs, (MinSteps + steps - 1) / steps);
+    }
+
     public NoiseSpec Noise { get; init; } = NoiseSpec.None;
 
     public IEnumerable<string> Problems()
     {
         if (Epochs < 1) yield return $"epochs must be at least 1, was {Epochs}";
+        if (MinSteps < 0) yield return $"min steps must be 0 (off) or more, was {MinSteps}";
         if (BatchSize < 1) yield return $"batch size must be at least 1, was {BatchSize}";
         if (LearningRate is <= 0 or > 1) yield return $"learning rate must be in (0, 1], was {LearningRate}";
         if (ValidationSplit is < 0 or >= 1) yield return $"validation split must be in [0, 1), was {ValidationSplit}";
         if (Patience < 0) yield return $"patience must be 0 (off) or more, was {Patience}";
+        if (MinImprovement is < 0 or >= 1) yield return $"minimum improvement must be in [0, 1), was {MinImprovement}";
     }
 }
 
-/// <summary>One epoch's losses, as kept in the manifest's history.</summary>
-public sealed record EpochReport(int Epoch, double Loss, double? ValidationLoss, double Seconds, bool Best);
+/// <summary>One epoch's losses, as kept in the manifest's history; Steps counts optimizer steps so far, Of the epochs planned.</summary>
+public sealed record EpochReport(int Epoch, double Loss, double? ValidationLoss, double Seconds, bool Best, int Steps = 0, int Of = 0);

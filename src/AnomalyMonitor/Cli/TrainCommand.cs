@@ -23,7 +23,8 @@ internal static class TrainCommand
         arch.AcceptOnlyFromAmong([.. ModelSpec.Architectures]);
         var latent = new Option<int?>("--latent") { Description = "Bottleneck size (default 16 for conv, 64 for dense; conv-pool has none)." };
         var shape = new Option<string?>("--shape") { Description = "Model input as HEIGHTxWIDTHxCHANNELS, e.g. 28x28x1 (default: the data's own size)." };
-        var epochs = new Option<int>("--epochs") { Description = "Training epochs.", DefaultValueFactory = _ => 20 };
+        var epochs = new Option<int>("--epochs") { Description = "Training epochs (at least; see --min-steps).", DefaultValueFactory = _ => 20 };
+        var minSteps = new Option<int>("--min-steps") { Description = "Optimizer steps to allow at least: a small set gets more epochs. Early stopping still ends a converged run. 0: epochs only.", DefaultValueFactory = _ => 0 };
         var batchSize = CommonOptions.BatchSize(128, "Images per training batch.");
         var lr = new Option<double>("--learning-rate", "--lr") { Description = "Adam learning rate.", DefaultValueFactory = _ => 1e-3 };
         var loss = new Option<LossKind>("--loss") { Description = "Training loss: bce or mse.", DefaultValueFactory = _ => LossKind.Bce };
@@ -39,7 +40,7 @@ internal static class TrainCommand
 
         var command = new Command("train", "Train an autoencoder on normal images and calibrate its threshold.")
         {
-            data, output, normalClass, split, limit, arch, latent, shape, epochs, batchSize, lr, loss, error, validation,
+            data, output, normalClass, split, limit, arch, latent, shape, epochs, minSteps, batchSize, lr, loss, error, validation,
             noShuffle, seed, patience, noise, threshold, device, maxBytes,
         };
         command.SetAction((parse, ct) => CliRunner.RunAsync(token =>
@@ -48,6 +49,7 @@ internal static class TrainCommand
             var options = new TrainingOptions
             {
                 Epochs = parse.GetValue(epochs),
+                MinSteps = parse.GetValue(minSteps),
                 BatchSize = parse.GetValue(batchSize),
                 LearningRate = parse.GetValue(lr),
                 Loss = parse.GetValue(loss),
@@ -93,7 +95,7 @@ internal static class TrainCommand
 
             var cal = manifest.Calibration;
             var inv = CultureInfo.InvariantCulture;
-            Console.WriteLine($"model: {spec.Architecture}, {manifest.ParameterCount:N0} parameters, best epoch {manifest.BestEpoch} of {manifest.History.Count}, {manifest.Training.Seconds.ToString("0.0", inv)} s");
+            Console.WriteLine($"model: {spec.Architecture}, {manifest.ParameterCount:N0} parameters, best epoch {manifest.BestEpoch} of {manifest.History.Count} (budget {manifest.Training.EpochBudget}), {manifest.Training.Steps:N0} steps, {manifest.Training.Seconds.ToString("0.0", inv)} s{(manifest.Training.StoppedEarly ? ", stopped early" : "")}");
             Console.WriteLine($"calibration ({cal.Source}, {cal.Count} images): mean {cal.Mean.ToString("G5", inv)}, σ {cal.Std.ToString("G5", inv)}, log-mean {cal.LogMean.ToString("G5", inv)}, log-σ {cal.LogStd.ToString("G5", inv)}");
             Console.WriteLine($"threshold: {policy.UpperThreshold(cal).ToString("G6", inv)} ({policy})");
             Console.WriteLine($"saved: {Path.GetFullPath(outDir)}");

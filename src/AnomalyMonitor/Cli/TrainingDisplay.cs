@@ -20,10 +20,11 @@ internal static class TrainingDisplay
                 var task = ctx.AddTask("training", maxValue: epochs);
                 result = train(new Callback(r =>
                 {
+                    if (r.Of > 0) task.MaxValue = r.Of;
                     task.Description = Markup.Escape(Line(r, epochs));
                     task.Value = r.Epoch;
                 }));
-                task.Value = epochs;
+                task.Value = task.MaxValue;
             });
         return result;
     }
@@ -32,7 +33,7 @@ internal static class TrainingDisplay
     {
         var inv = CultureInfo.InvariantCulture;
         var val = r.ValidationLoss is { } v ? $" val_loss {v.ToString("0.000000", inv)}" : "";
-        return $"epoch {r.Epoch}/{epochs} loss {r.Loss.ToString("0.000000", inv)}{val} {r.Seconds.ToString("0.0", inv)}s{(r.Best ? " *" : "")}";
+        return $"epoch {r.Epoch}/{(r.Of > 0 ? r.Of : epochs)} step {r.Steps} loss {r.Loss.ToString("0.000000", inv)}{val} {r.Seconds.ToString("0.0", inv)}s{(r.Best ? " *" : "")}";
     }
 
     // Progress<T> would post to the thread pool and reorder lines; report synchronously instead.

@@ -160,6 +160,8 @@ public sealed class BootstrapOptions
     public string Architecture { get; set; } = "conv";
     public string? Shape { get; set; } = "28x28x1";
     public int Epochs { get; set; } = 20;
+    /// <summary>Optimizer steps the first model may take at least: the first thousand items are only eight steps an epoch.</summary>
+    public int MinSteps { get; set; } = 3000;
     public int? Seed { get; set; }
 }
 
@@ -195,6 +197,8 @@ public sealed class RetrainOptions
     /// <summary>Torch threads for training, so that scoring keeps the rest of the cores.</summary>
     public int Threads { get; set; } = 1;
     public int Epochs { get; set; } = 20;
+    /// <summary>Optimizer steps a run may take at least, whatever the number of samples; early stopping still ends a converged run.</summary>
+    public int MinSteps { get; set; } = 3000;
     /// <summary>Epochs without a better validation loss before stopping early; 0 trains all Epochs.</summary>
     public int Patience { get; set; } = 5;
     public int BatchSize { get; set; } = 128;

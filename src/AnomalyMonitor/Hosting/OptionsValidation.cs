@@ -168,6 +168,7 @@ internal sealed class StorageOptionsValidator : IValidateOptions<EvidenceOptions
         var f = new List<string>();
         OptionsValidation.AtLeast(f, "Bootstrap:Samples", o.Samples, 2);
         OptionsValidation.AtLeast(f, "Bootstrap:Epochs", o.Epochs, 1);
+        OptionsValidation.AtLeast(f, "Bootstrap:MinSteps", o.MinSteps, 0);
         if (!ModelSpec.Architectures.Contains(o.Architecture)) f.Add($"Bootstrap:Architecture must be one of {string.Join(", ", ModelSpec.Architectures)}, was '{o.Architecture}'.");
         if (o.Shape is not null)
         {
@@ -196,6 +197,7 @@ internal sealed class RetrainOptionsValidator : IValidateOptions<RetrainOptions>
         OptionsValidation.AtLeast(f, "Retrain:MinConfirmedAnomalies", o.MinConfirmedAnomalies, 1);
         OptionsValidation.AtLeast(f, "Retrain:Threads", o.Threads, 1);
         OptionsValidation.AtLeast(f, "Retrain:Epochs", o.Epochs, 1);
+        OptionsValidation.AtLeast(f, "Retrain:MinSteps", o.MinSteps, 0);
         OptionsValidation.AtLeast(f, "Retrain:Patience", o.Patience, 0);
         OptionsValidation.AtLeast(f, "Retrain:BatchSize", o.BatchSize, 1);
         return OptionsValidation.Result(f);

@@ -62,7 +62,7 @@ public sealed class Bootstrapper(
             var request = new BuildRequest
             {
                 Spec = ModelSpec.Create(o.Architecture, data.Shape),
-                Training = new TrainingOptions { Epochs = o.Epochs, Seed = o.Seed },
+                Training = new TrainingOptions { Epochs = o.Epochs, MinSteps = o.MinSteps, Seed = o.Seed },
                 DataDescription = description,
                 NormalClass = o.NormalClass,
                 Version = version,

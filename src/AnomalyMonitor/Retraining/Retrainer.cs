@@ -127,7 +127,7 @@ public sealed class Retrainer(
         var request = new BuildRequest
         {
             Spec = current.Spec,
-            Training = new TrainingOptions { Epochs = o.Epochs, Patience = o.Patience, BatchSize = o.BatchSize, Seed = o.Seed, Loss = manifest.Loss },
+            Training = new TrainingOptions { Epochs = o.Epochs, MinSteps = o.MinSteps, Patience = o.Patience, BatchSize = o.BatchSize, Seed = o.Seed, Loss = manifest.Loss },
             ErrorMetric = manifest.ErrorMetric,
             Threshold = current.Threshold,
             DataDescription = snapshot.Description,

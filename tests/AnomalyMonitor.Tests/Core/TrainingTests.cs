@@ -114,6 +114,31 @@ public class TrainingTests
         Assert.True(after < before * 0.5, $"reconstruction MSE to the clean image {after:0.0000} vs noisy input {before:0.0000}");
     }
 
+    /// <summary>
+    /// Ninety training images at batch 32 are three optimizer steps an epoch: five epochs leave the model far
+    /// from converged. The step budget gives the same five-epoch setting the epochs it needs: the validation
+    /// loss falls to a fraction of the short run's and flattens out by the end.
+    /// </summary>
+    [Fact]
+    public void A_small_set_converges_through_the_step_budget()
+    {
+        var small = Synthetic.Set(blobs: 100, stripes: 0, noise: 0, seed: 9);
+        var epochsOnly = Quick with { Epochs = 5, Loss = LossKind.Mse };
+        using var few = Trainer.Train(small, ModelSpec.Create(ModelSpec.Dense, small.Shape), epochsOnly, torch.CPU);
+        using var budgeted = Trainer.Train(small, ModelSpec.Create(ModelSpec.Dense, small.Shape), epochsOnly with { MinSteps = 1500 }, torch.CPU);
+
+        Assert.Equal(15, few.Steps);
+        Assert.Equal(5, few.EpochBudget);
+        Assert.Equal(500, budgeted.EpochBudget);                // 1,500 steps at 3 an epoch
+        Assert.Equal(1500, budgeted.Steps);
+        Assert.Equal(budgeted.History[^1].Steps, budgeted.Steps);
+        double before = few.History.Min(h => h.ValidationLoss!.Value), after = budgeted.History.Min(h => h.ValidationLoss!.Value);
+        Assert.True(after < before * 0.2, $"validation loss {after:0.00000} after the step budget vs {before:0.00000} after 5 epochs");
+        // Converged: the last fifth of the run gained little next to the first four fifths.
+        double at80 = budgeted.History.Take(400).Min(h => h.ValidationLoss!.Value);
+        Assert.True((at80 - after) < 0.1 * (before - after), $"still falling: {at80:0.00000} at 80% of the run, {after:0.00000} at the end");
+    }
+
     [Fact]
     public void Cancellation_stops_training()
     {

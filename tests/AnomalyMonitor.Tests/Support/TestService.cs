@@ -61,6 +61,9 @@ public sealed class TestService : IAsyncDisposable
             ["Mqtt:ReconnectMax"] = "00:00:01",
             ["Alerts:RetryInterval"] = "00:00:00.200",
             ["Judge:K"] = "4",
+            // Quick training in plumbing tests; the step budget has tests of its own.
+            ["Retrain:MinSteps"] = "0",
+            ["Bootstrap:MinSteps"] = "0",
             ["Judge:SaveInterval"] = "00:00:01",
             ["Logging:LogLevel:Default"] = "Warning",
         };
