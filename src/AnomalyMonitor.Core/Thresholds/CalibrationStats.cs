@@ -14,6 +14,11 @@ public sealed record CalibrationStats
     public double Min { get; init; }
     public double Max { get; init; }
     public Dictionary<string, double> Percentiles { get; init; } = [];
+    /// <summary>
+    /// The held-out errors themselves, sorted: the conformal and SPOT rules and the rolling judge's truncation
+    /// correction need the whole distribution, not its moments. Absent in models written before them.
+    /// </summary>
+    public float[]? Scores { get; init; }
 
     public static readonly double[] StoredPercentiles = [50, 90, 95, 99, 99.5, 99.9];
 
@@ -39,6 +44,7 @@ public sealed record CalibrationStats
             Percentiles = StoredPercentiles.ToDictionary(
                 p => p.ToString(System.Globalization.CultureInfo.InvariantCulture),
                 p => Statistics.Percentile(values, p)),
+            Scores = [.. values.Select(v => (float)v)],
         };
     }
 

@@ -94,6 +94,12 @@ public sealed class JudgeOptions
     public const string Section = "Judge";
     public double K { get; set; } = 3;
     public bool TwoSided { get; set; }
+    /// <summary>
+    /// Empty: the rolling mean + K·σ (|z| > K with TwoSided) in Space. Otherwise a rule with its own
+    /// parameters, as `--threshold` takes it: "conformal:alpha=0.01", "spot:q=1e-4", "percentile:p=99.5",
+    /// "mean-ksigma:k=3,log".
+    /// </summary>
+    public string Rule { get; set; } = "";
     /// <summary>Log (default): statistics of ln(score), for right-skewed errors. Linear: of the scores themselves.</summary>
     public StatisticSpace Space { get; set; } = StatisticSpace.Log;
     public int Window { get; set; } = 5000;

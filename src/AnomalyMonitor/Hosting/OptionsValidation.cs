@@ -102,6 +102,11 @@ internal sealed class JudgeOptionsValidator : IValidateOptions<JudgeOptions>
     {
         var f = new List<string>();
         if (o.K <= 0) f.Add($"Judge:K must be positive, was {o.K}.");
+        if (!string.IsNullOrWhiteSpace(o.Rule))
+        {
+            try { Core.Thresholds.ThresholdPolicy.Parse(o.Rule); }
+            catch (FormatException e) { f.Add($"Judge:Rule: {e.Message}"); }
+        }
         OptionsValidation.AtLeast(f, "Judge:Window", o.Window, 2);
         if (o.MinWindow < 2 || o.MinWindow > o.Window) f.Add($"Judge:MinWindow must be between 2 and Judge:Window ({o.Window}), was {o.MinWindow}.");
         if (o.Accept > o.K) f.Add($"Judge:Accept ({o.Accept}) must not exceed Judge:K ({o.K}): only items well inside the normal range may train the next model.");

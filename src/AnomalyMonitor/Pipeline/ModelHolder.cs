@@ -108,7 +108,7 @@ public sealed class ModelHolder(
         var previous = _model;
         ApplyScoringThreads();
         Scorer = model.CreateScorer();
-        Judge = new RollingJudge(Settings(judge.Value), model.Manifest.Calibration);
+        Judge = CreateJudge(model);
         _model = model;
         previous?.Dispose();
         metrics.ModelVersion.Set(Version);
@@ -118,16 +118,37 @@ public sealed class ModelHolder(
         if (previous is not null && OnFallback && model.Directory == registry.CurrentPath()) MarkFallback(false);
     }
 
+    /// <summary>The judge's statistics space, as alerts and metrics name it: "log" or "linear".</summary>
+    public string SpaceName => (Judge?.Policy.Space ?? judge.Value.Space).ToString().ToLowerInvariant();
+
     public void PublishJudgeNumbers()
     {
         if (Judge is null) return;
         var (mean, std) = Judge.Statistics();
-        var space = judge.Value.Space.ToString().ToLowerInvariant();
+        var space = SpaceName;
         metrics.Threshold.Set(Judge.Threshold);
         metrics.Mean.WithLabels(space).Set(mean);
         metrics.Std.WithLabels(space).Set(std);
         metrics.WindowScores.Set(Judge.WindowCount);
         metrics.LiveTensors.Set(TorchSharp.torch.Tensor.TotalCount);
+    }
+
+    /// <summary>
+    /// The configured rule, or the default one, loudly, when this model cannot serve it (conformal needs
+    /// 1,000 held-out scores, and older manifests have none): a rule a model cannot serve must not stop judging.
+    /// </summary>
+    private RollingJudge CreateJudge(LoadedModel model)
+    {
+        var settings = Settings(judge.Value);
+        try
+        {
+            return new RollingJudge(settings, model.Manifest.Calibration);
+        }
+        catch (Exception e) when (e is InvalidOperationException or ArgumentException)
+        {
+            Log.JudgeRuleUnavailable(logger, judge.Value.Rule, model.Directory, e.Message);
+            return new RollingJudge(settings with { Rule = null }, model.Manifest.Calibration);
+        }
     }
 
     public static JudgeSettings Settings(JudgeOptions o) => new()
@@ -139,6 +160,7 @@ public sealed class ModelHolder(
         MinWindow = o.MinWindow,
         TruncationCorrection = o.TruncationCorrection,
         Accept = o.Accept,
+        Rule = string.IsNullOrWhiteSpace(o.Rule) ? null : ThresholdPolicy.Parse(o.Rule),
     };
 
     private Device ResolveDevice()

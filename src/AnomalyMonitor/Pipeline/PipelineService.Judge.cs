@@ -35,7 +35,7 @@ public sealed partial class PipelineService
         metrics.BatchSize.Observe(n);
 
         var judge = holder.Judge!;
-        var judged = new JudgedBatch([.. batch], new Verdict[n], shape, holder.Version, judgeOptions.Value.Space.ToString().ToLowerInvariant(), time.GetUtcNow());
+        var judged = new JudgedBatch([.. batch], new Verdict[n], shape, holder.Version, holder.SpaceName, time.GetUtcNow());
         int plane = shape.Height * shape.Width;
         for (int i = 0; i < n; i++)
         {
@@ -84,7 +84,7 @@ public sealed partial class PipelineService
         var reason = $"model v{holder.Version} judges now";
         Log.DriftCleared(logger, reason);
         // Carried by an empty batch, so that the alert goes through the sink stage and the outbox like every other.
-        var carrier = new JudgedBatch([], [], holder.InputShape, holder.Version, judgeOptions.Value.Space.ToString().ToLowerInvariant(), time.GetUtcNow());
+        var carrier = new JudgedBatch([], [], holder.InputShape, holder.Version, holder.SpaceName, time.GetUtcNow());
         carrier.DriftAlerts.Add(new DriftAlert("drift", "ended", carrier.JudgedAt, 0, 0, judgeOptions.Value.Drift.Duration, holder.Version, reason));
         return _sinks.Writer.WriteAsync(carrier, cancellationToken);
     }

@@ -92,6 +92,9 @@ internal static partial class Log
     [LoggerMessage(30, LogLevel.Information, "Storage recovered: {Store} writes again")]
     public static partial void StorageRecovered(ILogger logger, string store);
 
+    [LoggerMessage(31, LogLevel.Error, "Judge:Rule {Rule} cannot judge with the model in {Directory} ({Reason}); judging with the rolling mean + k·sigma instead")]
+    public static partial void JudgeRuleUnavailable(ILogger logger, string rule, string directory, string reason);
+
     [LoggerMessage(26, LogLevel.Warning, "API token generated in {Path}: send it as 'Authorization: Bearer <token>' for feedback, retraining and rollback")]
     public static partial void TokenGenerated(ILogger logger, string path);
 }
