@@ -114,10 +114,11 @@ public sealed partial class NormalSampleStore
             {
                 upsert.ExecuteNonQuery();
             }
+            long delta = 0;
             if (label == FeedbackLabel.Anomaly)
             {
                 using var delete = Command("DELETE FROM samples WHERE item_id=$id", ("$id", itemId));
-                _count -= delete.ExecuteNonQuery();
+                delta -= delete.ExecuteNonQuery();
             }
             else
             {
@@ -127,10 +128,11 @@ public sealed partial class NormalSampleStore
                     using var insert = Command("INSERT INTO samples(item_id, source, received, score, model_version, channels, height, width, pixels) VALUES ($id,$src,$t,$s,$v,$c,$h,$w,$p)",
                         ("$id", itemId), ("$src", "feedback"), ("$t", Utc(at)), ("$s", score), ("$v", modelVersion),
                         ("$c", shape.Channels), ("$h", shape.Height), ("$w", shape.Width), ("$p", ToBytes(pixels)));
-                    _count += insert.ExecuteNonQuery();
+                    delta += insert.ExecuteNonQuery();
                 }
             }
             tx.Commit();
+            _count += delta;
         }
         _metrics.NormalStoreSize.Set(Count);
         lock (_lock) _metrics.ConfirmedAnomalies.Set(Sqlite.Scalar(_db, "SELECT COUNT(*) FROM labels WHERE label='anomaly'"));

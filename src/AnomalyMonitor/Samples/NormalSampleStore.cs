@@ -78,16 +78,18 @@ public sealed partial class NormalSampleStore : IDisposable
                     insert.ExecuteNonQuery();
                 }
             }
-            _count += samples.Count;
-            if (_count > _capacity)
+            long count = _count + samples.Count;
+            if (count > _capacity)
             {
                 // Oldest first: the store follows the stream as it drifts.
                 using var trim = _db.CreateCommand();
                 trim.CommandText = "DELETE FROM samples WHERE seq IN (SELECT seq FROM samples ORDER BY seq LIMIT $n)";
-                trim.Parameters.AddWithValue("$n", _count - _capacity);
-                _count -= trim.ExecuteNonQuery();
+                trim.Parameters.AddWithValue("$n", count - _capacity);
+                count -= trim.ExecuteNonQuery();
             }
             tx.Commit();
+            // Only a committed transaction counts: a failed one (a full disk) is rolled back and retried whole.
+            _count = count;
         }
         _metrics.NormalStoreSize.Set(Count);
     }

@@ -116,6 +116,7 @@ public sealed class StorageFaultTests : IAsyncLifetime
         Assert.Empty(Directory.GetFileSystemEntries(Path.Combine(Inbox, "processing")));
         Assert.Equal(50, service.Pipeline.Judged);
         Assert.Equal(40, service.Store.Count);
+        Assert.Equal(40, service.Store.Snapshot(TestModel.Shape, DateTimeOffset.MaxValue).Images.Count); // the rows, not just the counter
         await Wait.UntilAsync(() => Enumerable.Range(0, 10).All(i => subscriber.Alerts(Alerts).Any(a => a.GetProperty("id").GetString() == $"a{i:D2}.png")), "an alert for every anomaly");
         await Wait.UntilAsync(() => http.GetAsync("/readyz").GetAwaiter().GetResult().IsSuccessStatusCode, "/readyz 200 again");
         await Wait.UntilAsync(() => subscriber.Alerts(Status).Last().GetProperty("state").GetString() == "online", "the status back to online");
