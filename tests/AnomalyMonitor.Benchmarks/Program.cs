@@ -33,9 +33,9 @@ retrain.SetAction((p, ct) => RetrainBenchmark.RunAsync(p.GetValue(data)!, p.GetV
 root.Add(retrain);
 
 var classes = new Option<string>("--classes") { DefaultValueFactory = _ => "2,3,5,8" };
-var explore = new Command("explore", "Scratch: validation-protocol AUROC of score variants.") { data, classes, settings };
-explore.SetAction(p => Explore.Run(p.GetValue(data)!, p.GetValue(classes)!, p.GetValue(settings) ?? []));
-root.Add(explore);
+var select = new Command("select", "How the default detector was chosen: validation AUROC on the training split only (never the test split).") { data, classes, settings };
+select.SetAction(p => SelectBenchmark.Run(p.GetValue(data)!, p.GetValue(classes)!, p.GetValue(settings) ?? []));
+root.Add(select);
 
 var assetsOut = new Option<string>("--out") { DefaultValueFactory = _ => "tests/AnomalyMonitor.Tests/Assets" };
 var assets = new Command("test-assets", "Write the small models the test suite loads (run from the repository root).") { assetsOut };

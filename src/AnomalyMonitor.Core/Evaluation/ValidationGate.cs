@@ -31,10 +31,24 @@ public static class ValidationGate
     public const string Promote = "promote";
     public const string Reject = "reject";
 
+    /// <summary>
+    /// The part of a score that means the same for two models, for the held-out comparison: the
+    /// reconstruction error, or for a latent (or combined) score the latent part, d²/dimensions, which is
+    /// about 1 for the normals of a model that generalises. The combined score itself is standardised on
+    /// each model's own held-out images, so it would call any two models equal.
+    /// </summary>
+    public static float[] Comparable(Scoring.ScoreOutput output, Scoring.ScoreKind kind) =>
+        kind == Scoring.ScoreKind.Reconstruction ? output.ReconstructionErrors : output.LatentScores;
+
+    /// <param name="candidateNormal">The held-out normals' comparable part of the candidate's score (see <see cref="Comparable"/>).</param>
     /// <param name="currentNormal">Null when there is no current model to beat.</param>
+    /// <param name="candidateRanking">The candidate's own scores of the held-out normals, for the AUROC against confirmed anomalies (default: candidateNormal).</param>
     public static GateReport Decide(IReadOnlyList<float> candidateNormal, IReadOnlyList<float>? currentNormal,
-        IReadOnlyList<float> candidateAnomalies, IReadOnlyList<float>? currentAnomalies, GateSettings settings)
+        IReadOnlyList<float> candidateAnomalies, IReadOnlyList<float>? currentAnomalies, GateSettings settings,
+        IReadOnlyList<float>? candidateRanking = null, IReadOnlyList<float>? currentRanking = null)
     {
+        candidateRanking ??= candidateNormal;
+        currentRanking ??= currentNormal;
         ArgumentOutOfRangeException.ThrowIfZero(candidateNormal.Count);
         double candidateMean = candidateNormal.Average(e => (double)e);
         double? currentMean = currentNormal is { Count: > 0 } ? currentNormal.Average(e => (double)e) : null;
@@ -51,13 +65,13 @@ public static class ValidationGate
             AurocTolerance = settings.AurocTolerance,
         };
 
-        if (!double.IsFinite(candidateMean) || candidateNormal.Any(e => !float.IsFinite(e)))
+        if (!double.IsFinite(candidateMean) || candidateNormal.Any(e => !float.IsFinite(e)) || candidateRanking.Any(e => !float.IsFinite(e)))
             return report with { Reason = "the candidate's held-out errors are not finite (NaN or infinite)" };
 
         if (candidateAnomalies.Count >= settings.MinConfirmedAnomalies && currentAnomalies is not null)
         {
-            double candidateAuroc = Auroc(candidateNormal, candidateAnomalies);
-            double currentAuroc = currentNormal is null ? double.NaN : Auroc(currentNormal, currentAnomalies);
+            double candidateAuroc = Auroc(candidateRanking, candidateAnomalies);
+            double currentAuroc = currentRanking is null ? double.NaN : Auroc(currentRanking, currentAnomalies);
             report = report with { CandidateAuroc = candidateAuroc, CurrentAuroc = double.IsNaN(currentAuroc) ? null : currentAuroc };
             if (!double.IsFinite(candidateAuroc))
                 return report with { Reason = "the candidate's AUROC on confirmed anomalies is not finite" };

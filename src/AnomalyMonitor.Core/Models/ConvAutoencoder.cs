@@ -9,7 +9,7 @@ namespace AnomalyMonitor.Core.Models;
 /// Worksheet 000: two stride-2 convolutions to a dense bottleneck and back through transposed
 /// convolutions. 178,001 parameters at 28x28x1 with latent 16.
 /// </summary>
-public sealed class ConvAutoencoder : Module<Tensor, Tensor>
+public sealed class ConvAutoencoder : Module<Tensor, Tensor>, IAutoencoder
 {
     private readonly Sequential encoder;
     private readonly Sequential decoder;
@@ -40,6 +40,10 @@ public sealed class ConvAutoencoder : Module<Tensor, Tensor>
         using var latent = encoder.forward(input);
         return decoder.forward(latent);
     }
+
+    public Tensor Encode(Tensor input) => encoder.forward(input);
+
+    public Tensor Decode(Tensor latent) => decoder.forward(latent);
 
     protected override void Dispose(bool disposing)
     {

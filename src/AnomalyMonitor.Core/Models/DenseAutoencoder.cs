@@ -6,7 +6,7 @@ using static TorchSharp.torch.nn;
 namespace AnomalyMonitor.Core.Models;
 
 /// <summary>Worksheet 001: 784-64-784. 101,200 parameters at 28x28x1 with latent 64.</summary>
-public sealed class DenseAutoencoder : Module<Tensor, Tensor>
+public sealed class DenseAutoencoder : Module<Tensor, Tensor>, IAutoencoder
 {
     private readonly Sequential encoder;
     private readonly Sequential decoder;
@@ -24,6 +24,10 @@ public sealed class DenseAutoencoder : Module<Tensor, Tensor>
         using var latent = encoder.forward(input);
         return decoder.forward(latent);
     }
+
+    public Tensor Encode(Tensor input) => encoder.forward(input);
+
+    public Tensor Decode(Tensor latent) => decoder.forward(latent);
 
     protected override void Dispose(bool disposing)
     {

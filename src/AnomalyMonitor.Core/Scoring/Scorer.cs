@@ -1,5 +1,6 @@
 using AnomalyMonitor.Core.Data;
 using AnomalyMonitor.Core.Imaging;
+using AnomalyMonitor.Core.Models;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -8,7 +9,15 @@ namespace AnomalyMonitor.Core.Scoring;
 /// <summary>Per-image output of a scoring call; reconstructions and error maps only when asked for.</summary>
 public sealed class ScoreOutput(int count, ImageShape shape, bool detailed)
 {
+    /// <summary>The anomaly score the detector judges by (the reconstruction error for a reconstruction detector).</summary>
     public float[] Errors { get; } = new float[count];
+    /// <summary>
+    /// The mean per-pixel reconstruction error. A latent score needs only the encoder, so unless the output
+    /// is detailed (or the score is combined) the decoder does not run and these are NaN.
+    /// </summary>
+    public float[] ReconstructionErrors { get; } = new float[count];
+    /// <summary>The latent score (squared Mahalanobis distance over the dimensions); zero for a reconstruction detector.</summary>
+    public float[] LatentScores { get; } = new float[count];
     /// <summary>N x C x H x W reconstructions, or null.</summary>
     public float[]? Reconstructions { get; } = detailed ? new float[count * shape.PixelCount] : null;
     /// <summary>N x H x W per-pixel errors (averaged over channels), or null.</summary>
@@ -16,28 +25,47 @@ public sealed class ScoreOutput(int count, ImageShape shape, bool detailed)
 }
 
 /// <summary>
-/// Runs a trained autoencoder over images in batches under no_grad and returns each image's
-/// reconstruction error. Not thread-safe: one scorer per scoring thread.
+/// Runs a trained autoencoder over images in batches under no_grad and returns each image's score:
+/// the reconstruction error, the latent score, or both combined, as the model's detector says. Not
+/// thread-safe: one scorer per scoring thread.
 /// </summary>
-public sealed class Scorer(nn.Module<Tensor, Tensor> model, Device device, ImageShape shape, ErrorMetric metric)
+public sealed class Scorer
 {
+    private readonly nn.Module<Tensor, Tensor> _model;
+    private readonly Device _device;
+    private readonly ImageShape _shape;
+    private readonly ErrorMetric _metric;
+    private readonly Detector _detector;
     // Exact-size staging arrays, one per batch size seen: torch.tensor needs an array of exactly N*C*H*W.
     private readonly Dictionary<int, float[]> _staging = [];
 
-    public ImageShape Shape => shape;
-    public ErrorMetric Metric => metric;
+    public Scorer(nn.Module<Tensor, Tensor> model, Device device, ImageShape shape, ErrorMetric metric, Detector? detector = null)
+    {
+        _model = model;
+        _device = device;
+        _shape = shape;
+        _metric = metric;
+        _detector = detector ?? Detector.Reconstruction;
+        var problems = _detector.Problems().ToList();
+        if (_detector.UsesLatent && model is not IAutoencoder) problems.Add($"a {Detector.Name(_detector.Score)} score needs an autoencoder with a readable code (conv or dense)");
+        if (problems.Count > 0) throw new ArgumentException($"This model cannot score: {string.Join("; ", problems)}.");
+    }
+
+    public ImageShape Shape => _shape;
+    public ErrorMetric Metric => _metric;
+    public Detector Detector => _detector;
 
     public float[] Score(ImageSet images, int batchSize = 64, CancellationToken cancellationToken = default) =>
         Score(images, 0, images.Count, detailed: false, batchSize, cancellationToken).Errors;
 
     public ScoreOutput Score(ImageSet images, int start, int count, bool detailed, int batchSize = 64, CancellationToken cancellationToken = default)
     {
-        var output = new ScoreOutput(count, shape, detailed);
+        var output = new ScoreOutput(count, _shape, detailed);
         for (int offset = 0; offset < count; offset += batchSize)
         {
             cancellationToken.ThrowIfCancellationRequested();
             int n = Math.Min(batchSize, count - offset);
-            ScoreBatch(images.Pixels.AsSpan((start + offset) * shape.PixelCount, n * shape.PixelCount), n, output, offset);
+            ScoreBatch(images.Pixels.AsSpan((start + offset) * _shape.PixelCount, n * _shape.PixelCount), n, output, offset);
         }
         return output;
     }
@@ -46,20 +74,58 @@ public sealed class Scorer(nn.Module<Tensor, Tensor> model, Device device, Image
     public void ScoreBatch(ReadOnlySpan<float> pixels, int count, ScoreOutput output, int outputOffset = 0)
     {
         if (!_staging.TryGetValue(count, out var staging))
-            _staging[count] = staging = new float[count * shape.PixelCount];
+            _staging[count] = staging = new float[count * _shape.PixelCount];
         pixels[..staging.Length].CopyTo(staging);
 
         using var scope = NewDisposeScope();
         using var noGrad = no_grad();
-        var input = tensor(staging, [count, shape.Channels, shape.Height, shape.Width]).to(device);
-        var reconstruction = model.forward(input);
-        var perPixel = PerPixelError(reconstruction, input, metric);
-        perPixel.mean([1, 2, 3]).cpu().data<float>().CopyTo(output.Errors, outputOffset);
+        var input = tensor(staging, [count, _shape.Channels, _shape.Height, _shape.Width]).to(_device);
+        Tensor? reconstruction;
+        Tensor latent;
+        if (_detector.UsesLatent)
+        {
+            var autoencoder = (IAutoencoder)_model;
+            var code = autoencoder.Encode(input);
+            latent = _detector.Latent!.Score(code, _device);
+            // The decoder is most of the model's cost: a latent score runs it only when a reconstruction is asked for.
+            reconstruction = output.Reconstructions is not null || _detector.Score == ScoreKind.Combined ? autoencoder.Decode(code) : null;
+        }
+        else
+        {
+            reconstruction = _model.forward(input);
+            latent = zeros(count, device: _device);
+        }
+        if (reconstruction is null)
+        {
+            latent.cpu().data<float>().CopyTo(output.Errors, outputOffset);
+            latent.cpu().data<float>().CopyTo(output.LatentScores, outputOffset);
+            Array.Fill(output.ReconstructionErrors, float.NaN, outputOffset, count);
+            return;
+        }
+        var perPixel = PerPixelError(reconstruction, input, _metric);
+        var error = perPixel.mean([1, 2, 3]);
+        var score = _detector.Score switch
+        {
+            ScoreKind.Latent => latent,
+            ScoreKind.Combined => Combine(error, latent, _detector.Normalization!),
+            _ => error,
+        };
+        score.cpu().data<float>().CopyTo(output.Errors, outputOffset);
+        error.cpu().data<float>().CopyTo(output.ReconstructionErrors, outputOffset);
+        latent.cpu().data<float>().CopyTo(output.LatentScores, outputOffset);
         if (output.Reconstructions is { } recon)
         {
-            reconstruction.cpu().data<float>().CopyTo(recon, outputOffset * shape.PixelCount);
-            perPixel.mean([1]).cpu().data<float>().CopyTo(output.ErrorMaps!, outputOffset * shape.Height * shape.Width);
+            reconstruction.cpu().data<float>().CopyTo(recon, outputOffset * _shape.PixelCount);
+            perPixel.mean([1]).cpu().data<float>().CopyTo(output.ErrorMaps!, outputOffset * _shape.Height * _shape.Width);
         }
+    }
+
+    /// <summary>exp(mean of the two standardised log parts): positive, so the judge can take its log like any error's.</summary>
+    internal static Tensor Combine(Tensor error, Tensor latent, ScoreNormalization n)
+    {
+        var r = (error.clamp_min(1e-12).log() - n.ReconstructionLogMean) / n.ReconstructionLogStd;
+        var l = (latent.clamp_min(1e-12).log() - n.LatentLogMean) / n.LatentLogStd;
+        return ((r + l) / 2).exp();
     }
 
     internal static Tensor PerPixelError(Tensor reconstruction, Tensor target, ErrorMetric metric) => metric switch

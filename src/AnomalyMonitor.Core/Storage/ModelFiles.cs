@@ -29,7 +29,9 @@ public sealed class LoadedModel(nn.Module<Tensor, Tensor> module, ModelManifest 
     public ImageShape Shape => Spec.Shape;
     public ThresholdPolicy Threshold { get; } = ThresholdPolicy.Parse(manifest.Threshold);
 
-    public Scorer CreateScorer() => new(Module, Device, Shape, Manifest.ErrorMetric);
+    public Detector Detector => Manifest.Detector ?? Detector.Reconstruction;
+
+    public Scorer CreateScorer() => new(Module, Device, Shape, Manifest.ErrorMetric, Detector);
 
     public void Dispose() => Module.Dispose();
 }
@@ -65,7 +67,14 @@ public static class ModelFiles
                 ?? throw new ModelLoadException($"'{path}' is empty.");
             if (manifest.Format > ModelManifest.CurrentFormat)
                 throw new ModelLoadException($"'{path}' has format {manifest.Format}; this tool reads up to {ModelManifest.CurrentFormat}. Upgrade anomaly-monitor.");
-            var problems = SpecOf(manifest).Problems().ToList();
+            var spec = SpecOf(manifest);
+            var problems = spec.Problems().ToList();
+            if (manifest.Detector is { } detector)
+            {
+                problems.AddRange(detector.Problems());
+                if (detector.Latent is { } latent && (latent.Precision.Length != latent.Dimensions * latent.Dimensions || (spec.Architecture != ModelSpec.ConvPool && latent.Dimensions != spec.Latent)))
+                    problems.Add($"its latent density has {latent.Dimensions} dimensions ({latent.Precision.Length} precision values) for a code of {spec.Latent}");
+            }
             if (problems.Count > 0)
                 throw new ModelLoadException($"'{path}' describes an invalid model: {string.Join("; ", problems)}.");
             return manifest;

@@ -33,6 +33,9 @@ public sealed record ModelManifest
     public int? Version { get; init; }
     public int? ParentVersion { get; init; }
 
+    /// <summary>How the model scores an image; absent (null) in models written before there was a choice: reconstruction.</summary>
+    public Detector? Detector { get; init; }
+
     /// <summary>Free-form results of later checks (the retraining gate records its numbers here).</summary>
     public Dictionary<string, JsonElement>? Extra { get; init; }
 
@@ -49,7 +52,7 @@ public sealed record InputShapeJson(int Channels, int Height, int Width);
 
 /// <summary>How a model was trained. MinSteps, Steps (taken) and EpochBudget are absent (0) in models written before they existed.</summary>
 public sealed record TrainingParameters(int Epochs, int BatchSize, double LearningRate, double ValidationSplit, bool Shuffle, int? Seed, int Patience, string Noise, bool StoppedEarly, double Seconds,
-    int MinSteps = 0, int Steps = 0, int EpochBudget = 0);
+    int MinSteps = 0, int Steps = 0, int EpochBudget = 0, string? Augmentation = null);
 
 public sealed record DataProvenance(string Fingerprint, string Description, int Count, string? NormalClass);
 

@@ -24,6 +24,8 @@ public sealed class TrainingResult(nn.Module<Tensor, Tensor> model, ModelSpec sp
     public int[] TrainIndices { get; set; } = [];
     public int[] ValidationIndices { get; set; } = [];
     public CalibrationStats? Calibration { get; set; }
+    /// <summary>How the model scores: for a latent or combined score, with the Gaussian fitted to the training codes.</summary>
+    public Detector Detector { get; set; } = Detector.Reconstruction;
     public double Seconds { get; set; }
 
     public void Dispose() => Model.Dispose();
@@ -52,7 +54,7 @@ public static class Trainer
         var clock = Stopwatch.StartNew();
         if (options.Seed is { } seed) random.manual_seed(seed);
         var rng = options.Seed is { } s ? new Random(s) : new Random();
-        var (trainIdx, valIdx) = Split(data.Count, options.ValidationSplit, rng);
+        var (trainIdx, valIdx) = Split(data.Count, options.ValidationCount(data.Count), rng);
 
         var model = AutoencoderFactory.Create(spec);
         model.to(device);
@@ -79,7 +81,7 @@ public static class Trainer
                     int n = Math.Min(options.BatchSize, order.Length - b);
                     using var scope = NewDisposeScope();
                     var clean = batcher.Stage(order.AsSpan(b, n)).to(device);
-                    var input = options.Noise.Apply(clean);
+                    var input = options.Noise.Apply(options.Augmentation.Apply(clean, rng));
                     var output = model.forward(input);
                     var loss = Loss(output, clean, options.Loss);
                     optimizer.zero_grad();
@@ -129,7 +131,9 @@ public static class Trainer
                 throw new TrainingDivergedException($"Training diverged: {result.Diverged}, before any epoch finished with a finite loss.");
 
             model.eval();
-            result.Calibration = Calibrate(model, data, valIdx.Length > 0 ? valIdx : trainIdx, valIdx.Length > 0 ? "validation" : "training", device, errorMetric);
+            var heldOut = valIdx.Length > 0 ? valIdx : trainIdx;
+            result.Detector = FitDetector(model, data, trainIdx, heldOut, options, device, errorMetric);
+            result.Calibration = Calibrate(model, data, heldOut, valIdx.Length > 0 ? "validation" : "training", device, errorMetric, result.Detector);
             result.Seconds = clock.Elapsed.TotalSeconds;
             return result;
         }
@@ -144,19 +148,51 @@ public static class Trainer
         }
     }
 
-    public static CalibrationStats Calibrate(nn.Module<Tensor, Tensor> model, ImageSet data, int[] indices, string source, Device device, ErrorMetric metric)
+    public static CalibrationStats Calibrate(nn.Module<Tensor, Tensor> model, ImageSet data, int[] indices, string source, Device device, ErrorMetric metric, Detector? detector = null)
     {
         model.eval();
         var subset = data.Subset(indices);
-        var errors = new Scorer(model, device, data.Shape, metric).Score(subset, batchSize: 256);
+        var errors = new Scorer(model, device, data.Shape, metric, detector).Score(subset, batchSize: 256);
         return CalibrationStats.From(errors, source);
     }
 
-    internal static (int[] Train, int[] Validation) Split(int count, double fraction, Random rng)
+    /// <summary>
+    /// For a latent or combined score: the Gaussian of the training images' codes, and for the combined
+    /// score the log-space mean and σ of both parts on the held-out images.
+    /// </summary>
+    public static Detector FitDetector(nn.Module<Tensor, Tensor> model, ImageSet data, int[] train, int[] heldOut, TrainingOptions options, Device device, ErrorMetric metric)
+    {
+        if (options.Score == ScoreKind.Reconstruction) return Detector.Reconstruction;
+        if (model is not IAutoencoder autoencoder)
+            throw new ArgumentException($"A {Detector.Name(options.Score)} score needs an autoencoder with a readable code (conv or dense), not {model.GetType().Name}.");
+        model.eval();
+        var codes = new List<float>();
+        int dimensions = 0;
+        using (no_grad())
+        {
+            for (int b = 0; b < train.Length; b += 256)
+            {
+                int n = Math.Min(256, train.Length - b);
+                using var scope = NewDisposeScope();
+                var subset = data.Subset(train.AsSpan(b, n).ToArray());
+                var code = autoencoder.Encode(tensor(subset.Pixels, [n, data.Shape.Channels, data.Shape.Height, data.Shape.Width]).to(device)).flatten(1).cpu();
+                dimensions = (int)code.shape[1];
+                codes.AddRange(code.data<float>().ToArray());
+            }
+        }
+        var latent = LatentGaussian.Fit(codes.ToArray(), train.Length, dimensions, options.LatentShrinkage);
+        var detector = new Detector(options.Score, latent);
+        if (options.Score != ScoreKind.Combined) return detector;
+        var parts = new Scorer(model, device, data.Shape, metric, detector with { Score = ScoreKind.Latent }).Score(data.Subset(heldOut), 0, heldOut.Length, detailed: true, 256);
+        var (rm, rs) = Statistics.MeanStd(parts.ReconstructionErrors.Select(e => Statistics.SafeLog(e)).ToArray());
+        var (lm, ls) = Statistics.MeanStd(parts.LatentScores.Select(e => Statistics.SafeLog(e)).ToArray());
+        return detector with { Normalization = new ScoreNormalization(rm, Math.Max(rs, 1e-6), lm, Math.Max(ls, 1e-6)) };
+    }
+
+    internal static (int[] Train, int[] Validation) Split(int count, int validation, Random rng)
     {
         var all = Enumerable.Range(0, count).ToArray();
         rng.Shuffle(all);
-        int validation = fraction <= 0 ? 0 : Math.Clamp((int)Math.Round(count * fraction), 1, count - 1);
         return (all[validation..], all[..validation]);
     }
 
@@ -164,6 +200,8 @@ public static class Trainer
     {
         model.eval();
         double sum = 0;
+        // The same moves every epoch, so that the validation loss of one epoch compares with the next.
+        var fixedMoves = new Random(20_241);
         using (no_grad())
         {
             for (int b = 0; b < indices.Length; b += options.BatchSize)
@@ -171,7 +209,7 @@ public static class Trainer
                 int n = Math.Min(options.BatchSize, indices.Length - b);
                 using var scope = NewDisposeScope();
                 var clean = batcher.Stage(indices.AsSpan(b, n)).to(device);
-                sum += Loss(model.forward(options.Noise.Apply(clean)), clean, options.Loss).item<float>() * n;
+                sum += Loss(model.forward(options.Noise.Apply(options.Augmentation.Apply(clean, fixedMoves))), clean, options.Loss).item<float>() * n;
             }
         }
         model.train();

@@ -16,6 +16,19 @@ public sealed record TrainingOptions
     public LossKind Loss { get; init; } = LossKind.Bce;
     /// <summary>Fraction held out for validation loss, early stopping and calibration.</summary>
     public double ValidationSplit { get; init; } = 0.1;
+    /// <summary>
+    /// ...but at least this many, up to a quarter of the images: the conformal rule wants 1,000 held-out
+    /// scores, and the rolling judge's tail correction reads the calibration's tail. 0 keeps the fraction.
+    /// </summary>
+    public int MinValidation { get; init; } = 1000;
+
+    /// <summary>How many of <paramref name="count"/> images are held out.</summary>
+    public int ValidationCount(int count)
+    {
+        if (ValidationSplit <= 0 || count < 2) return 0;
+        int share = (int)Math.Round(count * ValidationSplit);
+        return Math.Clamp(Math.Max(share, Math.Min(MinValidation, count / 4)), 1, count - 1);
+    }
     public bool Shuffle { get; init; } = true;
     /// <summary>Seeds Torch and the shuffling for a reproducible run on the CPU. Null: a fresh seed.</summary>
     public int? Seed { get; init; }
@@ -39,6 +52,25 @@ public sealed record TrainingOptions
     }
 
     public NoiseSpec Noise { get; init; } = NoiseSpec.None;
+    /// <summary>Restoration training: each input turned and moved a little, the upright original the target.</summary>
+    public Augmentation Augmentation { get; init; } = Augmentation.None;
+    /// <summary>What the trained model scores by; a latent or combined score fits a Gaussian to the training codes after training.</summary>
+    public ScoreKind Score { get; init; } = ScoreKind.Reconstruction;
+    /// <summary>Shrinkage of the latent covariance towards its average variance.</summary>
+    public double LatentShrinkage { get; init; } = 0.01;
+
+    /// <summary>
+    /// The options a model was trained with, as far as they shape the next model of its line (retraining):
+    /// loss, restoration moves, score and shrinkage. Budgets (epochs, steps) are the caller's.
+    /// </summary>
+    public static TrainingOptions Like(Storage.ModelManifest manifest) => new()
+    {
+        Loss = manifest.Loss,
+        Noise = NoiseSpec.Parse(manifest.Training.Noise),
+        Augmentation = manifest.Training.Augmentation is { } a ? Augmentation.Parse(a) : Augmentation.None,
+        Score = manifest.Detector?.Score ?? ScoreKind.Reconstruction,
+        ValidationSplit = manifest.Training.ValidationSplit,
+    };
 
     public IEnumerable<string> Problems()
     {
@@ -48,6 +80,7 @@ public sealed record TrainingOptions
         if (LearningRate is <= 0 or > 1) yield return $"learning rate must be in (0, 1], was {LearningRate}";
         if (ValidationSplit is < 0 or >= 1) yield return $"validation split must be in [0, 1), was {ValidationSplit}";
         if (Patience < 0) yield return $"patience must be 0 (off) or more, was {Patience}";
+        if (MinValidation < 0) yield return $"minimum validation count must be 0 or more, was {MinValidation}";
         if (MinImprovement is < 0 or >= 1) yield return $"minimum improvement must be in [0, 1), was {MinImprovement}";
     }
 }

@@ -13,7 +13,8 @@ namespace AnomalyMonitor.Alerts;
 public sealed record AnomalyAlert(
     string Kind, string Id, string Source, DateTimeOffset ReceivedAt, DateTimeOffset JudgedAt,
     double Score, double Threshold, double ZScore, double Mean, double Stddev, string Space,
-    int ModelVersion, EvidencePaths? Evidence, long SuppressedSinceLast, IReadOnlyDictionary<string, string>? Metadata);
+    int ModelVersion, EvidencePaths? Evidence, long SuppressedSinceLast, IReadOnlyDictionary<string, string>? Metadata,
+    string? ScoreKind = null, double? ReconstructionError = null, double? LatentScore = null);
 
 /// <summary>Published once when a sustained shift starts, and once when it ends.</summary>
 public sealed record DriftAlert(string Kind, string State, DateTimeOffset At, double AnomalyFraction, int Items, TimeSpan Duration, int ModelVersion, string Reason);

@@ -29,7 +29,12 @@ internal static class TrainCommand
         var lr = new Option<double>("--learning-rate", "--lr") { Description = "Adam learning rate.", DefaultValueFactory = _ => 1e-3 };
         var loss = new Option<LossKind>("--loss") { Description = "Training loss: bce or mse.", DefaultValueFactory = _ => LossKind.Bce };
         var error = new Option<ErrorMetric>("--error") { Description = "Per-image error used for scoring: mse or bce (mean over pixels).", DefaultValueFactory = _ => ErrorMetric.Mse };
-        var validation = new Option<double>("--validation-split") { Description = "Fraction held out for validation, early stopping and calibration.", DefaultValueFactory = _ => 0.1 };
+        var defaults = new TrainingOptions();
+        var validation = new Option<double>("--validation-split") { Description = "Fraction held out for validation, early stopping and calibration (at least --min-validation images, up to a quarter).", DefaultValueFactory = _ => defaults.ValidationSplit };
+        var minValidation = new Option<int>("--min-validation") { Description = "Hold out at least this many images (up to a quarter of them): the conformal rule needs 1,000 held-out scores.", DefaultValueFactory = _ => defaults.MinValidation };
+        var score = new Option<string>("--score") { Description = "What the model scores by: reconstruction (per-pixel error), latent (Mahalanobis distance of the code) or combined.", DefaultValueFactory = _ => Detector.Name(defaults.Score) };
+        score.AcceptOnlyFromAmong("reconstruction", "latent", "combined");
+        var augment = new Option<string>("--augment") { Description = "Restoration training: none, or affine:rot=<degrees>,shift=<pixels> (each input moved a little, the original the target).", DefaultValueFactory = _ => defaults.Augmentation.ToString() };
         var noShuffle = new Option<bool>("--no-shuffle") { Description = "Keep the data order instead of shuffling every epoch." };
         var seed = new Option<int?>("--seed") { Description = "Seed for a reproducible run (CPU)." };
         var patience = new Option<int>("--patience") { Description = "Stop after this many epochs without a better validation loss (0: never). The best weights are kept.", DefaultValueFactory = _ => 5 };
@@ -41,7 +46,7 @@ internal static class TrainCommand
         var command = new Command("train", "Train an autoencoder on normal images and calibrate its threshold.")
         {
             data, output, normalClass, split, limit, arch, latent, shape, epochs, minSteps, batchSize, lr, loss, error, validation,
-            noShuffle, seed, patience, noise, threshold, device, maxBytes,
+            noShuffle, seed, patience, noise, threshold, device, maxBytes, minValidation, score, augment,
         };
         command.SetAction((parse, ct) => CliRunner.RunAsync(token =>
         {
@@ -54,6 +59,9 @@ internal static class TrainCommand
                 LearningRate = parse.GetValue(lr),
                 Loss = parse.GetValue(loss),
                 ValidationSplit = parse.GetValue(validation),
+                MinValidation = parse.GetValue(minValidation),
+                Score = Detector.Parse(parse.GetValue(score)!),
+                Augmentation = Augmentation.Parse(parse.GetValue(augment)!),
                 Shuffle = !parse.GetValue(noShuffle),
                 Seed = parse.GetValue(seed),
                 Patience = parse.GetValue(patience),

@@ -9,7 +9,8 @@ namespace AnomalyMonitor.Pipeline;
 /// A scored and judged micro-batch on its way through the sinks. Anomalies carry their own copies of the
 /// reconstruction and error map, because the scorer's buffers are reused by the next batch.
 /// </summary>
-public sealed class JudgedBatch(Decoded[] items, Verdict[] verdicts, ImageShape shape, int modelVersion, string space, DateTimeOffset judgedAt)
+public sealed class JudgedBatch(Decoded[] items, Verdict[] verdicts, ImageShape shape, int modelVersion, string space, DateTimeOffset judgedAt,
+    string scoreKind = "reconstruction")
 {
     public Decoded[] Items { get; } = items;
     public Verdict[] Verdicts { get; } = verdicts;
@@ -18,6 +19,11 @@ public sealed class JudgedBatch(Decoded[] items, Verdict[] verdicts, ImageShape 
     /// <summary>The judge's statistics space, "log" or "linear", as alerts report it.</summary>
     public string Space { get; } = space;
     public DateTimeOffset JudgedAt { get; } = judgedAt;
+    /// <summary>"reconstruction", "latent" or "combined": what the scores are.</summary>
+    public string ScoreKind { get; } = scoreKind;
+    /// <summary>Each item's reconstruction error, and latent score (0 for a reconstruction detector).</summary>
+    public float[] ReconstructionErrors { get; } = new float[items.Length];
+    public float[] LatentScores { get; } = new float[items.Length];
     public float[]?[] Reconstructions { get; } = new float[]?[items.Length];
     public float[]?[] ErrorMaps { get; } = new float[]?[items.Length];
     /// <summary>Whether a sustained shift was in progress when each item was judged (its alert is then suppressed).</summary>
@@ -35,6 +41,7 @@ public sealed class JudgedBatch(Decoded[] items, Verdict[] verdicts, ImageShape 
         var item = Items[i].Item;
         var j = Verdicts[i].Judgement;
         return new AnomalyAlert("anomaly", item.Id, item.Source, item.ReceivedAt, JudgedAt, j.Score, j.Threshold, j.ZScore, j.Mean, j.Std,
-            Space, ModelVersion, Evidence[i], 0, item.Metadata);
+            Space, ModelVersion, Evidence[i], 0, item.Metadata, ScoreKind,
+            float.IsFinite(ReconstructionErrors[i]) ? ReconstructionErrors[i] : null, ScoreKind == "reconstruction" ? null : LatentScores[i]);
     }
 }

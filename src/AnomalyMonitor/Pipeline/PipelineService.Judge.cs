@@ -35,7 +35,10 @@ public sealed partial class PipelineService
         metrics.BatchSize.Observe(n);
 
         var judge = holder.Judge!;
-        var judged = new JudgedBatch([.. batch], new Verdict[n], shape, holder.Version, holder.SpaceName, time.GetUtcNow());
+        var judged = new JudgedBatch([.. batch], new Verdict[n], shape, holder.Version, holder.SpaceName, time.GetUtcNow(),
+            Detector.Name(holder.Scorer.Detector.Score));
+        _output.ReconstructionErrors.AsSpan(0, n).CopyTo(judged.ReconstructionErrors);
+        _output.LatentScores.AsSpan(0, n).CopyTo(judged.LatentScores);
         int plane = shape.Height * shape.Width;
         for (int i = 0; i < n; i++)
         {

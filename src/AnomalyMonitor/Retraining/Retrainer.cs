@@ -127,7 +127,8 @@ public sealed class Retrainer(
         var request = new BuildRequest
         {
             Spec = current.Spec,
-            Training = new TrainingOptions { Epochs = o.Epochs, MinSteps = o.MinSteps, Patience = o.Patience, BatchSize = o.BatchSize, Seed = o.Seed, Loss = manifest.Loss },
+            // The candidate is of the current model's line: same architecture, loss, moves and score; the budget is Retrain:'s.
+            Training = TrainingOptions.Like(manifest) with { Epochs = o.Epochs, MinSteps = o.MinSteps, Patience = o.Patience, BatchSize = o.BatchSize, Seed = o.Seed },
             ErrorMetric = manifest.ErrorMetric,
             Threshold = current.Threshold,
             DataDescription = snapshot.Description,
@@ -149,17 +150,21 @@ public sealed class Retrainer(
             cancellationToken.ThrowIfCancellationRequested();
             var anomalies = store.ConfirmedAnomalies(current.Shape);
             var anomalySet = ImageSetOf(current, anomalies);
-            var candidateScorer = new Scorer(result.Model, device, current.Shape, request.ErrorMetric);
-            var candidateNormal = candidateScorer.Score(holdoutSet, 256, cancellationToken);
+            var candidateScorer = new Scorer(result.Model, device, current.Shape, request.ErrorMetric, result.Detector);
+            var candidateHeldOut = candidateScorer.Score(holdoutSet, 0, holdoutSet.Count, detailed: false, 256, cancellationToken);
+            var candidateNormal = candidateHeldOut.Errors;
             var candidateAnomalies = anomalySet.Count > 0 ? candidateScorer.Score(anomalySet, 256, cancellationToken) : [];
             // The current model is loaded afresh: the scoring loop's copy belongs to the scoring thread.
             using var currentCopy = ModelFiles.Load(current.Directory, device);
             var currentScorer = currentCopy.CreateScorer();
-            var currentNormal = currentScorer.Score(holdoutSet, 256, cancellationToken);
+            var currentHeldOut = currentScorer.Score(holdoutSet, 0, holdoutSet.Count, detailed: false, 256, cancellationToken);
             var currentAnomalies = anomalySet.Count > 0 ? currentScorer.Score(anomalySet, 256, cancellationToken) : [];
 
-            var gate = ValidationGate.Decide(candidateNormal, currentNormal, candidateAnomalies, currentAnomalies,
-                new GateSettings(o.Tolerance, o.AurocTolerance, o.MinConfirmedAnomalies));
+            // Each model ranks by its own score (the AUROC test); the held-out test compares the part of it that means the
+            // same for both models: the reconstruction error, or the latent score (about 1 for normals of a model that generalises).
+            var gate = ValidationGate.Decide(ValidationGate.Comparable(candidateHeldOut, result.Detector.Score), ValidationGate.Comparable(currentHeldOut, currentCopy.Detector.Score),
+                candidateAnomalies, currentAnomalies, new GateSettings(o.Tolerance, o.AurocTolerance, o.MinConfirmedAnomalies),
+                candidateNormal, currentHeldOut.Errors);
             if (result.Diverged is { } diverged)
                 gate = gate with { Decision = ValidationGate.Reject, Reason = $"training diverged: {diverged}" };
             metrics.GateMeanError.WithLabels("candidate").Set(gate.CandidateMeanError);

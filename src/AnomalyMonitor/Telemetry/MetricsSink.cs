@@ -13,7 +13,8 @@ internal sealed class MetricsSink(MonitorMetrics metrics) : IVerdictSink
         for (int i = 0; i < batch.Count; i++)
         {
             var v = batch.Verdicts[i];
-            metrics.Errors.Observe(v.Judgement.Score);
+            metrics.Scores.Observe(v.Judgement.Score);
+            if (float.IsFinite(batch.ReconstructionErrors[i])) metrics.Errors.Observe(batch.ReconstructionErrors[i]);
             metrics.CountItem(batch.Items[i].Item.Source, v.IsAnomaly ? "anomaly" : "normal");
         }
         return ValueTask.CompletedTask;

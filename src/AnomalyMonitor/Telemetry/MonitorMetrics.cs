@@ -28,7 +28,9 @@ public sealed class MonitorMetrics
         Rejected = f.CreateCounter("anomaly_monitor_rejected_total", "Inputs refused, by source and reason.", "source", "reason");
         Errors = f.CreateHistogram("anomaly_monitor_reconstruction_error", "Per-item reconstruction error.",
             new HistogramConfiguration { Buckets = Histogram.ExponentialBuckets(0.0005, 1.5, 24) });
-        Threshold = f.CreateGauge("anomaly_monitor_threshold", "Current anomaly threshold on the error scale.");
+        Scores = f.CreateHistogram("anomaly_monitor_score", "Per-item anomaly score: the reconstruction error, the latent score (about 1 for normals) or the combined score, as the model's detector says.",
+            new HistogramConfiguration { Buckets = Histogram.ExponentialBuckets(0.0001, 2, 28) });
+        Threshold = f.CreateGauge("anomaly_monitor_threshold", "Current anomaly threshold on the score's scale.");
         Mean = f.CreateGauge("anomaly_monitor_judge_mean", "Mean of the judge's window (or calibration), in the judge's space.", "space");
         Std = f.CreateGauge("anomaly_monitor_judge_stddev", "Standard deviation of the judge's window (or calibration), in the judge's space.", "space");
         WindowScores = f.CreateGauge("anomaly_monitor_judge_window_scores", "Scores in the judge's rolling window.");
@@ -110,6 +112,7 @@ public sealed class MonitorMetrics
     public Counter Items { get; }
     public Counter Rejected { get; }
     public Histogram Errors { get; }
+    public Histogram Scores { get; }
     public Gauge Threshold { get; }
     public Gauge Mean { get; }
     public Gauge Std { get; }

@@ -35,7 +35,8 @@ public class TrainingTests
         Assert.Equal(Quick.Epochs, result.History.Count);
         Assert.True(result.History[^1].Loss < result.History[0].Loss, "the loss should fall");
         Assert.Equal("validation", result.Calibration!.Source);
-        Assert.Equal(40, result.Calibration.Count);
+        Assert.Equal(100, result.Calibration.Count); // a quarter of 400: MinValidation (1,000) asks for more than 10%
+        Assert.Equal(100, result.Calibration.Scores!.Length);
     }
 
     [Fact]
