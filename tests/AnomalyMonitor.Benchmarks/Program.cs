@@ -37,6 +37,14 @@ var select = new Command("select", "How the default detector was chosen: validat
 select.SetAction(p => SelectBenchmark.Run(p.GetValue(data)!, p.GetValue(classes)!, p.GetValue(settings) ?? []));
 root.Add(select);
 
+var streamSeed = new Option<int>("--seed") { DefaultValueFactory = _ => 1 };
+var coldStart = new Option<int>("--cold-start") { Description = "Learn the first model in the service from this many training images of the class instead.", DefaultValueFactory = _ => 0 };
+var streamRule = new Option<string?>("--rule") { Description = "Judge:Rule for the service and the same rule offline (default: the default rule)." };
+var streamClasses = new Option<string>("--classes") { DefaultValueFactory = _ => "0,1,2,3,4,5,6,7,8,9" };
+var stream = new Command("stream", "The service judging each class's test split through the folder, beside evaluate's figures for the same model.") { data, streamClasses, streamSeed, coldStart, streamRule };
+stream.SetAction((p, ct) => StreamBenchmark.RunAsync(p.GetValue(data)!, p.GetValue(streamClasses)!, p.GetValue(streamSeed), p.GetValue(coldStart), p.GetValue(streamRule)));
+root.Add(stream);
+
 var assetsOut = new Option<string>("--out") { DefaultValueFactory = _ => "tests/AnomalyMonitor.Tests/Assets" };
 var assets = new Command("test-assets", "Write the small models the test suite loads (run from the repository root).") { assetsOut };
 assets.SetAction(p => TestAssets.Run(p.GetValue(assetsOut)!));

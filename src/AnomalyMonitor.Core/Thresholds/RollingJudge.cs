@@ -7,6 +7,11 @@ public sealed record JudgeSettings
     public StatisticSpace Space { get; init; } = StatisticSpace.Log;
     public int Window { get; init; } = 5000;
     public int MinWindow { get; init; } = 200;
+    /// <summary>
+    /// On: the window learns only from accepted items (below mean + Accept·σ) and maps its statistics back
+    /// through the correction measured on the calibration. Off: it learns from every item judged normal,
+    /// uncorrected, and its threshold creeps down turn after turn (kept to show why the correction exists).
+    /// </summary>
     public bool TruncationCorrection { get; init; } = true;
     public double Accept { get; init; } = 1;
     /// <summary>
@@ -35,17 +40,19 @@ public sealed record JudgeState(string ModelFingerprint, StatisticSpace Space, R
 /// loop owns it.
 /// </summary>
 /// <remarks>
-/// The window only ever sees scores below its own threshold: it samples the normal distribution cut off
-/// at mean + kσ, so its σ reads low and its mean a little low, and left alone each turnover lowers the
-/// threshold, which cuts off more, which lowers it again. How much the cut removes depends on the shape of
-/// the tail: for a Gaussian, 0.13% at k = 3, but reconstruction errors have heavier tails than that even
-/// in log space, and cutting a heavy tail removes far more variance than the Gaussian formula restores.
-/// That was why a stream of held-out normals drew twice the false alarms that `evaluate` reported for the
-/// same model and k. So the correction is measured, not assumed: on the model's own held-out scores it
-/// compares the full mean and σ with those of the same scores cut at the same point, and maps the
-/// window's statistics back by those two numbers. For a stream whose normals have the calibration's shape
-/// (up to location and scale), the corrected window reproduces the calibration's mean and σ, so the
-/// threshold sits where `evaluate` puts it; it is a fixed point, and the window's cut stays where it is.
+/// The window learns only from what it judged well inside the normal range (below mean + Accept·σ, the
+/// items the sample store keeps too): it samples the normal distribution cut off at a point it sets itself,
+/// so its σ reads low and its mean low. Left alone, each turnover lowers the threshold, which cuts off more,
+/// which lowers it again. How much a cut removes depends on the shape of the distribution: the truncated-
+/// normal formula assumes a Gaussian, but reconstruction errors have heavier tails than that even in log
+/// space, and the formula puts back less variance than the cut took. That was why a stream of held-out
+/// normals drew twice the false alarms that `evaluate` reported for the same model and k. So the
+/// correction is measured, not assumed: on the model's own held-out scores it compares the full mean and
+/// σ with those of the same scores cut at the same point, and maps the window's statistics back by those
+/// two numbers. For a stream whose normals have the calibration's shape (up to location and scale), the
+/// corrected window reproduces the calibration's mean and σ, so the threshold sits where `evaluate` puts
+/// it: a fixed point, where the window's cut stays put. Cutting at Accept rather than at the threshold
+/// also keeps out most of the anomalies the threshold misses, which would otherwise widen the window.
 /// Models without stored calibration scores use the Gaussian (truncated-normal) correction.
 /// </remarks>
 public sealed class RollingJudge
@@ -106,12 +113,10 @@ public sealed class RollingJudge
             bool alarm = _spot.IsAlarm(_policy.ToSpace(score));
             judgement = judgement with { IsAnomaly = alarm };
         }
-        bool accepted = false;
-        if (!judgement.IsAnomaly && double.IsFinite(score))
-        {
-            _window.Add(_policy.ToSpace(score));
-            accepted = judgement.ZScore < _settings.Accept && (_policy.Kind != ThresholdKind.ZScore || judgement.ZScore > -_settings.K);
-        }
+        // The window learns from the items the sample store keeps: those well inside the normal range. Without the
+        // correction it takes every item judged normal, as it always did.
+        bool accepted = !judgement.IsAnomaly && double.IsFinite(score) && InsideCut(judgement.ZScore);
+        if (accepted || (!_settings.TruncationCorrection && !judgement.IsAnomaly && double.IsFinite(score))) _window.Add(_policy.ToSpace(score));
         return new Verdict(judgement, accepted, fromWindow);
     }
 
@@ -133,6 +138,9 @@ public sealed class RollingJudge
         return true;
     }
 
+    /// <summary>Below mean + Accept·σ (within ±Accept·σ for the two-sided rule).</summary>
+    private bool InsideCut(double z) => _policy.Kind == ThresholdKind.ZScore ? Math.Abs(z) < _settings.Accept : z < _settings.Accept;
+
     private void Calibrate(CalibrationStats calibration)
     {
         _fixed = double.NaN;
@@ -140,8 +148,8 @@ public sealed class RollingJudge
         if (_policy.Kind == ThresholdKind.Spot) _spot = _policy.CreateSpot(calibration.Scores ?? []);
         else if (_policy.UsesScores) _fixed = _policy.FixedThreshold(calibration);
         (_sigmaFactor, _meanShift) = !_settings.TruncationCorrection ? (1, 0)
-            : calibration.Scores is { Length: >= 50 } scores ? EmpiricalCorrection(scores.Select(s => _policy.ToSpace(s)).ToArray(), _policy.K, _policy.Kind == ThresholdKind.ZScore)
-            : TruncationCorrection(_policy.K, _policy.Kind == ThresholdKind.ZScore);
+            : calibration.Scores is { Length: >= 50 } scores ? EmpiricalCorrection(scores.Select(s => _policy.ToSpace(s)).ToArray(), _settings.Accept, _policy.Kind == ThresholdKind.ZScore)
+            : TruncationCorrection(_settings.Accept, _policy.Kind == ThresholdKind.ZScore);
     }
 
     /// <summary>
