@@ -1,3 +1,5 @@
+using AnomalyMonitor.Hosting;
+using AnomalyMonitor.State;
 using System.Collections.Concurrent;
 using System.Diagnostics;
 using System.Globalization;
@@ -7,7 +9,6 @@ using AnomalyMonitor.Core.Imaging;
 using AnomalyMonitor.Core.Models;
 using AnomalyMonitor.Core.Storage;
 using AnomalyMonitor.Core.Training;
-using AnomalyMonitor.Hosting;
 using AnomalyMonitor.Pipeline;
 using AnomalyMonitor.Tests.Support;
 using Microsoft.AspNetCore.Builder;

@@ -1,9 +1,10 @@
+using AnomalyMonitor.Hosting;
+using AnomalyMonitor.State;
 using System.Diagnostics;
 using System.Globalization;
 using AnomalyMonitor.Core.Models;
 using AnomalyMonitor.Core.Storage;
 using AnomalyMonitor.Core.Training;
-using AnomalyMonitor.Hosting;
 using AnomalyMonitor.Pipeline;
 using AnomalyMonitor.Retraining;
 using AnomalyMonitor.Samples;

@@ -1,3 +1,5 @@
+using AnomalyMonitor.Hosting;
+using AnomalyMonitor.State;
 using System.Diagnostics;
 using System.Globalization;
 using AnomalyMonitor.Core.Data;
@@ -6,7 +8,6 @@ using AnomalyMonitor.Core.Imaging;
 using AnomalyMonitor.Core.Models;
 using AnomalyMonitor.Core.Storage;
 using AnomalyMonitor.Core.Training;
-using AnomalyMonitor.Hosting;
 using AnomalyMonitor.Pipeline;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.Extensions.DependencyInjection;

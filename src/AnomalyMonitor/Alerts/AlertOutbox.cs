@@ -1,4 +1,4 @@
-using AnomalyMonitor.Hosting;
+using AnomalyMonitor.State;
 using AnomalyMonitor.Samples;
 using AnomalyMonitor.Telemetry;
 using Microsoft.Data.Sqlite;

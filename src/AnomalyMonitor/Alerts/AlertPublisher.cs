@@ -1,14 +1,13 @@
 using System.Text.Json;
 using AnomalyMonitor.Evidence;
-using AnomalyMonitor.Health;
-using AnomalyMonitor.Hosting;
 using AnomalyMonitor.Mqtt;
+using AnomalyMonitor.State;
 using AnomalyMonitor.Telemetry;
+using MQTTnet;
+using MQTTnet.Protocol;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
-using MQTTnet;
-using MQTTnet.Protocol;
 
 namespace AnomalyMonitor.Alerts;
 

@@ -1,9 +1,8 @@
 using System.Text.Json;
 using AnomalyMonitor.Evidence;
-using AnomalyMonitor.Health;
-using AnomalyMonitor.Hosting;
 using AnomalyMonitor.Pipeline;
 using AnomalyMonitor.Sinks;
+using AnomalyMonitor.State;
 using AnomalyMonitor.Telemetry;
 using Microsoft.Extensions.Options;
 

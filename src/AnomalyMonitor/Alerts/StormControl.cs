@@ -1,4 +1,3 @@
-using AnomalyMonitor.Hosting;
 using Microsoft.Extensions.Options;
 
 namespace AnomalyMonitor.Alerts;

@@ -1,7 +1,7 @@
+using AnomalyMonitor.State;
 using System.CommandLine;
 using System.Globalization;
 using System.Text.Json;
-using AnomalyMonitor.Hosting;
 using AnomalyMonitor.Registry;
 using Microsoft.Extensions.Options;
 

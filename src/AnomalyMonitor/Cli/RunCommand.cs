@@ -1,7 +1,7 @@
+using AnomalyMonitor.Hosting;
 using System.CommandLine;
 using AnomalyMonitor.Core.Runtime;
 using AnomalyMonitor.Core.Storage;
-using AnomalyMonitor.Hosting;
 
 namespace AnomalyMonitor.Cli;
 

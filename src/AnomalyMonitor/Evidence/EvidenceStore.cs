@@ -1,8 +1,8 @@
+using AnomalyMonitor.State;
 using System.Text;
 using System.Text.Json;
 using AnomalyMonitor.Alerts;
 using AnomalyMonitor.Core.Imaging;
-using AnomalyMonitor.Hosting;
 using AnomalyMonitor.Telemetry;
 using Microsoft.Extensions.Options;
 

@@ -1,5 +1,4 @@
 using System.Text.Json;
-using AnomalyMonitor.Hosting;
 using AnomalyMonitor.Mqtt;
 using AnomalyMonitor.Telemetry;
 using Microsoft.Extensions.Hosting;

@@ -1,7 +1,6 @@
 using AnomalyMonitor.Alerts;
 using AnomalyMonitor.Evidence;
 using AnomalyMonitor.Feedback;
-using AnomalyMonitor.Health;
 using AnomalyMonitor.Ingest;
 using AnomalyMonitor.Mqtt;
 using AnomalyMonitor.Pipeline;
@@ -9,6 +8,7 @@ using AnomalyMonitor.Registry;
 using AnomalyMonitor.Retraining;
 using AnomalyMonitor.Samples;
 using AnomalyMonitor.Sinks;
+using AnomalyMonitor.State;
 using AnomalyMonitor.Telemetry;
 using AnomalyMonitor.Web;
 using Microsoft.Extensions.Configuration;
@@ -30,14 +30,14 @@ public static class ServiceCollectionExtensions
         services.Section<PipelineOptions, PipelineOptionsValidator>(configuration, PipelineOptions.Section);
         services.Section<JudgeOptions, JudgeOptionsValidator>(configuration, JudgeOptions.Section);
         services.Section<AlertsOptions, AlertsOptionsValidator>(configuration, AlertsOptions.Section);
-        services.Section<EvidenceOptions, StorageOptionsValidator>(configuration, EvidenceOptions.Section);
-        services.Section<NormalStoreOptions, StorageOptionsValidator>(configuration, NormalStoreOptions.Section);
-        services.Section<ServiceOptions, StorageOptionsValidator>(configuration, ServiceOptions.Section);
-        services.Section<WebOptions, StorageOptionsValidator>(configuration, WebOptions.Section);
-        services.Section<BootstrapOptions, StorageOptionsValidator>(configuration, BootstrapOptions.Section);
+        services.Section<EvidenceOptions, EvidenceOptionsValidator>(configuration, EvidenceOptions.Section);
+        services.Section<NormalStoreOptions, NormalStoreOptionsValidator>(configuration, NormalStoreOptions.Section);
+        services.Section<ServiceOptions, ServiceOptionsValidator>(configuration, ServiceOptions.Section);
+        services.Section<WebOptions, WebOptionsValidator>(configuration, WebOptions.Section);
+        services.Section<BootstrapOptions, BootstrapOptionsValidator>(configuration, BootstrapOptions.Section);
         services.Section<RetrainOptions, RetrainOptionsValidator>(configuration, RetrainOptions.Section);
-        services.Section<ApiOptions, RetrainOptionsValidator>(configuration, ApiOptions.Section);
-        services.Section<FeedbackOptions, RetrainOptionsValidator>(configuration, FeedbackOptions.Section);
+        services.Section<ApiOptions, ApiOptionsValidator>(configuration, ApiOptions.Section);
+        services.Section<FeedbackOptions, FeedbackOptionsValidator>(configuration, FeedbackOptions.Section);
         services.Section<MetricsOptions, MetricsOptionsValidator>(configuration, MetricsOptions.Section);
         // PostConfigure rather than a default in the class: binding appends array items to a default list.
         services.PostConfigure<IngestOptions>(o =>

@@ -1,3 +1,4 @@
+using AnomalyMonitor.State;
 using AnomalyMonitor.Web;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;

@@ -1,7 +1,7 @@
+using AnomalyMonitor.State;
 using System.Collections.Concurrent;
 using AnomalyMonitor.Core.Data;
 using AnomalyMonitor.Core.Imaging;
-using AnomalyMonitor.Hosting;
 using AnomalyMonitor.Pipeline;
 using AnomalyMonitor.Telemetry;
 using Microsoft.Extensions.Hosting;

@@ -1,5 +1,5 @@
+using AnomalyMonitor.State;
 using System.Text;
-using AnomalyMonitor.Hosting;
 using Microsoft.Extensions.Options;
 
 namespace AnomalyMonitor.Ingest;

@@ -1,5 +1,4 @@
 using System.Net;
-using AnomalyMonitor.Hosting;
 using AnomalyMonitor.Telemetry;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;

@@ -1,4 +1,3 @@
-using AnomalyMonitor.Hosting;
 using MQTTnet;
 using MQTTnet.Formatter;
 using Polly;

@@ -1,14 +1,13 @@
 using System.Security.Cryptography;
 using AnomalyMonitor.Core.Imaging;
-using AnomalyMonitor.Health;
-using AnomalyMonitor.Hosting;
 using AnomalyMonitor.Ingest;
 using AnomalyMonitor.Pipeline;
+using AnomalyMonitor.State;
 using AnomalyMonitor.Telemetry;
+using MQTTnet;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
-using MQTTnet;
 
 namespace AnomalyMonitor.Mqtt;
 

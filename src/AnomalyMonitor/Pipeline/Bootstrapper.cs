@@ -3,7 +3,6 @@ using AnomalyMonitor.Core.Imaging;
 using AnomalyMonitor.Core.Models;
 using AnomalyMonitor.Core.Storage;
 using AnomalyMonitor.Core.Training;
-using AnomalyMonitor.Hosting;
 using AnomalyMonitor.Ingest;
 using AnomalyMonitor.Registry;
 using AnomalyMonitor.Samples;

@@ -1,4 +1,3 @@
-using AnomalyMonitor.Hosting;
 
 namespace AnomalyMonitor.Pipeline;
 

@@ -1,7 +1,7 @@
+using AnomalyMonitor.State;
 using System.Text.Json;
 using AnomalyMonitor.Core.Storage;
 using AnomalyMonitor.Core.Thresholds;
-using AnomalyMonitor.Hosting;
 using Microsoft.Extensions.Options;
 
 namespace AnomalyMonitor.Pipeline;

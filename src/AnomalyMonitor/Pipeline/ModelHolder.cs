@@ -3,7 +3,6 @@ using AnomalyMonitor.Core.Runtime;
 using AnomalyMonitor.Core.Scoring;
 using AnomalyMonitor.Core.Storage;
 using AnomalyMonitor.Core.Thresholds;
-using AnomalyMonitor.Hosting;
 using AnomalyMonitor.Registry;
 using AnomalyMonitor.Telemetry;
 using Microsoft.Extensions.Logging;

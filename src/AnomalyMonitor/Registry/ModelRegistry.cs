@@ -1,7 +1,7 @@
+using AnomalyMonitor.State;
 using System.Globalization;
 using System.Text;
 using AnomalyMonitor.Core.Storage;
-using AnomalyMonitor.Hosting;
 using Microsoft.Extensions.Options;
 using static TorchSharp.torch;
 

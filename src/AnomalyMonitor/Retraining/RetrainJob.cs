@@ -1,4 +1,3 @@
-using AnomalyMonitor.Hosting;
 using Quartz;
 
 namespace AnomalyMonitor.Retraining;

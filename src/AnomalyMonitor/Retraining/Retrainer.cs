@@ -6,7 +6,6 @@ using AnomalyMonitor.Core.Scoring;
 using AnomalyMonitor.Core.Storage;
 using AnomalyMonitor.Core.Thresholds;
 using AnomalyMonitor.Core.Training;
-using AnomalyMonitor.Hosting;
 using AnomalyMonitor.Pipeline;
 using AnomalyMonitor.Registry;
 using AnomalyMonitor.Samples;

@@ -1,3 +1,4 @@
+using AnomalyMonitor.State;
 using System.Globalization;
 using System.Security.Cryptography;
 using System.Text;

@@ -1,6 +1,6 @@
+using AnomalyMonitor.State;
 using System.Runtime.InteropServices;
 using AnomalyMonitor.Core.Imaging;
-using AnomalyMonitor.Hosting;
 using AnomalyMonitor.Telemetry;
 using Microsoft.Data.Sqlite;
 using Microsoft.Extensions.Options;

@@ -1,6 +1,6 @@
-using AnomalyMonitor.Health;
 using AnomalyMonitor.Pipeline;
 using AnomalyMonitor.Sinks;
+using AnomalyMonitor.State;
 
 namespace AnomalyMonitor.Samples;
 

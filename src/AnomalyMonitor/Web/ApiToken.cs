@@ -1,6 +1,6 @@
+using AnomalyMonitor.State;
 using System.Security.Cryptography;
 using System.Text;
-using AnomalyMonitor.Hosting;
 using AnomalyMonitor.Telemetry;
 using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.Logging;

@@ -1,5 +1,5 @@
 using AnomalyMonitor.Alerts;
-using AnomalyMonitor.Health;
+using AnomalyMonitor.State;
 using AnomalyMonitor.Ingest;
 using AnomalyMonitor.Mqtt;
 using AnomalyMonitor.Pipeline;

@@ -1,8 +1,8 @@
+using AnomalyMonitor.State;
 using System.Net;
 using System.Net.Http.Json;
 using System.Text;
 using System.Text.Json;
-using AnomalyMonitor.Hosting;
 using AnomalyMonitor.Samples;
 using AnomalyMonitor.Telemetry;
 using AnomalyMonitor.Tests.Support;

@@ -1,5 +1,5 @@
+using AnomalyMonitor.State;
 using AnomalyMonitor.Core.Storage;
-using AnomalyMonitor.Hosting;
 using AnomalyMonitor.Registry;
 using AnomalyMonitor.Tests.Support;
 using Microsoft.Extensions.Options;

@@ -1,4 +1,3 @@
-using AnomalyMonitor.Hosting;
 using AnomalyMonitor.Retraining;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Time.Testing;

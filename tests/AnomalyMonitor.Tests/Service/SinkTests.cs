@@ -1,7 +1,6 @@
 using System.Text;
 using AnomalyMonitor.Alerts;
 using AnomalyMonitor.Core.Imaging;
-using AnomalyMonitor.Hosting;
 using AnomalyMonitor.Mqtt;
 using AnomalyMonitor.Pipeline;
 using AnomalyMonitor.Telemetry;

@@ -1,6 +1,6 @@
 using System.Net;
 using System.Text.Json;
-using AnomalyMonitor.Health;
+using AnomalyMonitor.State;
 using AnomalyMonitor.Tests.Support;
 
 namespace AnomalyMonitor.Tests.Service;

@@ -1,4 +1,5 @@
 using AnomalyMonitor.Hosting;
+using AnomalyMonitor.State;
 using AnomalyMonitor.Pipeline;
 using AnomalyMonitor.Telemetry;
 using Microsoft.AspNetCore.Builder;

@@ -2,7 +2,7 @@ using System.Collections.Concurrent;
 using AnomalyMonitor.Telemetry;
 using Microsoft.Extensions.Logging;
 
-namespace AnomalyMonitor.Health;
+namespace AnomalyMonitor.State;
 
 /// <summary>
 /// Which durable stores (alert outbox, sample store, judge state, quarantine) cannot write right now, and

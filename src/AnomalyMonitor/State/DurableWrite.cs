@@ -1,10 +1,10 @@
-using AnomalyMonitor.Hosting;
+using AnomalyMonitor.Pipeline;
 using Microsoft.Data.Sqlite;
 using Microsoft.Extensions.Options;
 using Polly;
 using Polly.Retry;
 
-namespace AnomalyMonitor.Health;
+namespace AnomalyMonitor.State;
 
 /// <summary>
 /// Runs a write that an acknowledgement depends on (an alert into the outbox, samples into the store)

@@ -1,4 +1,4 @@
-namespace AnomalyMonitor.Hosting;
+namespace AnomalyMonitor.State;
 
 /// <summary>
 /// Resolves relative paths from the configuration: against systemd's state directory when the unit

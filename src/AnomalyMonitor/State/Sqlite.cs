@@ -1,6 +1,6 @@
 using Microsoft.Data.Sqlite;
 
-namespace AnomalyMonitor.Samples;
+namespace AnomalyMonitor.State;
 
 internal static class Sqlite
 {

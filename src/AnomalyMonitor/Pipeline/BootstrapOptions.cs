@@ -1,0 +1,42 @@
+using AnomalyMonitor.Configuration;
+using AnomalyMonitor.Core.Imaging;
+using AnomalyMonitor.Core.Models;
+using Microsoft.Extensions.Options;
+
+namespace AnomalyMonitor.Pipeline;
+
+public sealed class BootstrapOptions
+{
+    public const string Section = "Bootstrap";
+    /// <summary>Train the first model from this data at start (IDX/npz/folder) when there is no model.</summary>
+    public string? Data { get; set; }
+    public string? NormalClass { get; set; }
+    /// <summary>Otherwise, learn from the first N items received.</summary>
+    public int Samples { get; set; } = 1000;
+    public string Architecture { get; set; } = "conv";
+    public string? Shape { get; set; } = "28x28x1";
+    public int Epochs { get; set; } = 20;
+    /// <summary>Optimizer steps the first model may take at least: the first thousand items are only eight steps an epoch.</summary>
+    public int MinSteps { get; set; } = 3000;
+    public int? Seed { get; set; }
+}
+
+internal sealed class BootstrapOptionsValidator : IValidateOptions<BootstrapOptions>
+{
+    public ValidateOptionsResult Validate(string? name, BootstrapOptions o)
+    {
+        var f = new List<string>();
+        OptionChecks.AtLeast(f, "Bootstrap:Samples", o.Samples, 2);
+        OptionChecks.AtLeast(f, "Bootstrap:Epochs", o.Epochs, 1);
+        OptionChecks.AtLeast(f, "Bootstrap:MinSteps", o.MinSteps, 0);
+        if (!ModelSpec.Architectures.Contains(o.Architecture)) f.Add($"Bootstrap:Architecture must be one of {string.Join(", ", ModelSpec.Architectures)}, was '{o.Architecture}'.");
+        if (o.Shape is not null)
+        {
+            try { ImageShape.Parse(o.Shape); }
+            catch (Exception e) when (e is FormatException or ArgumentException) { f.Add($"Bootstrap:Shape: {e.Message}"); }
+        }
+        if (!string.IsNullOrWhiteSpace(o.Data) && !File.Exists(o.Data) && !Directory.Exists(o.Data) && Path.IsPathRooted(o.Data))
+            f.Add($"Bootstrap:Data '{o.Data}' does not exist.");
+        return OptionChecks.Result(f);
+    }
+}

@@ -1,0 +1,31 @@
+using AnomalyMonitor.Configuration;
+using Microsoft.Extensions.Options;
+
+namespace AnomalyMonitor.Registry;
+
+public sealed class ModelsOptions
+{
+    public const string Section = "Models";
+    /// <summary>The model directory: a model (manifest.json) or a registry whose "current" names one.</summary>
+    public string Path { get; set; } = "models";
+    public string Device { get; set; } = "auto";
+    /// <summary>Threads libtorch may use for scoring; 0 keeps libtorch's default (all cores).</summary>
+    public int Threads { get; set; }
+    /// <summary>Versions v&lt;N&gt; kept in the registry (the newest ones); the current version is always kept.</summary>
+    public int KeepVersions { get; set; } = 5;
+}
+
+internal sealed class ModelsOptionsValidator : IValidateOptions<ModelsOptions>
+{
+    public ValidateOptionsResult Validate(string? name, ModelsOptions o)
+    {
+        var f = new List<string>();
+        if (string.IsNullOrWhiteSpace(o.Path)) f.Add("Models:Path must name the model directory.");
+        var d = (o.Device ?? "").Trim().ToLowerInvariant();
+        if (d is not ("auto" or "cpu") && !System.Text.RegularExpressions.Regex.IsMatch(d, "^cuda(:[0-9]+)?$"))
+            f.Add($"Models:Device must be auto, cpu, cuda or cuda:N, was '{o.Device}'.");
+        if (o.Threads < 0) f.Add($"Models:Threads must be 0 (libtorch's default) or more, was {o.Threads}.");
+        OptionChecks.AtLeast(f, "Models:KeepVersions", o.KeepVersions, 1);
+        return OptionChecks.Result(f);
+    }
+}
