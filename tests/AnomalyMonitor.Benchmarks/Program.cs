@@ -45,6 +45,14 @@ var stream = new Command("stream", "The service judging each class's test split 
 stream.SetAction((p, ct) => StreamBenchmark.RunAsync(p.GetValue(data)!, p.GetValue(streamClasses)!, p.GetValue(streamSeed), p.GetValue(coldStart), p.GetValue(streamRule)));
 root.Add(stream);
 
+var backlogMessages = new Option<int>("--messages") { DefaultValueFactory = _ => 20_000 };
+var backlogRuns = new Option<int>("--runs") { DefaultValueFactory = _ => 10 };
+var backlogArch = new Option<string>("--arch") { DefaultValueFactory = _ => "dense" };
+var backlogFlood = new Option<bool>("--flood") { Description = "Publish while the service runs instead of before it starts." };
+var backlog = new Command("backlog", "A backlog of queued MQTT messages drained by a freshly started service, repeated.") { data, backlogMessages, backlogRuns, backlogArch, backlogFlood };
+backlog.SetAction((p, ct) => BacklogBenchmark.RunAsync(p.GetValue(data)!, p.GetValue(backlogMessages), p.GetValue(backlogRuns), p.GetValue(backlogArch)!, p.GetValue(backlogFlood)));
+root.Add(backlog);
+
 var assetsOut = new Option<string>("--out") { DefaultValueFactory = _ => "tests/AnomalyMonitor.Tests/Assets" };
 var assets = new Command("test-assets", "Write the small models the test suite loads (run from the repository root).") { assetsOut };
 assets.SetAction(p => TestAssets.Run(p.GetValue(assetsOut)!));

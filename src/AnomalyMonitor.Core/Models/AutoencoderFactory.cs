@@ -16,6 +16,7 @@ public static class AutoencoderFactory
             ModelSpec.Conv => new ConvAutoencoder(s.Channels, s.Height, s.Width, spec.Latent),
             ModelSpec.ConvPool => new ConvPoolAutoencoder(s.Channels),
             ModelSpec.Dense => new DenseAutoencoder(s.Channels, s.Height, s.Width, spec.Latent),
+            ModelSpec.ConvDeep => new DeepConvAutoencoder(s.Channels, s.Height, s.Width, spec.Latent),
             _ => throw new ArgumentException($"Unknown architecture '{spec.Architecture}'."),
         };
     }

@@ -8,8 +8,9 @@ public sealed record ModelSpec(string Architecture, ImageShape Shape, int Latent
     public const string Conv = "conv";
     public const string ConvPool = "conv-pool";
     public const string Dense = "dense";
+    public const string ConvDeep = "conv-deep";
 
-    public static readonly IReadOnlyList<string> Architectures = [Conv, ConvPool, Dense];
+    public static readonly IReadOnlyList<string> Architectures = [Conv, ConvPool, Dense, ConvDeep];
 
     /// <summary>The worksheets' bottlenecks: 16 for the strided conv AE, 64 for the dense AE (conv-pool has none).</summary>
     public static int DefaultLatent(string architecture) => architecture == Dense ? 64 : 16;
