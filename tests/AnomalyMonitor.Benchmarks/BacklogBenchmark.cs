@@ -1,15 +1,11 @@
-using AnomalyMonitor.Hosting;
-using AnomalyMonitor.State;
 using System.Diagnostics;
 using System.Globalization;
+using System.Net.Http.Json;
 using System.Text.Json;
 using AnomalyMonitor.Core.Imaging;
 using AnomalyMonitor.Core.Models;
 using AnomalyMonitor.Core.Training;
-using AnomalyMonitor.Pipeline;
 using AnomalyMonitor.Tests.Support;
-using Microsoft.AspNetCore.Builder;
-using Microsoft.Extensions.DependencyInjection;
 using MQTTnet;
 using MQTTnet.Protocol;
 using static TorchSharp.torch;
@@ -17,19 +13,23 @@ using static TorchSharp.torch;
 namespace AnomalyMonitor.Benchmarks;
 
 /// <summary>
-/// A backlog drained by a freshly started service: N messages (JSON envelopes of MNIST PNGs) queue in
-/// Mosquitto for the service's persistent session while it is down, then the service starts and the time
-/// to judge them all is measured; repeated R times, each run right after the last, as after a restart.
+/// A backlog drained by a freshly started service: N messages (JSON envelopes of MNIST PNGs, 5% of them
+/// anomalies) queue in Mosquitto for the service's persistent session while it is down, then
+/// `anomaly-monitor run` starts as a new process and the time until it has judged them all is measured
+/// (start-up included); repeated R times, each run right after the last. --flood publishes while the
+/// service runs instead. --rival keeps a second service with the same instance name (so the same MQTT
+/// client ids) running meanwhile: what a previous run still alive, or a second instance configured
+/// alike, does to the broker's session.
 /// </summary>
 internal static class BacklogBenchmark
 {
     private static readonly CultureInfo Inv = CultureInfo.InvariantCulture;
 
-    public static async Task<int> RunAsync(string dataDir, int messages, int runs, string arch, bool flood = false)
+    public static async Task<int> RunAsync(string dataDir, int messages, int runs, string arch, bool flood, bool rival)
     {
         var (train, test) = Mnist.Load(dataDir);
         var root = Path.Combine(Path.GetTempPath(), "am-backlog-" + Guid.NewGuid().ToString("N")[..8]);
-        Console.WriteLine($"# backlog: {messages} queued messages, {runs} runs, {arch} model; {Mnist.Machine()}");
+        Console.WriteLine($"# backlog: {messages} messages {(flood ? "published while the service runs" : "queued before it starts")}, {runs} runs, {arch} model{(rival ? ", with a rival instance of the same name" : "")}; {Mnist.Machine()}");
         ModelBuilder.TrainAndSave(train.Where(l => l == 1), new BuildRequest
         {
             Spec = ModelSpec.Create(arch, train.Shape),
@@ -45,88 +45,78 @@ internal static class BacklogBenchmark
         })).ToArray();
 
         await using var broker = await Mosquitto.StartAsync();
-        var settings = new Dictionary<string, string?>
+        int port = Ports.Free();
+        var config = Path.Combine(root, "backlog.json");
+        File.WriteAllText(config, JsonSerializer.Serialize(new Dictionary<string, object>
         {
-            ["Models:Path"] = "models",
-            ["Mqtt:Broker"] = broker.Address,
-            ["Mqtt:ClientId"] = "backlog",
-            ["Ingest:Folder:Enabled"] = "false",
-            ["Web:Urls"] = "http://127.0.0.1:0",
-            ["Evidence:MaxCount"] = "2000",
-            ["Alerts:MaxPerMinute"] = "1000000",
-            ["Retrain:Enabled"] = "false",
-            ["Logging:LogLevel:Default"] = "Warning",
-        };
+            ["Mqtt"] = new { Broker = broker.Address },
+            ["Fleet"] = new { Instance = "backlog" },
+            ["Ingest"] = new { Folder = new { Enabled = false } },
+            ["Web"] = new { Urls = $"http://127.0.0.1:{port}" },
+            ["Evidence"] = new { MaxCount = 2000 },
+            ["Alerts"] = new { MaxPerMinute = 1_000_000 },
+            ["Retrain"] = new { Enabled = false },
+            ["Logging"] = new { LogLevel = new { Default = "Warning" } },
+        }));
+        using var http = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{port}") };
+
         // Once, to create the persistent session the backlog queues for.
-        await using (var first = await StartAsync(root, settings))
+        using (var first = Service(root, config))
         {
-            var source = first.Services.GetRequiredService<AnomalyMonitor.Mqtt.MqttSource>();
-            while (!source.Connected) await Task.Delay(20);
-            await first.StopAsync();
+            await WaitAsync(http, s => s.GetProperty("mqttIngestConnected").ValueKind == JsonValueKind.True);
+            await StopAsync(first);
+        }
+        Process? rivalProcess = null;
+        if (rival)
+        {
+            var rivalRoot = root + "-rival";
+            Directory.CreateDirectory(rivalRoot);
+            File.WriteAllText(Path.Combine(rivalRoot, "backlog.json"), File.ReadAllText(config).Replace($"127.0.0.1:{port}", $"127.0.0.1:{Ports.Free()}", StringComparison.Ordinal));
+            CopyDirectory(Path.Combine(root, "models"), Path.Combine(rivalRoot, "models"));
+            rivalProcess = Service(rivalRoot, Path.Combine(rivalRoot, "backlog.json"));
         }
 
         using var publisher = new MqttClientFactory().CreateMqttClient();
         await publisher.ConnectAsync(new MqttClientOptionsBuilder().WithTcpServer("127.0.0.1", broker.Port).WithClientId("backlog-pub")
             .WithProtocolVersion(MQTTnet.Formatter.MqttProtocolVersion.V500).Build());
+        async Task PublishAllAsync()
+        {
+            for (int i = 0; i < messages; i++)
+                await publisher.PublishAsync(new MqttApplicationMessageBuilder().WithTopic("anomaly-monitor/images/backlog")
+                    .WithPayload(payloads[i % payloads.Length]).WithQualityOfServiceLevel(MqttQualityOfServiceLevel.AtLeastOnce).Build());
+        }
+
         var seconds = new List<double>();
         for (int run = 1; run <= runs; run++)
         {
-            async Task PublishAllAsync()
-            {
-                for (int i = 0; i < messages; i++)
-                    await publisher.PublishAsync(new MqttApplicationMessageBuilder().WithTopic("anomaly-monitor/images/backlog")
-                        .WithPayload(payloads[i % payloads.Length]).WithQualityOfServiceLevel(MqttQualityOfServiceLevel.AtLeastOnce).Build());
-            }
             if (!flood) await PublishAllAsync();
             var clock = Stopwatch.StartNew();
-            await using var app = await StartAsync(root, settings);
-            var pipeline = app.Services.GetRequiredService<PipelineService>();
-            var apps = new List<WebApplication>();
+            using var service = Service(root, config);
             if (flood)
             {
-                // The service is up and subscribed; the publisher floods it as fast as it can.
-                var source = app.Services.GetRequiredService<AnomalyMonitor.Mqtt.MqttSource>();
-                while (!source.Connected) await Task.Delay(10);
+                await WaitAsync(http, s => s.GetProperty("mqttIngestConnected").ValueKind == JsonValueKind.True);
                 clock.Restart();
                 _ = Task.Run(PublishAllAsync);
             }
-            var progress = new List<string>();
-            long lastJudged = 0;
-            var lastMark = Stopwatch.StartNew();
-            long judgedBefore = 0;
-            if (Environment.GetEnvironmentVariable("AM_BACKLOG_RESTART") == "1")
+            var progress = new List<long>();
+            long last = 0;
+            var mark = Stopwatch.StartNew();
+            long judged = 0;
+            while (judged < messages && clock.Elapsed < TimeSpan.FromMinutes(3))
             {
-                // A restart mid-stream: the next service resumes the session with the first one's in-flight window unacknowledged.
-                while (pipeline.Judged < messages / 2) await Task.Delay(5);
-                judgedBefore = pipeline.Judged;
-                await app.StopAsync();
-                Console.WriteLine($"  restart after {judgedBefore} judged, at {clock.Elapsed.TotalSeconds:0.00} s");
-                var second = await StartAsync(root, settings);
-                pipeline = second.Services.GetRequiredService<PipelineService>();
-                apps.Add(second);
-            }
-            while (judgedBefore + pipeline.Judged < messages)
-            {
-                await Task.Delay(20);
-                if (lastMark.Elapsed.TotalSeconds >= 1)
-                {
-                    progress.Add((judgedBefore + pipeline.Judged - lastJudged).ToString(Inv));
-                    lastJudged = judgedBefore + pipeline.Judged;
-                    lastMark.Restart();
-                }
+                await Task.Delay(50);
+                judged = await JudgedAsync(http);
+                if (mark.Elapsed.TotalSeconds < 1) continue;
+                progress.Add(judged - last);
+                last = judged;
+                mark.Restart();
             }
             double s = clock.Elapsed.TotalSeconds;
             seconds.Add(s);
-            var items = app.Services.GetRequiredService<AnomalyMonitor.Telemetry.MonitorMetrics>().Items;
-            double anomalies = items.GetAllLabelValues().Where(l => l[1] == "anomaly").Sum(l => items.WithLabels(l).Value);
-            Console.WriteLine($"run {run}: {messages} judged in {s:0.00} s ({messages / s:0} items/s, {anomalies} anomalies); per second: {string.Join(' ', progress)}");
-            await app.StopAsync();
-            foreach (var other in apps)
-            {
-                await other.StopAsync();
-                await other.DisposeAsync();
-            }
+            Console.WriteLine($"run {run}: {judged} of {messages} judged in {s:0.00} s ({judged / s:0} items/s); per second: {string.Join(' ', progress)}");
+            await StopAsync(service);
         }
+        if (rivalProcess is not null) await StopAsync(rivalProcess);
         var sorted = seconds.Order().ToArray();
         double median = sorted[sorted.Length / 2];
         Console.WriteLine($"median {median:0.00} s, slowest {sorted[^1]:0.00} s ({sorted[^1] / median:0.00}x the median); runs within 2x the median: {seconds.Count(x => x <= 2 * median)} of {runs}");
@@ -134,10 +124,56 @@ internal static class BacklogBenchmark
         return 0;
     }
 
-    private static async Task<WebApplication> StartAsync(string root, Dictionary<string, string?> settings)
+    /// <summary>`anomaly-monitor run` in its own process, from the build beside this harness.</summary>
+    private static Process Service(string root, string config)
     {
-        var app = ServiceHost.Build(overrides: settings, paths: new PathResolver(root));
-        await app.StartAsync();
-        return app;
+        var dll = Path.Combine(AppContext.BaseDirectory, "anomaly-monitor.dll");
+        var start = new ProcessStartInfo("dotnet", [dll, "run", "--config", config]) { WorkingDirectory = root, RedirectStandardOutput = true, RedirectStandardError = true };
+        var process = Process.Start(start)!;
+        process.OutputDataReceived += (_, _) => { };
+        process.ErrorDataReceived += (_, e) => { if (e.Data is { } line && line.Contains("fail:", StringComparison.Ordinal)) Console.Error.WriteLine(line); };
+        process.BeginOutputReadLine();
+        process.BeginErrorReadLine();
+        return process;
+    }
+
+    private static async Task StopAsync(Process process)
+    {
+        if (!process.HasExited) Process.Start("kill", ["-TERM", process.Id.ToString(Inv)])!.WaitForExit();
+        await process.WaitForExitAsync();
+    }
+
+    private static async Task<long> JudgedAsync(HttpClient http)
+    {
+        try
+        {
+            var status = await http.GetFromJsonAsync<JsonElement>("/api/status");
+            return status.GetProperty("judged").GetInt64();
+        }
+        catch (HttpRequestException)
+        {
+            return 0; // still starting
+        }
+    }
+
+    private static async Task WaitAsync(HttpClient http, Func<JsonElement, bool> condition)
+    {
+        while (true)
+        {
+            try
+            {
+                if (condition(await http.GetFromJsonAsync<JsonElement>("/api/status"))) return;
+            }
+            catch (HttpRequestException)
+            {
+            }
+            await Task.Delay(50);
+        }
+    }
+
+    private static void CopyDirectory(string from, string to)
+    {
+        Directory.CreateDirectory(to);
+        foreach (var f in Directory.GetFiles(from)) File.Copy(f, Path.Combine(to, Path.GetFileName(f)), true);
     }
 }

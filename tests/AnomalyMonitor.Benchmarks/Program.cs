@@ -49,8 +49,9 @@ var backlogMessages = new Option<int>("--messages") { DefaultValueFactory = _ =>
 var backlogRuns = new Option<int>("--runs") { DefaultValueFactory = _ => 10 };
 var backlogArch = new Option<string>("--arch") { DefaultValueFactory = _ => "dense" };
 var backlogFlood = new Option<bool>("--flood") { Description = "Publish while the service runs instead of before it starts." };
-var backlog = new Command("backlog", "A backlog of queued MQTT messages drained by a freshly started service, repeated.") { data, backlogMessages, backlogRuns, backlogArch, backlogFlood };
-backlog.SetAction((p, ct) => BacklogBenchmark.RunAsync(p.GetValue(data)!, p.GetValue(backlogMessages), p.GetValue(backlogRuns), p.GetValue(backlogArch)!, p.GetValue(backlogFlood)));
+var backlogRival = new Option<bool>("--rival") { Description = "Keep a second service with the same instance name (same MQTT client ids) running." };
+var backlog = new Command("backlog", "A backlog of queued MQTT messages drained by a freshly started service, repeated.") { data, backlogMessages, backlogRuns, backlogArch, backlogFlood, backlogRival };
+backlog.SetAction((p, ct) => BacklogBenchmark.RunAsync(p.GetValue(data)!, p.GetValue(backlogMessages), p.GetValue(backlogRuns), p.GetValue(backlogArch)!, p.GetValue(backlogFlood), p.GetValue(backlogRival)));
 root.Add(backlog);
 
 var assetsOut = new Option<string>("--out") { DefaultValueFactory = _ => "tests/AnomalyMonitor.Tests/Assets" };

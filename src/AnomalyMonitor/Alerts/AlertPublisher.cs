@@ -17,7 +17,7 @@ namespace AnomalyMonitor.Alerts;
 /// clean stop, and the same "offline" as the MQTT will when the connection dies.
 /// </summary>
 public sealed class AlertPublisher(
-    AlertOutbox outbox, StorageHealth health, IOptions<MqttOptions> mqtt, IOptions<AlertsOptions> alerts, TimeProvider time,
+    AlertOutbox outbox, StorageHealth health, MqttConnection connection, IOptions<AlertsOptions> alerts, TimeProvider time,
     MonitorMetrics metrics, ILogger<AlertPublisher> logger) : BackgroundService
 {
     private int _statusChanged;
@@ -26,12 +26,17 @@ public sealed class AlertPublisher(
 
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
-        var connection = new MqttConnection(mqtt.Value);
         var broker = connection.Describe();
+        var guard = new TakeoverGuard("alerts", connection.ClientId("alerts"), connection.Options, time, metrics, logger);
+        var pause = TimeSpan.Zero;
         using var client = new MqttClientFactory().CreateMqttClient();
         client.DisconnectedAsync += e =>
         {
-            if (Connected) Log.MqttDisconnected(logger, "alerts", broker, e.Reason.ToString());
+            if (Connected)
+            {
+                Log.MqttDisconnected(logger, "alerts", broker, e.Reason.ToString());
+                pause = guard.Disconnected(e);
+            }
             SetConnected(false);
             return Task.CompletedTask;
         };
@@ -48,7 +53,10 @@ public sealed class AlertPublisher(
             {
                 if (!client.IsConnected)
                 {
+                    if (pause > TimeSpan.Zero) await Task.Delay(pause, time, stoppingToken).ConfigureAwait(false);
+                    pause = TimeSpan.Zero;
                     await reconnect.ExecuteAsync(token => new ValueTask(ConnectAsync(client, connection, token)), stoppingToken).ConfigureAwait(false);
+                    guard.Connected();
                     SetConnected(true);
                     Log.MqttConnected(logger, "alerts", broker);
                 }

@@ -14,7 +14,7 @@ namespace AnomalyMonitor.Feedback;
 /// Who may publish there is the broker's business (its ACL), as for any other topic.
 /// </summary>
 public sealed class FeedbackListener(
-    FeedbackService feedback, IOptions<FeedbackOptions> options, IOptions<MqttOptions> mqtt, MonitorMetrics metrics, ILogger<FeedbackListener> logger) : BackgroundService
+    FeedbackService feedback, IOptions<FeedbackOptions> options, MqttConnection connection, TimeProvider time, MonitorMetrics metrics, ILogger<FeedbackListener> logger) : BackgroundService
 {
     public bool Connected { get; private set; }
 
@@ -28,7 +28,7 @@ public sealed class FeedbackListener(
             Handle(System.Buffers.BuffersExtensions.ToArray(e.ApplicationMessage.Payload));
             return Task.CompletedTask;
         };
-        await MqttSubscriber.RunAsync(client, new MqttConnection(mqtt.Value), "feedback", TimeSpan.FromDays(7), [topic], SetConnected, logger, stoppingToken)
+        await MqttSubscriber.RunAsync(client, connection, "feedback", TimeSpan.FromDays(7), [topic], SetConnected, time, metrics, logger, stoppingToken)
             .ConfigureAwait(false);
     }
 

@@ -1,6 +1,7 @@
 using AnomalyMonitor.Alerts;
 using AnomalyMonitor.Evidence;
 using AnomalyMonitor.Feedback;
+using AnomalyMonitor.Fleet;
 using AnomalyMonitor.Ingest;
 using AnomalyMonitor.Mqtt;
 using AnomalyMonitor.Pipeline;
@@ -39,6 +40,7 @@ public static class ServiceCollectionExtensions
         services.Section<ApiOptions, ApiOptionsValidator>(configuration, ApiOptions.Section);
         services.Section<FeedbackOptions, FeedbackOptionsValidator>(configuration, FeedbackOptions.Section);
         services.Section<MetricsOptions, MetricsOptionsValidator>(configuration, MetricsOptions.Section);
+        services.Section<FleetOptions, FleetOptionsValidator>(configuration, FleetOptions.Section);
         // PostConfigure rather than a default in the class: binding appends array items to a default list.
         services.PostConfigure<IngestOptions>(o =>
         {
@@ -71,6 +73,7 @@ public static class ServiceCollectionExtensions
     /// <summary>The hosted services, in start order; they stop in reverse, so sources stop taking items first and the broker goes last.</summary>
     public static IServiceCollection AddMonitorServices(this IServiceCollection services, IConfiguration configuration, TimeProvider time)
     {
+        services.AddSingleton(sp => new MqttConnection(sp.GetRequiredService<IOptions<MqttOptions>>().Value, sp.GetRequiredService<IOptions<FleetOptions>>().Value.EffectiveInstance));
         services.AddSingleton<EmbeddedBroker>();
         services.AddHostedService(sp => sp.GetRequiredService<EmbeddedBroker>());
         services.AddSingleton<AlertOutbox>();

@@ -6,8 +6,14 @@ using Polly.Retry;
 namespace AnomalyMonitor.Mqtt;
 
 /// <summary>Where the broker is and how to log in. The password never leaves this class except to the client library.</summary>
-public sealed class MqttConnection(MqttOptions options)
+public sealed class MqttConnection(MqttOptions options, string instance = "")
 {
+    public MqttOptions Options => options;
+
+    /// <summary>The client id of one of this service's connections: ClientId (or anomaly-monitor-instance), then the role.</summary>
+    public string ClientId(string role) =>
+        $"{(string.IsNullOrWhiteSpace(options.ClientId) ? $"anomaly-monitor-{(instance.Length > 0 ? instance : "default")}" : options.ClientId)}-{role}";
+
     public bool Embedded => string.IsNullOrWhiteSpace(options.Broker);
 
     public (string Host, int Port, bool Tls) Endpoint()
@@ -52,7 +58,7 @@ public sealed class MqttConnection(MqttOptions options)
         var (host, port, tls) = Endpoint();
         var builder = new MqttClientOptionsBuilder()
             .WithTcpServer(host, port)
-            .WithClientId($"{options.ClientId}-{clientIdSuffix}")
+            .WithClientId(ClientId(clientIdSuffix))
             .WithProtocolVersion(MqttProtocolVersion.V500)
             .WithKeepAlivePeriod(options.KeepAlive)
             .WithTimeout(TimeSpan.FromSeconds(10));

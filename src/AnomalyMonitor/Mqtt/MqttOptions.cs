@@ -17,7 +17,12 @@ public sealed class MqttOptions
     public const string Section = "Mqtt";
     /// <summary>Empty: host the embedded broker. Otherwise host:port or mqtts://host:port.</summary>
     public string Broker { get; set; } = "";
-    public string ClientId { get; set; } = "anomaly-monitor";
+    /// <summary>
+    /// Prefix of the client ids; "-ingest", "-alerts" and "-feedback" are appended. Empty (the default):
+    /// "anomaly-monitor-" and the Fleet:Instance name, so that two services on one broker never share a
+    /// session: the broker would hand it back and forth between them, one in-flight window at a time.
+    /// </summary>
+    public string ClientId { get; set; } = "";
     public string? Username { get; set; }
     public string? Password { get; set; }
     /// <summary>File holding the password (systemd LoadCredential puts it in $CREDENTIALS_DIRECTORY).</summary>
@@ -42,7 +47,7 @@ internal sealed class MqttOptionsValidator : IValidateOptions<MqttOptions>
         if (o.Embedded.Port is < 1 or > 65535) f.Add($"Mqtt:Embedded:Port must be 1-65535, was {o.Embedded.Port}.");
         OptionChecks.AtLeast(f, "Mqtt:Embedded:MaxPendingMessages", o.Embedded.MaxPendingMessages, 1);
         if (!System.Net.IPAddress.TryParse(o.Embedded.Address, out _)) f.Add($"Mqtt:Embedded:Address must be an IP address, was '{o.Embedded.Address}'.");
-        if (string.IsNullOrWhiteSpace(o.ClientId)) f.Add("Mqtt:ClientId must not be empty.");
+        if (o.ClientId.Length > 0 && string.IsNullOrWhiteSpace(o.ClientId)) f.Add("Mqtt:ClientId must not be blank (leave it empty for the default).");
         if (!string.IsNullOrEmpty(o.PasswordFile) && Path.IsPathRooted(o.PasswordFile) && !File.Exists(o.PasswordFile))
             f.Add($"Mqtt:PasswordFile '{o.PasswordFile}' does not exist.");
         OptionChecks.Positive(f, "Mqtt:KeepAlive", o.KeepAlive);

@@ -19,7 +19,7 @@ namespace AnomalyMonitor.Mqtt;
 /// when the service stops are redelivered by the broker on the next connect.
 /// </summary>
 public sealed class MqttSource(
-    ItemQueue queue, Quarantine quarantine, DurableWrite durable, IOptions<IngestOptions> ingest, IOptions<MqttOptions> mqtt, IOptions<PipelineOptions> pipeline,
+    ItemQueue queue, Quarantine quarantine, DurableWrite durable, IOptions<IngestOptions> ingest, MqttConnection connection, IOptions<PipelineOptions> pipeline,
     TimeProvider time, MonitorMetrics metrics, ILogger<MqttSource> logger) : BackgroundService
 {
     private CancellationToken _stopping;
@@ -38,7 +38,7 @@ public sealed class MqttSource(
             return SubmitAsync(new Delivery(this, e), stoppingToken);
         };
         var options = ingest.Value.Mqtt;
-        await MqttSubscriber.RunAsync(client, new MqttConnection(mqtt.Value), "ingest", options.SessionExpiry, options.Topics, SetConnected, logger, stoppingToken)
+        await MqttSubscriber.RunAsync(client, connection, "ingest", options.SessionExpiry, options.Topics, SetConnected, time, metrics, logger, stoppingToken)
             .ConfigureAwait(false);
     }
 

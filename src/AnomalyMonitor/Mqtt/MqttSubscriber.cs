@@ -8,20 +8,27 @@ namespace AnomalyMonitor.Mqtt;
 /// <summary>
 /// Keeps one subscriber connected until the service stops: connect with a persistent session (clean start
 /// off, so QoS 1 messages sent while away are delivered on return), subscribe, report, wait for the
-/// connection to drop, and again, with the connection's backoff. Used by the image source and the
-/// feedback topic; the caller attaches its message handler to the client first.
+/// connection to drop, and again, with the connection's backoff, and a longer one while another client
+/// keeps taking the session (see TakeoverGuard). Used by the image source and the feedback topic; the
+/// caller attaches its message handler to the client first.
 /// </summary>
 public static class MqttSubscriber
 {
     public static async Task RunAsync(IMqttClient client, MqttConnection connection, string role, TimeSpan sessionExpiry, IReadOnlyList<string> topics,
-        Action<bool> setConnected, ILogger logger, CancellationToken stoppingToken)
+        Action<bool> setConnected, TimeProvider time, MonitorMetrics metrics, ILogger logger, CancellationToken stoppingToken)
     {
         var broker = connection.Describe();
+        var guard = new TakeoverGuard(role, connection.ClientId(role), connection.Options, time, metrics, logger);
         using var lost = new SemaphoreSlim(0);
         bool connected = false;
+        var pause = TimeSpan.Zero;
         client.DisconnectedAsync += e =>
         {
-            if (connected) Log.MqttDisconnected(logger, role, broker, e.Reason.ToString());
+            if (connected)
+            {
+                Log.MqttDisconnected(logger, role, broker, e.Reason.ToString());
+                pause = guard.Disconnected(e);
+            }
             connected = false;
             setConnected(false);
             lost.Release();
@@ -32,6 +39,7 @@ public static class MqttSubscriber
         {
             while (!stoppingToken.IsCancellationRequested)
             {
+                if (pause > TimeSpan.Zero) await Task.Delay(pause, time, stoppingToken).ConfigureAwait(false);
                 await reconnect.ExecuteAsync(async token =>
                 {
                     var result = await client.ConnectAsync(connection.Builder(role)
@@ -46,6 +54,7 @@ public static class MqttSubscriber
                 }, stoppingToken).ConfigureAwait(false);
                 while (lost.CurrentCount > 0) await lost.WaitAsync(stoppingToken).ConfigureAwait(false);
                 connected = true;
+                guard.Connected();
                 setConnected(true);
                 Log.MqttConnected(logger, role, broker);
                 await lost.WaitAsync(stoppingToken).ConfigureAwait(false);

@@ -95,6 +95,9 @@ internal static partial class Log
     [LoggerMessage(31, LogLevel.Error, "Judge:Rule {Rule} cannot judge with the model in {Directory} ({Reason}); judging with the rolling mean + k·sigma instead")]
     public static partial void JudgeRuleUnavailable(ILogger logger, string rule, string directory, string reason);
 
+    [LoggerMessage(32, LogLevel.Error, "MQTT {Role}: the broker took this session away {Count} times in a row, soon after each connect: another client uses the client id {ClientId} (a second instance with the same Mqtt:ClientId / Fleet:Instance, or an old one still running). Backing off so that one of them keeps it; give each instance its own Fleet:Instance")]
+    public static partial void MqttSessionTakenOver(ILogger logger, string role, string clientId, int count);
+
     [LoggerMessage(26, LogLevel.Warning, "API token generated in {Path}: send it as 'Authorization: Bearer <token>' for feedback, retraining and rollback")]
     public static partial void TokenGenerated(ILogger logger, string path);
 }

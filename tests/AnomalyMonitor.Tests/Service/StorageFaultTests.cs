@@ -122,6 +122,30 @@ public sealed class StorageFaultTests : IAsyncLifetime
         await Wait.UntilAsync(() => subscriber.Alerts(Status).Last().GetProperty("state").GetString() == "online", "the status back to online");
         Assert.Equal(0, service.Metrics.StorageDegraded.WithLabels(store).Value);
         Assert.True(service.Metrics.StorageErrors.WithLabels(store).Value >= 1);
-        if (_mounted) Assert.True(service.Metrics.StorageErrors.WithLabels("evidence").Value >= 1, "evidence failed on the full disk and was skipped");
+    }
+
+    /// <summary>A record folder that cannot be made (a file stands where today's folder goes): the alert goes out without evidence.</summary>
+    [Fact]
+    public async Task Evidence_that_cannot_be_written_holds_neither_the_verdict_nor_its_alert()
+    {
+        var evidence = Path.Combine(_dir.Path, "evidence");
+        Directory.CreateDirectory(evidence);
+        var today = TimeProvider.System.GetUtcNow();
+        foreach (var day in new[] { today, today.AddDays(1) })
+            File.WriteAllText(Path.Combine(evidence, day.ToString("yyyy-MM-dd", System.Globalization.CultureInfo.InvariantCulture)), "in the way");
+        await using var subscriber = await MqttTestClient.ConnectAsync(_broker.Port, "sub-no-evidence", subscribe: [Alerts]);
+        await using var service = await TestService.StartAsync(_dir.Path, new Dictionary<string, string?>
+        {
+            ["Mqtt:Broker"] = _broker.Address,
+            ["Fleet:Instance"] = "no-evidence",
+        });
+        await Wait.UntilAsync(() => service.App.Services.GetRequiredServiceOf<AnomalyMonitor.Alerts.AlertPublisher>().Connected, "alerts connected");
+        File.WriteAllBytes(Path.Combine(Inbox, "odd.png"), TestModel.AnomalyPng(0));
+        await Wait.UntilAsync(() => subscriber.Alerts(Alerts).Any(a => a.GetProperty("id").GetString() == "odd.png"), "the alert");
+        Assert.True(File.Exists(Path.Combine(Inbox, "processed", "anomaly", "odd.png")));
+        var alert = subscriber.Alerts(Alerts).Single(a => a.GetProperty("id").GetString() == "odd.png");
+        Assert.False(alert.TryGetProperty("evidence", out _), "no evidence paths for evidence that was not written");
+        Assert.Equal(1, service.Metrics.StorageErrors.WithLabels("evidence").Value);
+        Assert.False(service.App.Services.GetRequiredServiceOf<StorageHealth>().Degraded, "evidence never degrades readiness");
     }
 }
