@@ -79,7 +79,17 @@ public sealed class Scorer
 
         using var scope = NewDisposeScope();
         using var noGrad = no_grad();
-        var input = tensor(staging, [count, _shape.Channels, _shape.Height, _shape.Width]).to(_device);
+        ScoreTensor(tensor(staging, [count, _shape.Channels, _shape.Height, _shape.Width]), count, output, outputOffset, output.Reconstructions is not null);
+    }
+
+    /// <summary>
+    /// Scores N x C x H x W images already in a tensor (a batch's own buffer, read in place), writing results at
+    /// <paramref name="outputOffset"/>. With <paramref name="reconstruct"/>, reconstructions and error maps too
+    /// (the output must be detailed). Call inside a dispose scope and no_grad.
+    /// </summary>
+    public void ScoreTensor(Tensor images, int count, ScoreOutput output, int outputOffset, bool reconstruct)
+    {
+        var input = images.device == _device ? images : images.to(_device, non_blocking: true);
         Tensor? reconstruction;
         Tensor latent;
         if (_detector.UsesLatent)
@@ -88,7 +98,7 @@ public sealed class Scorer
             var code = autoencoder.Encode(input);
             latent = _detector.Latent!.Score(code, _device);
             // The decoder is most of the model's cost: a latent score runs it only when a reconstruction is asked for.
-            reconstruction = output.Reconstructions is not null || _detector.Score == ScoreKind.Combined ? autoencoder.Decode(code) : null;
+            reconstruction = reconstruct || _detector.Score == ScoreKind.Combined ? autoencoder.Decode(code) : null;
         }
         else
         {
@@ -113,7 +123,7 @@ public sealed class Scorer
         score.cpu().data<float>().CopyTo(output.Errors, outputOffset);
         error.cpu().data<float>().CopyTo(output.ReconstructionErrors, outputOffset);
         latent.cpu().data<float>().CopyTo(output.LatentScores, outputOffset);
-        if (output.Reconstructions is { } recon)
+        if (reconstruct && output.Reconstructions is { } recon)
         {
             reconstruction.cpu().data<float>().CopyTo(recon, outputOffset * _shape.PixelCount);
             perPixel.mean([1]).cpu().data<float>().CopyTo(output.ErrorMaps!, outputOffset * _shape.Height * _shape.Width);

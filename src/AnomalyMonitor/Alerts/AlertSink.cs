@@ -26,6 +26,9 @@ internal sealed class AlertSink(IOptions<AlertsOptions> options, StormControl st
 {
     public bool Durable => true;
 
+    /// <summary>Alerts name the evidence files, so the evidence sink runs first.</summary>
+    public bool ReadsEarlierSinks => true;
+
     public string DriftTopic => options.Value.Topic.TrimEnd('/') + "/drift";
 
     public async ValueTask WriteAsync(JudgedBatch batch, CancellationToken cancellationToken)

@@ -19,16 +19,16 @@ internal sealed class EvidenceSink(EvidenceStore evidence, MonitorMetrics metric
         for (int i = 0; i < batch.Count; i++)
         {
             if (!batch.Verdicts[i].IsAnomaly) continue;
-            var d = batch.Items[i];
+            var id = batch.Images[i].Id;
             try
             {
-                batch.Evidence[i] = evidence.Write(d.Item.Id, batch.Shape, d.Pixels.AsSpan(0, batch.Shape.PixelCount),
+                batch.Evidence[i] = evidence.Write(id, batch.Shape, batch.Pixels(i),
                     batch.Reconstructions[i], batch.ErrorMaps[i], batch.Alert(i));
             }
             catch (Exception e) when (e is IOException or UnauthorizedAccessException)
             {
                 metrics.StorageErrors.WithLabels("evidence").Inc();
-                Log.SinkFailed(logger, "evidence", d.Item.Id, e.Message);
+                Log.SinkFailed(logger, "evidence", id, e.Message);
             }
         }
         return ValueTask.CompletedTask;

@@ -5,6 +5,7 @@ using AnomalyMonitor.Fleet;
 using AnomalyMonitor.Ingest;
 using AnomalyMonitor.Mqtt;
 using AnomalyMonitor.Pipeline;
+using AnomalyMonitor.Pipeline.Scoring;
 using AnomalyMonitor.Registry;
 using AnomalyMonitor.Retraining;
 using AnomalyMonitor.Samples;
@@ -15,6 +16,7 @@ using AnomalyMonitor.Web;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.DependencyInjection.Extensions;
+using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Options;
 using Quartz;
 
@@ -67,10 +69,11 @@ public static class ServiceCollectionExtensions
         services.AddSingleton<DurableWrite>();
         services.AddSingleton<Quarantine>();
         services.AddSingleton(sp => new ItemQueue(sp.GetRequiredService<IOptions<PipelineOptions>>().Value.QueueCapacity));
+        services.AddSingleton<Intake>();
         return services;
     }
 
-    /// <summary>The hosted services, in start order; they stop in reverse, so sources stop taking items first and the broker goes last.</summary>
+    /// <summary>The hosted services, in start order; they stop in reverse: retraining first, then the pipeline (which drains), the sources, the broker last.</summary>
     public static IServiceCollection AddMonitorServices(this IServiceCollection services, IConfiguration configuration, TimeProvider time)
     {
         services.AddSingleton(sp => new MqttConnection(sp.GetRequiredService<IOptions<MqttOptions>>().Value, sp.GetRequiredService<IOptions<FleetOptions>>().Value.EffectiveInstance));
@@ -78,16 +81,31 @@ public static class ServiceCollectionExtensions
         services.AddHostedService(sp => sp.GetRequiredService<EmbeddedBroker>());
         services.AddSingleton<AlertOutbox>();
         services.AddSingleton<StormControl>();
-        // The sinks, in the order the sink stage runs them: evidence before the alert that names its files.
+        // The sinks, in registration order: the first four run side by side, the alert sink after them (it names the evidence files).
         services.AddSingleton<IVerdictSink, MetricsSink>();
         services.AddSingleton<IVerdictSink, ScoreHistorySink>();
         services.AddSingleton<IVerdictSink, EvidenceSink>();
-        services.AddSingleton<IVerdictSink, AlertSink>();
         services.AddSingleton<IVerdictSink, NormalStoreSink>();
+        services.AddSingleton<IVerdictSink, AlertSink>();
         services.AddSingleton<SinkStage>();
         services.AddSingleton<AlertPublisher>();
         services.AddHostedService(sp => sp.GetRequiredService<AlertPublisher>());
+        // The sources, one line each (a hosted one runs its own loop; the HTTP one answers requests). Registered
+        // before the pipeline, so they stop after it: what it drains at shutdown is still acknowledged or moved.
+        services.AddIngestSource<FolderSource>(hosted: true);
+        services.AddIngestSource<MqttSource>(hosted: true);
+        services.AddIngestSource<HttpScoreSource>(hosted: false);
         services.AddSingleton<Bootstrapper>();
+        services.TryAddSingleton<IBatchScorerFactory, TorchBatchScorerFactory>();
+        services.AddSingleton(sp =>
+        {
+            var o = sp.GetRequiredService<IOptions<PipelineOptions>>().Value;
+            // Enough that no stage waits for a buffer in steady flow: each decode worker fills one and may wait to hand on
+            // another, two wait for the scoring thread, one is scored, and the sinks hold up to five.
+            return new BatchPool(2 * Math.Max(1, o.DecodeWorkers) + 8, o.MaxBatchSize);
+        });
+        services.AddSingleton<DecodeStage>();
+        services.AddSingleton<ScoringStage>();
         services.AddSingleton<PipelineService>();
         services.AddHostedService(sp => sp.GetRequiredService<PipelineService>());
         services.AddSingleton<Retrainer>();
@@ -98,13 +116,19 @@ public static class ServiceCollectionExtensions
         services.AddQuartzHostedService(o => o.WaitForJobsToComplete = true);
         services.AddSingleton<FeedbackListener>();
         services.AddHostedService(sp => sp.GetRequiredService<FeedbackListener>());
-        services.AddSingleton<FolderSource>();
-        services.AddHostedService(sp => sp.GetRequiredService<FolderSource>());
-        services.AddSingleton<MqttSource>();
-        services.AddHostedService(sp => sp.GetRequiredService<MqttSource>());
         // UseSystemd() registers the notifier only under systemd; outside it the notifier is simply disabled.
         services.TryAddSingleton<Microsoft.Extensions.Hosting.Systemd.ISystemdNotifier, Microsoft.Extensions.Hosting.Systemd.SystemdNotifier>();
         services.AddHostedService<WatchdogService>();
+        return services;
+    }
+
+    /// <summary>Registers a source: as itself, as an <see cref="IIngestSource"/> (status, readiness), and as a hosted service if it runs a loop.</summary>
+    public static IServiceCollection AddIngestSource<TSource>(this IServiceCollection services, bool hosted)
+        where TSource : class, IIngestSource
+    {
+        services.AddSingleton<TSource>();
+        services.AddSingleton<IIngestSource>(sp => sp.GetRequiredService<TSource>());
+        if (hosted) services.AddSingleton<IHostedService>(sp => (IHostedService)sp.GetRequiredService<TSource>());
         return services;
     }
 

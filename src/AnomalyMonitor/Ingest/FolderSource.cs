@@ -1,8 +1,8 @@
-using AnomalyMonitor.State;
 using System.Collections.Concurrent;
 using AnomalyMonitor.Core.Data;
 using AnomalyMonitor.Core.Imaging;
 using AnomalyMonitor.Pipeline;
+using AnomalyMonitor.State;
 using AnomalyMonitor.Telemetry;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
@@ -13,16 +13,20 @@ namespace AnomalyMonitor.Ingest;
 /// <summary>
 /// Watches a folder (FileSystemWatcher, plus a periodic rescan because watchers drop events). A regular
 /// file is taken once its size has been stable for a while, claimed by an atomic rename into processing/,
-/// and after judging moved to processed/normal, processed/anomaly or rejected/ (with a .reason.txt).
+/// handed to the pipeline as one item (an image, or a batch file of many), and when it settles moved to
+/// processed/normal, processed/anomaly (if any image in it was anomalous) or, when every image in it was
+/// refused, rejected/ (with a .reason.txt).
 /// Named pipes, sockets, devices and directories are left where they are (reading a pipe would block
 /// the source); a symbolic link is moved to rejected/ without ever being followed. A file handed back
 /// by the pipeline is submitted again after a backoff; files left in processing/ by a crash are judged
 /// again at start.
 /// </summary>
 public sealed class FolderSource(
-    ItemQueue queue, ModelHolder holder, IOptions<IngestOptions> ingest, IOptions<PipelineOptions> pipeline, PathResolver paths, TimeProvider time,
-    MonitorMetrics metrics, ILogger<FolderSource> logger) : BackgroundService
+    Intake intake, IOptions<IngestOptions> ingest, IOptions<PipelineOptions> pipeline, PathResolver paths, TimeProvider time,
+    MonitorMetrics metrics, ILogger<FolderSource> logger) : BackgroundService, IIngestSource
 {
+    private const int MaxReasonLines = 100;
+
     private readonly ConcurrentDictionary<string, byte> _candidates = new(StringComparer.Ordinal);
     private readonly Dictionary<string, (long Size, DateTimeOffset Since)> _sizes = new(StringComparer.Ordinal);
     private readonly Dictionary<string, FileKind> _leftAlone = new(StringComparer.Ordinal);
@@ -32,6 +36,7 @@ public sealed class FolderSource(
     private volatile bool _stopping;
 
     private FolderSourceOptions Options => ingest.Value.Folder;
+    public string Name => "folder";
     public bool Enabled => Options.Enabled;
     public FolderLayout Layout { get; } = new(paths.Resolve(ingest.Value.Folder.Path));
 
@@ -197,13 +202,12 @@ public sealed class FolderSource(
         foreach (var f in left) await SubmitAsync(f, cancellationToken).ConfigureAwait(false);
     }
 
-    /// <summary>Turns a claimed file into items: one for an image, one per image for a batch file.</summary>
+    /// <summary>Hands a claimed file to the pipeline as one item: its bytes, or (a batch file) its path for the decoder to read.</summary>
     private async Task SubmitAsync(string claimed, CancellationToken cancellationToken)
     {
         var name = Path.GetFileName(claimed);
-        var source = "folder";
         var receivedAt = time.GetUtcNow();
-        List<IngestItem> items;
+        IngestItem item;
         try
         {
             // Checked again on the claimed name: the entry may have been swapped between the check and the rename.
@@ -215,15 +219,9 @@ public sealed class FolderSource(
             var length = new FileInfo(claimed).Length;
             if (length > Options.MaxFileBytes)
                 throw new InputRejectedException(name, RejectReason.TooLarge, $"{length} bytes exceeds the limit of {Options.MaxFileBytes}");
-            if (IsBatchFile(name))
-            {
-                items = ReadBatch(claimed, name, source, receivedAt);
-            }
-            else
-            {
-                var bytes = await File.ReadAllBytesAsync(claimed, cancellationToken).ConfigureAwait(false);
-                items = [new IngestItem { Id = name, Source = source, ReceivedAt = receivedAt, Payload = bytes, Completion = new FileDisposition(this, claimed, 1) }];
-            }
+            item = IsBatchFile(name)
+                ? NewItem(claimed, receivedAt, batchFile: true)
+                : NewItem(claimed, receivedAt, await File.ReadAllBytesAsync(claimed, cancellationToken).ConfigureAwait(false));
         }
         catch (InputRejectedException e)
         {
@@ -248,40 +246,20 @@ public sealed class FolderSource(
             ScheduleRetry(claimed);
             return;
         }
-        foreach (var item in items)
-        {
-            if (!await queue.WriteAsync(item, cancellationToken).ConfigureAwait(false)) return; // shutdown: stays in processing/
-        }
+        await intake.SubmitAsync(item, cancellationToken).ConfigureAwait(false); // false at shutdown: it stays in processing/
     }
 
-    private List<IngestItem> ReadBatch(string claimed, string name, string source, DateTimeOffset receivedAt)
+    private IngestItem NewItem(string path, DateTimeOffset receivedAt, ReadOnlyMemory<byte> payload = default, bool batchFile = false) => new()
     {
-        var load = DatasetLoader.Load(claimed, new DatasetOptions { Shape = holder.InputShape, Limits = DecodeLimits.Default with { MaxBytes = Options.MaxFileBytes, AllowResize = pipeline.Value.AllowResize } });
-        if (load.Images.Count + load.Rejected.Count == 0)
-            throw new InputRejectedException(name, RejectReason.Empty, "the batch file holds no images");
-        var disposition = new FileDisposition(this, claimed, load.Images.Count + load.Rejected.Count);
-        var items = new List<IngestItem>(load.Images.Count);
-        for (int i = 0; i < load.Images.Count; i++)
-        {
-            items.Add(new IngestItem
-            {
-                Id = $"{name}#{load.Images.Ids[i].Split('#').Last()}",
-                Source = source,
-                ReceivedAt = receivedAt,
-                Pixels = load.Images.Image(i).ToArray(),
-                Completion = disposition,
-            });
-        }
-        foreach (var r in load.Rejected)
-        {
-            metrics.CountRejected(source, r.Reason);
-            Log.Rejected(logger, $"{name}#{r.Item.Split('#').Last()}", source, r.Reason.Name(), r.Detail);
-            disposition.Complete(new IngestItem { Id = r.Item, Source = source }, new ItemResult(Outcome.Rejected, r.Reason, r.Detail));
-        }
-        return items;
-    }
-
-    private void LogFolderError(string path, string reason) => Log.FolderError(logger, path, reason);
+        Source = this,
+        Id = Path.GetFileName(path),
+        Label = "folder",
+        ReceivedAt = receivedAt,
+        Payload = payload,
+        BatchFile = batchFile ? path : null,
+        MaxBytes = Options.MaxFileBytes,
+        State = path,
+    };
 
     private static bool IsBatchFile(string name)
     {
@@ -289,12 +267,9 @@ public sealed class FolderSource(
         return ext is ".npz" or ".npy" || IdxReader.IsIdxPath(name);
     }
 
-    private void RejectFile(string path, RejectReason reason, string detail)
-    {
-        metrics.CountRejected("folder", reason);
-        Log.Rejected(logger, Path.GetFileName(path), "folder", reason.Name(), detail);
-        MoveToRejected(path, $"{Path.GetFileName(path)}: {reason.Name()}: {detail}");
-    }
+    /// <summary>Refuses a file as a whole, through the intake like every refusal; its settlement moves it to rejected/.</summary>
+    private void RejectFile(string path, RejectReason reason, string detail) =>
+        intake.RejectWhole(NewItem(path, time.GetUtcNow()), reason, detail);
 
     private void MoveToRejected(string path, string reasonText)
     {
@@ -342,68 +317,29 @@ public sealed class FolderSource(
         }
     }
 
-    private void Settled(string claimed) => _attempts.TryRemove(claimed, out _);
-
-    /// <summary>Moves a claimed file once all of its items are done.</summary>
-    private sealed class FileDisposition(FolderSource owner, string claimed, int count) : IItemCompletion
+    /// <summary>The file's last image is settled: moved by what became of its images, or offered again if handed back.</summary>
+    public void Settle(IngestItem item)
     {
-        private readonly int _count = count;
-        private int _remaining = count;
-        private int _anomalies;
-        private int _rejected;
-        private volatile bool _handedBack;
-        private string? _firstReason;
-        private string? _handBackReason;
-
-        public void Complete(IngestItem item, ItemResult result)
+        var path = (string)item.State!;
+        if (item.HandedBackAtShutdown) return; // stays in processing/: judged again at the next start
+        if (item.HandedBack)
         {
-            switch (result.Outcome)
-            {
-                case Outcome.Anomaly: Interlocked.Increment(ref _anomalies); break;
-                case Outcome.HandedBack:
-                    _handBackReason = result.Detail;
-                    _handedBack = true;
-                    break;
-                case Outcome.Rejected:
-                    Interlocked.Increment(ref _rejected);
-                    Interlocked.CompareExchange(ref _firstReason, $"{item.Id}: {result.Reason?.Name()}: {result.Detail}", null);
-                    break;
-            }
-            if (Interlocked.Decrement(ref _remaining) == 0) Finish();
+            ScheduleRetry(path, item.HandBackReason);
+            return;
         }
-
-        public void Held(IngestItem item)
+        _attempts.TryRemove(path, out _);
+        try
         {
-            // The file stays in processing/ until its items are judged by the first model.
+            if (item.Rejections.Count >= item.Images)
+                MoveToRejected(path, string.Join(Environment.NewLine, item.Rejections.Take(MaxReasonLines).Select(r => $"{r.Id}: {r.Reason.Name()}: {r.Detail}")));
+            else if (Options.DeleteProcessed)
+                File.Delete(path);
+            else
+                FolderLayout.MoveInto(path, item.Anomalies > 0 ? Layout.Anomaly : Layout.Normal);
         }
-
-        private void Finish()
+        catch (IOException e)
         {
-            if (_handedBack)
-            {
-                owner.ScheduleRetry(claimed, _handBackReason);
-                return;
-            }
-            owner.Settled(claimed);
-            try
-            {
-                if (_rejected == _count)
-                {
-                    owner.MoveToRejected(claimed, _firstReason ?? "rejected");
-                }
-                else if (owner.Options.DeleteProcessed)
-                {
-                    File.Delete(claimed);
-                }
-                else
-                {
-                    FolderLayout.MoveInto(claimed, _anomalies > 0 ? owner.Layout.Anomaly : owner.Layout.Normal);
-                }
-            }
-            catch (IOException e)
-            {
-                owner.LogFolderError(claimed, e.Message);
-            }
+            Log.FolderError(logger, path, e.Message);
         }
     }
 }

@@ -1,7 +1,8 @@
-using System.Security.Cryptography;
+using System.Threading.Channels;
 using AnomalyMonitor.Core.Imaging;
 using AnomalyMonitor.Ingest;
 using AnomalyMonitor.Pipeline;
+using AnomalyMonitor.Pipeline.Decoding;
 using AnomalyMonitor.State;
 using AnomalyMonitor.Telemetry;
 using MQTTnet;
@@ -12,20 +13,26 @@ using Microsoft.Extensions.Options;
 namespace AnomalyMonitor.Mqtt;
 
 /// <summary>
-/// Subscribes with MQTT 5, QoS 1 and a persistent session (clean start off, session expiry set), and
-/// acknowledges each message only once every image in it has a durably recorded result. A message the
-/// pipeline hands back (a failure, not a shutdown) is offered again after a backoff: left unacknowledged,
-/// it would hold one of the broker's in-flight slots until the next reconnect. Messages not acknowledged
-/// when the service stops are redelivered by the broker on the next connect.
+/// Subscribes with MQTT 5, QoS 1 and a persistent session (clean start off, session expiry set); each
+/// message is one item, acknowledged only once every image in it has a durable result (refused images
+/// are kept in state/quarantine first). A message the pipeline hands back (a failure, not a shutdown) is
+/// offered again after a backoff: left unacknowledged, it would hold one of the broker's in-flight slots
+/// until the next reconnect. Messages not acknowledged when the service stops are redelivered by the
+/// broker on the next connect.
 /// </summary>
 public sealed class MqttSource(
-    ItemQueue queue, Quarantine quarantine, DurableWrite durable, IOptions<IngestOptions> ingest, MqttConnection connection, IOptions<PipelineOptions> pipeline,
-    TimeProvider time, MonitorMetrics metrics, ILogger<MqttSource> logger) : BackgroundService
+    Intake intake, Quarantine quarantine, DurableWrite durable, IOptions<IngestOptions> ingest, MqttConnection connection, IOptions<PipelineOptions> pipeline,
+    TimeProvider time, MonitorMetrics metrics, ILogger<MqttSource> logger) : BackgroundService, IIngestSource
 {
+    // Acknowledgements are sent by one writer, in the order they come, as many as are ready at a time:
+    // no task per message, and the pipeline's threads never wait on the socket.
+    private readonly Channel<Delivery> _acks = Channel.CreateUnbounded<Delivery>(new UnboundedChannelOptions { SingleReader = true });
     private CancellationToken _stopping;
 
+    public string Name => "mqtt";
     public bool Enabled => ingest.Value.Mqtt.Enabled;
     public bool Connected { get; private set; }
+    bool? IIngestSource.Connected => Enabled ? Connected : null;
 
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
@@ -35,11 +42,28 @@ public sealed class MqttSource(
         client.ApplicationMessageReceivedAsync += e =>
         {
             e.AutoAcknowledge = false;
-            return SubmitAsync(new Delivery(this, e), stoppingToken);
+            return SubmitAsync(new Delivery(e), stoppingToken);
         };
+        var acks = Task.Run(AcknowledgeAsync, CancellationToken.None);
         var options = ingest.Value.Mqtt;
-        await MqttSubscriber.RunAsync(client, connection, "ingest", options.SessionExpiry, options.Topics, SetConnected, time, metrics, logger, stoppingToken)
-            .ConfigureAwait(false);
+        // The pipeline has stopped (it stops first) when this one does: what it settled is acknowledged before the disconnect.
+        async Task FlushAsync()
+        {
+            _acks.Writer.TryComplete();
+            try { await acks.WaitAsync(TimeSpan.FromSeconds(5), TimeProvider.System, CancellationToken.None).ConfigureAwait(false); }
+            catch (TimeoutException) { }
+        }
+        try
+        {
+            await MqttSubscriber.RunAsync(client, connection, "ingest", options.SessionExpiry, options.Topics, SetConnected, time, metrics, logger, stoppingToken, FlushAsync)
+                .ConfigureAwait(false);
+        }
+        finally
+        {
+            _acks.Writer.TryComplete();
+            try { await acks.WaitAsync(TimeSpan.FromSeconds(5), TimeProvider.System, CancellationToken.None).ConfigureAwait(false); }
+            catch (TimeoutException) { }
+        }
     }
 
     private void SetConnected(bool connected)
@@ -51,44 +75,86 @@ public sealed class MqttSource(
     private async Task SubmitAsync(Delivery delivery, CancellationToken stoppingToken)
     {
         var message = delivery.Message;
-        var payload = System.Buffers.BuffersExtensions.ToArray(message.Payload);
-        var receivedAt = time.GetUtcNow();
-        // Stable across redelivery, so a message judged again after a crash keeps its id.
-        var fallbackId = $"{message.Topic}/{Convert.ToHexStringLower(SHA256.HashData(payload))[..16]}";
-        IReadOnlyList<ParsedImage> images;
-        try
+        // On receive the payload is one segment over an array of its own, valid after the handler returns: read in place.
+        var payload = message.Payload.IsSingleSegment ? message.Payload.First : System.Buffers.BuffersExtensions.ToArray(message.Payload);
+        var topic = message.Topic;
+        var item = new IngestItem
         {
-            if (payload.Length > ingest.Value.Mqtt.MaxPayloadBytes)
-                throw new InputRejectedException(fallbackId, RejectReason.TooLarge, $"{payload.Length} bytes exceeds the limit of {ingest.Value.Mqtt.MaxPayloadBytes}");
-            images = PayloadParser.Parse(payload, message.Topic, fallbackId);
-        }
-        catch (InputRejectedException r)
+            Source = this,
+            // Stable across redelivery, so a message judged again after a crash keeps its id; computed only when needed.
+            IdFactory = i => PayloadDecoder.ContentId(topic, i.Payload.Span),
+            Label = topic,
+            ReceivedAt = time.GetUtcNow(),
+            Payload = payload,
+            State = delivery,
+        };
+        delivery.Current = item;
+        if (payload.Length > ingest.Value.Mqtt.MaxPayloadBytes)
         {
-            metrics.CountRejected(message.Topic, r.Reason);
-            Log.Rejected(logger, r.Item, message.Topic, r.Reason.Name(), r.Detail);
-            delivery.Begin(0);
-            if (TryQuarantine(r.Item, payload, r.Message)) await delivery.AcknowledgeAsync().ConfigureAwait(false);
-            else Retry(delivery, "the quarantine folder cannot write", storage: true);
+            intake.RejectWhole(item, RejectReason.TooLarge, $"{payload.Length} bytes exceeds the limit of {ingest.Value.Mqtt.MaxPayloadBytes}");
             return;
         }
-
-        delivery.Begin(images.Count);
-        foreach (var image in images)
-        {
-            var item = new IngestItem
-            {
-                Id = image.Id,
-                Source = image.Source,
-                ReceivedAt = receivedAt,
-                Payload = image.Bytes,
-                Metadata = image.Metadata,
-                Completion = delivery,
-            };
-            if (!await queue.WriteAsync(item, stoppingToken).ConfigureAwait(false)) return; // shutting down: stays unacknowledged
-        }
+        await intake.SubmitAsync(item, stoppingToken).ConfigureAwait(false); // false at shutdown: unacknowledged, redelivered
     }
 
-    private void AcknowledgementFailed(Exception e) => logger.LogDebug(e, "Acknowledgement failed");
+    /// <summary>Every image has a durable result: refused ones are quarantined, then the message is acknowledged (or, handed back, offered again).</summary>
+    public void Settle(IngestItem item)
+    {
+        var delivery = (Delivery)item.State!;
+        if (!delivery.IsCurrent(item)) return; // acknowledged while held for the first model, or superseded by a retry
+        if (item.HandedBackAtShutdown) return; // unacknowledged: the broker redelivers it after the restart
+        if (item.HandedBack) Retry(delivery, item.HandBackReason, storage: false);
+        else Finish(delivery, item);
+    }
+
+    /// <summary>Learning state: every image is held in the store, so the broker can let go of the message now.</summary>
+    public void Held(IngestItem item)
+    {
+        var delivery = (Delivery)item.State!;
+        if (!delivery.IsCurrent(item) || item.HandedBackAtShutdown) return;
+        if (item.HandedBack) Retry(delivery, item.HandBackReason, storage: false);
+        else Finish(delivery, item);
+    }
+
+    private void Finish(Delivery delivery, IngestItem item)
+    {
+        foreach (var r in item.Rejections)
+        {
+            if (!TryQuarantine(r.Id, r.Bytes.Span, $"{r.Reason.Name()}: {r.Detail}"))
+            {
+                // Kept nowhere yet: not acknowledged, offered again once the quarantine folder writes.
+                Retry(delivery, "the quarantine folder cannot write", storage: true);
+                return;
+            }
+        }
+        if (delivery.TryFinish()) _acks.Writer.TryWrite(delivery);
+    }
+
+    private async Task AcknowledgeAsync()
+    {
+        var reader = _acks.Reader;
+        try
+        {
+            while (await reader.WaitToReadAsync(CancellationToken.None).ConfigureAwait(false))
+            {
+                while (reader.TryRead(out var delivery))
+                {
+                    try
+                    {
+                        await delivery.Args.AcknowledgeAsync(CancellationToken.None).ConfigureAwait(false);
+                    }
+                    catch (Exception e) when (e is not OutOfMemoryException)
+                    {
+                        // The connection went away: the broker will redeliver, which is the safe side.
+                        logger.LogDebug(e, "Acknowledgement failed");
+                    }
+                }
+            }
+        }
+        catch (ChannelClosedException)
+        {
+        }
+    }
 
     /// <summary>Keeps a refused payload with its reason; false (and the store degraded) when the quarantine folder cannot write.</summary>
     private bool TryQuarantine(string id, ReadOnlySpan<byte> payload, string reason)
@@ -97,7 +163,7 @@ public sealed class MqttSource(
         return durable.TryOnce("quarantine", () => quarantine.Keep(id, copy, reason));
     }
 
-    /// <summary>Offers a handed-back message again after a backoff that doubles each time; after Pipeline:MaxAttempts it is quarantined and acknowledged.</summary>
+    /// <summary>Offers a handed-back message again after a backoff that doubles each time; after Pipeline:MaxAttempts it is refused, quarantined and acknowledged.</summary>
     /// <param name="storage">The message was judged but its record could not be written: waiting for the disk is not a failed attempt.</param>
     private void Retry(Delivery delivery, string? reason, bool storage)
     {
@@ -106,14 +172,17 @@ public sealed class MqttSource(
         if (!storage) delivery.Attempts++;
         if (delivery.Attempts >= p.MaxAttempts)
         {
-            var id = $"{delivery.Message.Topic}/attempts";
-            metrics.CountRejected(delivery.Message.Topic, RejectReason.Failed);
-            Log.Rejected(logger, id, delivery.Message.Topic, RejectReason.Failed.Name(), $"handed back {delivery.Attempts} times, last: {reason}");
-            if (TryQuarantine(id, System.Buffers.BuffersExtensions.ToArray(delivery.Message.Payload), $"failed: handed back {delivery.Attempts} times, last: {reason}"))
+            var failed = new IngestItem
             {
-                _ = delivery.AcknowledgeAsync();
-                return;
-            }
+                Source = this,
+                Id = $"{delivery.Message.Topic}/attempts",
+                Label = delivery.Message.Topic,
+                Payload = delivery.Current!.Payload,
+                State = delivery,
+            };
+            delivery.Current = failed;
+            intake.RejectWhole(failed, RejectReason.Failed, $"handed back {delivery.Attempts} times, last: {reason}");
+            return;
         }
         var delay = TimeSpan.FromTicks(Math.Min(p.RetryMaxDelay.Ticks, p.RetryDelay.Ticks * (1L << Math.Clamp(delivery.Attempts - 1, 0, 20))));
         _ = Task.Run(async () =>
@@ -130,65 +199,26 @@ public sealed class MqttSource(
         }, CancellationToken.None);
     }
 
-    /// <summary>
-    /// One received message and its images' results: acknowledged when all are done; offered again when one
-    /// was handed back. Completions arrive from the pipeline's threads.
-    /// </summary>
-    private sealed class Delivery(MqttSource owner, MqttApplicationMessageReceivedEventArgs e) : IItemCompletion
+    /// <summary>One received message: the item now offered for it (a retry makes a new one), and whether it was acknowledged.</summary>
+    private sealed class Delivery(MqttApplicationMessageReceivedEventArgs args)
     {
-        private int _remaining;
-        private int _handedBack;
-        private bool _storage;
-        private string? _reason;
+        private int _finished;
+        private volatile IngestItem? _current;
 
-        public MqttApplicationMessage Message => e.ApplicationMessage;
+        public MqttApplicationMessageReceivedEventArgs Args => args;
+        public MqttApplicationMessage Message => args.ApplicationMessage;
         /// <summary>Times the pipeline handed this message back.</summary>
         public int Attempts { get; set; }
 
-        public void Begin(int count)
+        public IngestItem? Current
         {
-            _handedBack = 0;
-            _storage = false;
-            Volatile.Write(ref _remaining, count);
+            get => _current;
+            set => _current = value;
         }
 
-        public void Complete(IngestItem item, ItemResult result)
-        {
-            if (result.Outcome == Outcome.HandedBack)
-            {
-                _reason = result.Detail;
-                Volatile.Write(ref _handedBack, 1);
-            }
-            if (result.Outcome == Outcome.Rejected && !owner.TryQuarantine(item.Id, item.Payload.Span, $"{result.Reason?.Name()}: {result.Detail}"))
-            {
-                // Kept nowhere yet: not acknowledged, offered again once the quarantine folder writes.
-                _reason = "the quarantine folder cannot write";
-                _storage = true;
-                Volatile.Write(ref _handedBack, 1);
-            }
-            if (!item.WasHeld) Done();
-        }
+        public bool IsCurrent(IngestItem item) => ReferenceEquals(_current, item) && Volatile.Read(ref _finished) == 0;
 
-        public void Held(IngestItem item) => Done();
-
-        private void Done()
-        {
-            if (Interlocked.Decrement(ref _remaining) != 0) return;
-            if (Volatile.Read(ref _handedBack) == 1) owner.Retry(this, _reason, _storage);
-            else _ = AcknowledgeAsync();
-        }
-
-        public async Task AcknowledgeAsync()
-        {
-            try
-            {
-                await e.AcknowledgeAsync(CancellationToken.None).ConfigureAwait(false);
-            }
-            catch (Exception ex) when (ex is not OutOfMemoryException)
-            {
-                // The connection went away: the broker will redeliver, which is the safe side.
-                owner.AcknowledgementFailed(ex);
-            }
-        }
+        /// <summary>True the first time only: the message is acknowledged once.</summary>
+        public bool TryFinish() => Interlocked.Exchange(ref _finished, 1) == 0;
     }
 }

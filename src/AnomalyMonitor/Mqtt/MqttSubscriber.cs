@@ -10,12 +10,13 @@ namespace AnomalyMonitor.Mqtt;
 /// off, so QoS 1 messages sent while away are delivered on return), subscribe, report, wait for the
 /// connection to drop, and again, with the connection's backoff, and a longer one while another client
 /// keeps taking the session (see TakeoverGuard). Used by the image source and the feedback topic; the
-/// caller attaches its message handler to the client first.
+/// caller attaches its message handler to the client first, and may send what it still owes (acknowledgements)
+/// in <c>beforeDisconnect</c>.
 /// </summary>
 public static class MqttSubscriber
 {
     public static async Task RunAsync(IMqttClient client, MqttConnection connection, string role, TimeSpan sessionExpiry, IReadOnlyList<string> topics,
-        Action<bool> setConnected, TimeProvider time, MonitorMetrics metrics, ILogger logger, CancellationToken stoppingToken)
+        Action<bool> setConnected, TimeProvider time, MonitorMetrics metrics, ILogger logger, CancellationToken stoppingToken, Func<Task>? beforeDisconnect = null)
     {
         var broker = connection.Describe();
         var guard = new TakeoverGuard(role, connection.ClientId(role), connection.Options, time, metrics, logger);
@@ -65,6 +66,7 @@ public static class MqttSubscriber
         }
         finally
         {
+            if (beforeDisconnect is not null) await beforeDisconnect().ConfigureAwait(false);
             setConnected(false);
             if (client.IsConnected)
             {

@@ -38,9 +38,9 @@ public sealed class Bootstrapper(
     }
 
     /// <summary>Held items that survived a restart during learning; they are judged once the model exists.</summary>
-    internal IEnumerable<Decoded> RestoreHeld() =>
-        normals.HeldItems(holder.InputShape).Select(h => new Decoded(
-            new IngestItem { Id = h.ItemId, Source = h.Source, ReceivedAt = h.ReceivedAt, Pixels = h.Pixels, WasHeld = true }, h.Pixels, false));
+    /// <summary>The images held for the first model before a restart; their sources already let go of them (or offer them again).</summary>
+    internal IEnumerable<(ImageRef Image, float[] Pixels)> RestoreHeld() =>
+        normals.HeldItems(holder.InputShape).Select(h => (new ImageRef(RestoredHeld.Item(h.ItemId, h.Source, h.ReceivedAt), h.ItemId, h.Source, null, WasHeld: true), h.Pixels));
 
     public Task TrainFromHeldAsync(IReadOnlyList<float[]> pixels, CancellationToken cancellationToken)
     {
@@ -109,5 +109,27 @@ public sealed class Bootstrapper(
             }
         }
         return false;
+    }
+}
+
+/// <summary>The source of images restored from the held store: nobody waits for their verdicts but the sinks.</summary>
+internal sealed class RestoredHeld : IIngestSource
+{
+    private static readonly RestoredHeld Instance = new();
+
+    public string Name => "restored";
+
+    public void Settle(IngestItem item)
+    {
+    }
+
+    /// <summary>An item of one image that counts as decoded and held.</summary>
+    public static IngestItem Item(string id, string label, DateTimeOffset receivedAt)
+    {
+        var item = new IngestItem { Source = Instance, Id = id, Label = label, ReceivedAt = receivedAt };
+        item.AddImages(1);
+        item.Decoded();
+        item.Hold();
+        return item;
     }
 }

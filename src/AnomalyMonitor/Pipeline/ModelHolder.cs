@@ -1,6 +1,7 @@
 using AnomalyMonitor.Core.Imaging;
 using AnomalyMonitor.Core.Runtime;
 using AnomalyMonitor.Core.Scoring;
+using AnomalyMonitor.Pipeline.Scoring;
 using AnomalyMonitor.Core.Storage;
 using AnomalyMonitor.Core.Thresholds;
 using AnomalyMonitor.Registry;
@@ -17,7 +18,7 @@ namespace AnomalyMonitor.Pipeline;
 /// </summary>
 public sealed class ModelHolder(
     IOptions<ModelsOptions> models, IOptions<JudgeOptions> judge, IOptions<BootstrapOptions> bootstrap,
-    ModelRegistry registry, MonitorMetrics metrics, ILogger<ModelHolder> logger) : IDisposable
+    ModelRegistry registry, IBatchScorerFactory scorers, MonitorMetrics metrics, ILogger<ModelHolder> logger) : IDisposable
 {
     private volatile LoadedModel? _model;
     private LoadedModel? _pending;
@@ -25,7 +26,7 @@ public sealed class ModelHolder(
     private Device? _device;
 
     public LoadedModel? Model => _model;
-    public Scorer? Scorer { get; private set; }
+    public IBatchScorer? Scorer { get; private set; }
     public RollingJudge? Judge { get; private set; }
     public bool IsJudging => _model is not null;
     public int Version => _model?.Manifest.Version ?? 0;
@@ -105,8 +106,10 @@ public sealed class ModelHolder(
     public void Install(LoadedModel model)
     {
         var previous = _model;
+        var previousScorer = Scorer;
         ApplyScoringThreads();
-        Scorer = model.CreateScorer();
+        Scorer = scorers.Create(model);
+        previousScorer?.Dispose();
         Judge = CreateJudge(model);
         _model = model;
         previous?.Dispose();

@@ -1,12 +1,6 @@
-using System.Buffers;
-using System.Diagnostics;
 using System.Threading.Channels;
-using AnomalyMonitor.Core.Data;
-using AnomalyMonitor.Core.Imaging;
-using AnomalyMonitor.Core.Scoring;
 using AnomalyMonitor.Evidence;
 using AnomalyMonitor.Ingest;
-using AnomalyMonitor.Samples;
 using AnomalyMonitor.Sinks;
 using AnomalyMonitor.State;
 using AnomalyMonitor.Telemetry;
@@ -17,213 +11,114 @@ using Microsoft.Extensions.Options;
 namespace AnomalyMonitor.Pipeline;
 
 /// <summary>
-/// queue → decode (workers, pooled buffers) → micro-batch (size/time) → score (no_grad) → judge → sinks.
-/// One scoring loop owns the model, the judge and the sinks' ordering; decoding runs beside it.
+/// Composes the stages, one way: queue → decode and batch (workers) → score and judge (a thread of its
+/// own) → sinks → settle. Each hop is a small bounded channel, so a slow stage holds back the ones before
+/// it and, through the queue, the sources. On shutdown the queue closes, what is queued drains, and what
+/// is left when the hard deadline passes goes back to its source (left in processing/, or not acknowledged).
 /// </summary>
-public sealed partial class PipelineService(
-    ItemQueue queue, ModelHolder holder, Bootstrapper bootstrapper, JudgeStateStore judgeState, SinkStage sinkStage, DurableWrite durable,
-    EvidenceStore evidence, NormalSampleStore normals, MonitorMetrics metrics, TimeProvider time,
-    IOptions<PipelineOptions> pipelineOptions, IOptions<JudgeOptions> judgeOptions, IOptions<ServiceOptions> serviceOptions,
+public sealed class PipelineService(
+    ItemQueue queue, DecodeStage decode, ScoringStage scoring, SinkStage sinks, BatchPool pool, Bootstrapper bootstrapper, EvidenceStore evidence,
+    TimeProvider time, IOptions<PipelineOptions> pipelineOptions, IOptions<JudgeOptions> judgeOptions, IOptions<ServiceOptions> serviceOptions,
     ILogger<PipelineService> logger) : BackgroundService
 {
-    private readonly PipelineOptions _options = pipelineOptions.Value;
-    private readonly DecodeLimits _limits = DecodeLimits.Default with { AllowResize = pipelineOptions.Value.AllowResize };
-    private readonly Channel<Decoded> _decoded = Channel.CreateBounded<Decoded>(new BoundedChannelOptions(Math.Max(2 * pipelineOptions.Value.MaxBatchSize, 8))
-    {
-        FullMode = BoundedChannelFullMode.Wait,
-        SingleReader = true,
-    });
-    private readonly DriftDetector _drift = new(judgeOptions.Value.Drift, time);
-    private readonly Channel<JudgedBatch> _sinks = Channel.CreateBounded<JudgedBatch>(new BoundedChannelOptions(4) { SingleReader = true, SingleWriter = true });
-    private readonly List<Decoded> _held = [];
-    private long _heartbeat = Stopwatch.GetTimestamp();
+    /// <summary>Images judged and durably recorded since start (tests and /api/status read it).</summary>
+    public long Judged => sinks.Settled;
 
-    /// <summary>Items judged and durably recorded since start (tests and /api/status read it).</summary>
-    public long Judged => sinkStage.Settled;
+    public bool DriftActive => scoring.DriftActive;
 
-    public bool DriftActive => _drift.Active;
-
-    /// <summary>Test hook: runs before each batch is scored; an exception it returns fails the batch, as a libtorch error would.</summary>
-    internal Func<IReadOnlyList<Decoded>, Exception?>? BeforeScoring { get; set; }
-
-    /// <summary>True while the loop turns (the systemd watchdog is fed only then).</summary>
-    public bool Alive => Stopwatch.GetElapsedTime(Interlocked.Read(ref _heartbeat)) < TimeSpan.FromSeconds(30) || bootstrapper.Training;
+    /// <summary>True while the scoring loop turns (the systemd watchdog is fed only then).</summary>
+    public bool Alive => scoring.Alive;
 
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
-        // On shutdown the queue closes, what is queued drains, and whatever is left when the hard deadline
-        // passes is handed back to its source (left in processing/, or not acknowledged to the broker).
         using var hard = new CancellationTokenSource();
         using var onStop = stoppingToken.Register(() =>
         {
-            Log.ShuttingDown(logger, queue.Count + _decoded.Reader.Count);
+            Log.ShuttingDown(logger, queue.Count);
             queue.Close();
             hard.CancelAfter(serviceOptions.Value.ShutdownTimeout * 0.75);
         });
 
         await Task.Yield();
         await bootstrapper.StartAsync(hard.Token).ConfigureAwait(false);
-        if (holder.IsJudging) RestoreWindow();
-        else _held.AddRange(bootstrapper.RestoreHeld());
-        SetState();
+        scoring.Prepare();
 
-        var workers = Enumerable.Range(0, Math.Max(1, _options.DecodeWorkers)).Select(_ => Task.Run(() => DecodeAsync(hard.Token), CancellationToken.None)).ToArray();
-        var decodersDone = Task.WhenAll(workers).ContinueWith(_ => _decoded.Writer.TryComplete(), TaskScheduler.Default);
+        // Two batches ready: the scoring thread never waits for a decoder that is finishing the next one.
+        var ready = Channel.CreateBounded<Batch>(new BoundedChannelOptions(2) { SingleReader = true });
+        var judged = Channel.CreateBounded<JudgedBatch>(new BoundedChannelOptions(4) { SingleReader = true, SingleWriter = true });
+        var workers = Enumerable.Range(0, Math.Max(1, pipelineOptions.Value.DecodeWorkers))
+            .Select(_ => Task.Run(() => decode.RunWorkerAsync(ready.Writer, hard.Token), CancellationToken.None)).ToArray();
+        var decoded = Task.WhenAll(workers).ContinueWith(_ => ready.Writer.TryComplete(), TaskScheduler.Default);
+        var scored = RunScoringThread(ready.Reader, judged.Writer, hard.Token);
+        var recorded = Task.Run(() => SinkLoopAsync(judged.Reader, hard.Token), CancellationToken.None);
         using var housekeeping = new PeriodicTimer(judgeOptions.Value.SaveInterval, time);
         var housekeepingTask = HousekeepingAsync(housekeeping, hard.Token);
-        var sinkTask = Task.Run(() => SinkLoopAsync(hard.Token), CancellationToken.None);
         try
         {
-            await ScoreLoopAsync(hard.Token).ConfigureAwait(false);
-        }
-        catch (OperationCanceledException) when (hard.IsCancellationRequested)
-        {
+            await scored.ConfigureAwait(false);
         }
         finally
         {
-            await decodersDone.ConfigureAwait(false);
-            _sinks.Writer.TryComplete();
-            await sinkTask.ConfigureAwait(false); // what was judged is recorded before anything is handed back
-            HandBackRemaining();
-            SaveWindow();
+            await decoded.ConfigureAwait(false);
+            judged.Writer.TryComplete();
+            await recorded.ConfigureAwait(false); // what was judged is recorded before anything is handed back
+            HandBackQueued();
             housekeeping.Dispose();
             try { await housekeepingTask.ConfigureAwait(false); } catch (OperationCanceledException) { }
         }
     }
 
-    private async Task DecodeAsync(CancellationToken cancellationToken)
+    /// <summary>Scoring runs on a dedicated thread: torch's intra-op thread count is per thread, and the loop never yields it to other work.</summary>
+    private Task RunScoringThread(ChannelReader<Batch> ready, ChannelWriter<JudgedBatch> judged, CancellationToken hard)
     {
-        try
+        var done = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var thread = new Thread(() =>
         {
-            await foreach (var item in queue.Reader.ReadAllAsync(cancellationToken).ConfigureAwait(false))
-            {
-                metrics.QueueDepth.Set(queue.Count);
-                var decoded = Decode(item);
-                if (decoded is { } d && !await TryWriteDecodedAsync(d, cancellationToken).ConfigureAwait(false))
-                    d.Release(ItemResult.HandedBack);
-            }
-        }
-        catch (OperationCanceledException)
-        {
-        }
-    }
-
-    private async ValueTask<bool> TryWriteDecodedAsync(Decoded d, CancellationToken cancellationToken)
-    {
-        try
-        {
-            await _decoded.Writer.WriteAsync(d, cancellationToken).ConfigureAwait(false);
-            return true;
-        }
-        catch (Exception e) when (e is OperationCanceledException or ChannelClosedException)
-        {
-            return false;
-        }
-    }
-
-    private Decoded? Decode(IngestItem item)
-    {
-        var shape = holder.InputShape;
-        try
-        {
-            if (item.Pixels is { } ready)
-            {
-                if (ready.Length != shape.PixelCount)
-                    throw new InputRejectedException(item.Id, RejectReason.WrongDimensions, $"{ready.Length} values, the model takes {shape}");
-                return new Decoded(item, ready, false);
-            }
-            var buffer = ArrayPool<float>.Shared.Rent(shape.PixelCount);
             try
             {
-                ImageDecoder.Decode(item.Payload.Span, item.Id, shape, _limits, buffer);
-                return new Decoded(item, buffer, true);
+                scoring.Run(ready, judged, hard);
+                done.SetResult();
             }
-            catch
+            catch (Exception e)
             {
-                ArrayPool<float>.Shared.Return(buffer);
-                throw;
+                done.SetException(e);
             }
-        }
-        catch (InputRejectedException e)
+            finally
+            {
+                judged.TryComplete();
+            }
+        }) { IsBackground = true, Name = "scoring" };
+        thread.Start();
+        return done.Task;
+    }
+
+    /// <summary>Records each judged batch, settles its images, and gives its buffer back to the decoders.</summary>
+    private async Task SinkLoopAsync(ChannelReader<JudgedBatch> judged, CancellationToken hard)
+    {
+        await foreach (var batch in judged.ReadAllAsync(CancellationToken.None).ConfigureAwait(false))
         {
-            Reject(item, e.Reason, e.Detail);
-            return null;
-        }
-        catch (Exception e) when (e is ArgumentException or FormatException)
-        {
-            Reject(item, RejectReason.Corrupt, e.Message);
-            return null;
+            await sinks.WriteAsync(batch, hard).ConfigureAwait(false);
+            if (batch.Batch is { } owned) pool.Return(owned);
         }
     }
 
-    private void Reject(IngestItem item, RejectReason reason, string detail)
+    private void HandBackQueued()
     {
-        metrics.CountRejected(item.Source, reason);
-        Log.Rejected(logger, item.Id, item.Source, reason.Name(), detail);
-        item.Complete(new ItemResult(Outcome.Rejected, reason, detail));
+        while (queue.Reader.TryRead(out var item)) item.HandBack("the service stopped before the item was decoded", stopping: true);
     }
 
-    private async Task ScoreLoopAsync(CancellationToken cancellationToken)
+    private async Task HousekeepingAsync(PeriodicTimer timer, CancellationToken cancellationToken)
     {
-        var reader = _decoded.Reader;
-        var batch = new List<Decoded>(_options.MaxBatchSize);
-        while (true)
+        while (await timer.WaitForNextTickAsync(cancellationToken).ConfigureAwait(false))
         {
-            Interlocked.Exchange(ref _heartbeat, Stopwatch.GetTimestamp());
-            // Between batches: the only place a promoted or rolled-back model is swapped in.
-            if (holder.ApplyPending())
-            {
-                SaveWindow();
-                await EndDriftForNewModelAsync(cancellationToken).ConfigureAwait(false);
-            }
-            SaveWindowPeriodically();
-            // Wake at least every few seconds so the heartbeat (and the watchdog) stays fresh when idle, and at once for a new model.
-            using (var idle = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, holder.Offered))
-            {
-                idle.CancelAfter(TimeSpan.FromSeconds(5));
-                try
-                {
-                    if (!await reader.WaitToReadAsync(idle.Token).ConfigureAwait(false)) return;
-                }
-                catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
-                {
-                    continue;
-                }
-            }
-            await FillBatchAsync(reader, batch, cancellationToken).ConfigureAwait(false);
-            if (batch.Count == 0) continue;
             try
             {
-                if (BeforeScoring?.Invoke(batch) is { } fault) throw fault;
-                if (holder.IsJudging) await ScoreAndJudgeAsync(batch, cancellationToken).ConfigureAwait(false);
-                else await LearnAsync(batch, cancellationToken).ConfigureAwait(false);
+                evidence.Prune();
             }
-            catch (Exception e) when (e is not OperationCanceledException)
+            catch (IOException e)
             {
-                Log.BatchFailed(logger, e, batch.Count);
-                foreach (var d in batch) d.Release(ItemResult.HandBack(e.Message));
+                Log.SinkFailed(logger, "housekeeping", "-", e.Message);
             }
-            batch.Clear();
-        }
-    }
-
-    /// <summary>Takes what is ready, then waits up to MaxBatchWait for more, up to MaxBatchSize.</summary>
-    private async Task FillBatchAsync(ChannelReader<Decoded> reader, List<Decoded> batch, CancellationToken cancellationToken)
-    {
-        int max = holder.IsJudging ? _options.MaxBatchSize : int.MaxValue;
-        while (batch.Count < max && reader.TryRead(out var d)) batch.Add(d);
-        if (batch.Count >= max || _options.MaxBatchWait <= TimeSpan.Zero || !holder.IsJudging) return;
-        using var wait = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-        wait.CancelAfter(_options.MaxBatchWait);
-        try
-        {
-            while (batch.Count < max && await reader.WaitToReadAsync(wait.Token).ConfigureAwait(false))
-            {
-                while (batch.Count < max && reader.TryRead(out var d)) batch.Add(d);
-            }
-        }
-        catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
-        {
         }
     }
 }

@@ -15,13 +15,12 @@ internal sealed class NormalStoreSink(NormalSampleStore store, DurableWrite dura
     public async ValueTask WriteAsync(JudgedBatch batch, CancellationToken cancellationToken)
     {
         var samples = new List<NewSample>();
-        int size = batch.Shape.PixelCount;
         for (int i = 0; i < batch.Count; i++)
         {
             var v = batch.Verdicts[i];
             if (v.IsAnomaly || !v.Accepted) continue;
-            var item = batch.Items[i].Item;
-            samples.Add(new NewSample(item.Id, item.Source, item.ReceivedAt, v.Judgement.Score, batch.ModelVersion, batch.Items[i].Pixels.AsSpan(0, size).ToArray()));
+            var image = batch.Images[i];
+            samples.Add(new NewSample(image.Id, image.Source, image.Item.ReceivedAt, v.Judgement.Score, batch.ModelVersion, batch.Pixels(i).ToArray()));
         }
         if (samples.Count > 0) await durable.RunAsync("normal_store", () => store.AddRange(samples, batch.Shape), cancellationToken).ConfigureAwait(false);
     }

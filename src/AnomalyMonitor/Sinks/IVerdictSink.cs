@@ -3,9 +3,9 @@ using AnomalyMonitor.Pipeline;
 namespace AnomalyMonitor.Sinks;
 
 /// <summary>
-/// One consumer of judged batches (metrics, the page's history, evidence, the alert outbox, the sample
-/// store). The sink stage calls each in registration order, once per batch, and settles the batch's items
-/// with their sources only after every durable sink has returned.
+/// One consumer of judged batches (metrics, the page's history, evidence, the sample store, the alert
+/// outbox). The sink stage calls each once per batch and settles the batch's images with their sources
+/// only after every durable sink has returned.
 /// </summary>
 public interface IVerdictSink
 {
@@ -14,6 +14,12 @@ public interface IVerdictSink
     /// storage failure (see DurableWrite) rather than throw; a non-durable one that throws is logged and skipped.
     /// </summary>
     bool Durable { get; }
+
+    /// <summary>
+    /// True when the sink reads what sinks registered before it wrote into the batch (the alert sink reads the
+    /// evidence paths): it runs after all of them. Sinks between two such barriers run side by side.
+    /// </summary>
+    bool ReadsEarlierSinks => false;
 
     ValueTask WriteAsync(JudgedBatch batch, CancellationToken cancellationToken);
 }

@@ -15,7 +15,7 @@ internal sealed class MetricsSink(MonitorMetrics metrics) : IVerdictSink
             var v = batch.Verdicts[i];
             metrics.Scores.Observe(v.Judgement.Score);
             if (float.IsFinite(batch.ReconstructionErrors[i])) metrics.Errors.Observe(batch.ReconstructionErrors[i]);
-            metrics.CountItem(batch.Items[i].Item.Source, v.IsAnomaly ? "anomaly" : "normal");
+            metrics.CountItem(batch.Images[i].Source, v.IsAnomaly ? "anomaly" : "normal");
         }
         return ValueTask.CompletedTask;
     }

@@ -13,7 +13,7 @@ namespace AnomalyMonitor.Web;
 
 /// <summary>
 /// The operator API. Reading is open (like /metrics); changing anything needs the bearer token:
-/// POST /api/feedback, POST /api/retrain, POST /api/models/{version}/rollback.
+/// POST /api/score, POST /api/feedback, POST /api/retrain, POST /api/models/{version}/rollback.
 /// </summary>
 public static class ApiEndpoints
 {
@@ -33,6 +33,8 @@ public static class ApiEndpoints
 
         var guarded = api.MapGroup("").AddEndpointFilter(async (context, next) =>
             context.HttpContext.RequestServices.GetRequiredService<ApiToken>().Check(context.HttpContext.Request) ?? await next(context).ConfigureAwait(false));
+
+        HttpScoreSource.Map(guarded);
 
         guarded.MapPost("/feedback", async (HttpRequest request, FeedbackService feedback) =>
         {

@@ -1,7 +1,6 @@
 using AnomalyMonitor.Alerts;
 using AnomalyMonitor.State;
 using AnomalyMonitor.Ingest;
-using AnomalyMonitor.Mqtt;
 using AnomalyMonitor.Pipeline;
 using AnomalyMonitor.Samples;
 using AnomalyMonitor.Telemetry;
@@ -29,26 +28,29 @@ public static class Endpoints
         return app;
     }
 
+    /// <summary>One source as /api/status lists it.</summary>
+    public sealed record SourceStatus(string Name, bool Enabled, bool? Connected);
+
     public sealed record ServiceStatus(bool Ready, string State, int ModelVersion, double? Threshold, int WindowScores, bool Drift,
         bool? MqttIngestConnected, bool AlertsConnected, bool FolderWatching, long Judged, long OutboxPending, long NormalSamples,
-        long Items, long Anomalies, long Rejected, long QueueDepth, bool Retraining, bool Degraded, IReadOnlyDictionary<string, string> StorageProblems);
+        long Items, long Anomalies, long Rejected, long QueueDepth, bool Retraining, bool Degraded, IReadOnlyDictionary<string, string> StorageProblems,
+        IReadOnlyList<SourceStatus> Sources);
 
     private static ServiceStatus Status(IServiceProvider s)
     {
         var holder = s.GetRequiredService<ModelHolder>();
         var pipeline = s.GetRequiredService<PipelineService>();
-        var mqtt = s.GetRequiredService<MqttSource>();
-        var folder = s.GetRequiredService<FolderSource>();
+        var sources = s.GetServices<IIngestSource>().Select(x => new SourceStatus(x.Name, x.Enabled, x.Enabled ? x.Connected : null)).ToList();
         var publisher = s.GetRequiredService<AlertPublisher>();
         var health = s.GetRequiredService<StorageHealth>();
-        bool? ingest = mqtt.Enabled ? mqtt.Connected : null;
-        bool ready = holder.IsJudging && ingest != false && publisher.Connected && !health.Degraded;
+        bool? ingest = sources.FirstOrDefault(x => x.Name == "mqtt") is { Enabled: true } m ? m.Connected : null;
+        bool ready = holder.IsJudging && sources.All(x => x.Connected != false) && publisher.Connected && !health.Degraded;
         var metrics = s.GetRequiredService<MonitorMetrics>();
         long Outcome(string outcome) => (long)metrics.Items.GetAllLabelValues().Where(l => l[1] == outcome).Sum(l => metrics.Items.WithLabels(l).Value);
         return new ServiceStatus(ready, holder.IsJudging ? "judging" : "learning", holder.Version, holder.Judge?.Threshold,
-            holder.Judge?.WindowCount ?? 0, pipeline.DriftActive, ingest, publisher.Connected, folder.Enabled, pipeline.Judged,
+            holder.Judge?.WindowCount ?? 0, pipeline.DriftActive, ingest, publisher.Connected, sources.Any(x => x.Name == "folder" && x.Enabled), pipeline.Judged,
             s.GetRequiredService<AlertOutbox>().Count, s.GetRequiredService<NormalSampleStore>().Count,
             Outcome("normal") + Outcome("anomaly") + Outcome("rejected"), Outcome("anomaly"), Outcome("rejected"),
-            s.GetRequiredService<ItemQueue>().Count, s.GetRequiredService<Retraining.Retrainer>().Running, health.Degraded, health.Problems);
+            s.GetRequiredService<ItemQueue>().Count, s.GetRequiredService<Retraining.Retrainer>().Running, health.Degraded, health.Problems, sources);
     }
 }

@@ -16,6 +16,8 @@ public sealed class ApiOptions
     public string? Token { get; set; }
     /// <summary>File holding the token; relative paths are looked up in systemd's credentials directory. Neither set: one is generated in the state directory.</summary>
     public string? TokenFile { get; set; }
+    /// <summary>The largest body POST /api/score takes (413 above it).</summary>
+    public long MaxScoreBytes { get; set; } = 16L * 1024 * 1024;
 }
 
 internal sealed class WebOptionsValidator : IValidateOptions<WebOptions>
@@ -37,6 +39,7 @@ internal sealed class ApiOptionsValidator : IValidateOptions<ApiOptions>
         var f = new List<string>();
         if (o.Token is { } t && t.Trim().Length < 16) f.Add("Api:Token must be at least 16 characters; generate one with `openssl rand -hex 32`.");
         if (!string.IsNullOrEmpty(o.Token) && !string.IsNullOrEmpty(o.TokenFile)) f.Add("Set Api:Token or Api:TokenFile, not both.");
+        if (o.MaxScoreBytes < 1) f.Add("Api:MaxScoreBytes must be positive.");
         return OptionChecks.Result(f);
     }
 }

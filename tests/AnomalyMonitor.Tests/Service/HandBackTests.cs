@@ -36,10 +36,10 @@ public sealed class HandBackTests : IAsyncLifetime
     });
 
     /// <summary>Fails any batch holding an item whose id contains <paramref name="marker"/>, the first <paramref name="times"/> times.</summary>
-    private static Func<IReadOnlyList<AnomalyMonitor.Pipeline.Decoded>, Exception?> Failing(string marker, int times)
+    private static Func<IReadOnlyList<AnomalyMonitor.Pipeline.ImageRef>, Exception?> Failing(string marker, int times)
     {
         int failures = 0;
-        return batch => batch.Any(d => d.Item.Id.Contains(marker, StringComparison.Ordinal)) && Interlocked.Increment(ref failures) <= times
+        return batch => batch.Any(d => d.Id.Contains(marker, StringComparison.Ordinal)) && Interlocked.Increment(ref failures) <= times
             ? new InvalidOperationException("injected scoring failure")
             : null;
     }
@@ -49,7 +49,7 @@ public sealed class HandBackTests : IAsyncLifetime
     {
         await using var service = await StartAsync("svc-handback");
         await Wait.UntilAsync(() => service.App.Services.GetRequiredServiceOf<AnomalyMonitor.Mqtt.MqttSource>().Connected, "subscribed");
-        service.Pipeline.BeforeScoring = Failing("flaky", times: 4);
+        service.App.Services.GetRequiredServiceOf<AnomalyMonitor.Pipeline.ScoringStage>().BeforeScoring = Failing("flaky", times: 4);
         File.WriteAllBytes(In("flaky.png"), TestModel.NormalPng(0));
         await using var publisher = await MqttTestClient.ConnectAsync(_broker.Port, "pub-handback");
         await publisher.PublishAsync("anomaly-monitor/images/cam", System.Text.Json.JsonSerializer.Serialize(new { id = "flaky-message", image = Convert.ToBase64String(TestModel.AnomalyPng(0)) }));
@@ -72,7 +72,7 @@ public sealed class HandBackTests : IAsyncLifetime
     {
         await using var service = await StartAsync("svc-poison");
         await Wait.UntilAsync(() => service.App.Services.GetRequiredServiceOf<AnomalyMonitor.Mqtt.MqttSource>().Connected, "subscribed");
-        service.Pipeline.BeforeScoring = Failing("poison", times: int.MaxValue);
+        service.App.Services.GetRequiredServiceOf<AnomalyMonitor.Pipeline.ScoringStage>().BeforeScoring = Failing("poison", times: int.MaxValue);
         File.WriteAllBytes(In("poison.png"), TestModel.NormalPng(0));
         await using var publisher = await MqttTestClient.ConnectAsync(_broker.Port, "pub-poison");
         await publisher.PublishAsync("anomaly-monitor/images/cam", System.Text.Json.JsonSerializer.Serialize(new { id = "poison-message", image = Convert.ToBase64String(TestModel.NormalPng(1)) }));

@@ -1,7 +1,6 @@
 using System.Threading.Channels;
-using AnomalyMonitor.Ingest;
 
-namespace AnomalyMonitor.Pipeline;
+namespace AnomalyMonitor.Ingest;
 
 /// <summary>
 /// The bounded entry to the pipeline. When it is full, sources wait (back-pressure): a folder stops

@@ -1,0 +1,157 @@
+using System.Diagnostics;
+using System.Threading.Channels;
+using AnomalyMonitor.Core.Imaging;
+using AnomalyMonitor.Ingest;
+using AnomalyMonitor.Pipeline.Decoding;
+using AnomalyMonitor.Telemetry;
+using Microsoft.Extensions.Options;
+
+namespace AnomalyMonitor.Pipeline;
+
+/// <summary>
+/// Decode and batch: each worker takes items from the queue, finds their images and decodes each straight
+/// into the next slot of a batch of its own, and hands the batch to the scoring thread when it is full or
+/// when its first image has waited Pipeline:MaxBatchWait. A refused image is recorded through the intake,
+/// once; the others go on.
+/// </summary>
+public sealed class DecodeStage(ItemQueue queue, Intake intake, ModelHolder holder, BatchPool pool, IOptions<PipelineOptions> pipelineOptions, MonitorMetrics metrics)
+{
+    private readonly PipelineOptions _options = pipelineOptions.Value;
+    private readonly DecodeLimits _limits = DecodeLimits.Default with { AllowResize = pipelineOptions.Value.AllowResize };
+
+    /// <summary>CPU time the workers spent decoding, in Stopwatch ticks of their own threads (the benchmark reads it).</summary>
+    public long DecodeTicks => Interlocked.Read(ref _decodeTicks);
+    private long _decodeTicks;
+
+    /// <summary>Runs one worker until the queue is closed and empty, or <paramref name="hard"/> is cancelled.</summary>
+    public async Task RunWorkerAsync(ChannelWriter<Batch> ready, CancellationToken hard)
+    {
+        Batch? batch = null;
+        try
+        {
+            while (true)
+            {
+                if (!queue.Reader.TryRead(out var item))
+                {
+                    if (batch is { Count: > 0 })
+                    {
+                        // A partial batch waits for company at most MaxBatchWait after its first image.
+                        var left = _options.MaxBatchWait - Stopwatch.GetElapsedTime(batch.Started);
+                        if (left <= TimeSpan.Zero || !await WaitForItemAsync(left, hard).ConfigureAwait(false))
+                        {
+                            await ready.WriteAsync(batch, hard).ConfigureAwait(false);
+                            batch = null;
+                        }
+                        continue;
+                    }
+                    if (!await queue.Reader.WaitToReadAsync(hard).ConfigureAwait(false)) break; // closed and empty: shutdown
+                    continue;
+                }
+                metrics.QueueDepth.Set(queue.Count);
+                var filling = batch;
+                batch = null; // DecodeAsync hands it back itself if it is cancelled
+                batch = await DecodeAsync(item, filling, ready, hard).ConfigureAwait(false);
+            }
+            if (batch is { Count: > 0 }) await ready.WriteAsync(batch, hard).ConfigureAwait(false);
+            else if (batch is not null) pool.Return(batch);
+        }
+        catch (Exception e) when (e is OperationCanceledException or ChannelClosedException)
+        {
+            if (batch is not null) pool.HandBack(batch, "the service stopped before the batch was scored", stopping: true);
+        }
+    }
+
+    private async Task<bool> WaitForItemAsync(TimeSpan within, CancellationToken hard)
+    {
+        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(hard);
+        timeout.CancelAfter(within);
+        try
+        {
+            return await queue.Reader.WaitToReadAsync(timeout.Token).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException) when (!hard.IsCancellationRequested)
+        {
+            return false;
+        }
+    }
+
+    /// <summary>Decodes every image of an item into batches, handing on each one that fills; returns the batch still filling.</summary>
+    private async Task<Batch?> DecodeAsync(IngestItem item, Batch? batch, ChannelWriter<Batch> ready, CancellationToken hard)
+    {
+        var shape = holder.InputShape;
+        if (batch is not null && batch.Shape != shape)
+        {
+            // The model changed its input size: what was decoded for the old one is scored (and refused) on its own.
+            await ready.WriteAsync(batch, hard).ConfigureAwait(false);
+            batch = null;
+        }
+        long started = Stopwatch.GetTimestamp();
+        IReadOnlyList<FoundImage> found;
+        try
+        {
+            found = PayloadDecoder.Find(item, shape, _limits);
+        }
+        catch (InputRejectedException e)
+        {
+            intake.RejectWhole(item, e.Reason, e.Detail);
+            return batch;
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            intake.RejectWhole(item, RejectReason.Unreadable, e.Message);
+            return batch;
+        }
+        item.AddImages(found.Count);
+        int next = 0;
+        try
+        {
+            while (next < found.Count)
+            {
+                var image = found[next];
+                batch ??= await pool.RentAsync(shape, hard).ConfigureAwait(false);
+                try
+                {
+                    PayloadDecoder.DecodeInto(item, image, shape, _limits, batch.Next());
+                    batch.Commit(new ImageRef(item, image.Id, image.Source, image.Metadata));
+                }
+                catch (InputRejectedException e)
+                {
+                    intake.Reject(item, image.Id, image.Source, e.Reason, e.Detail, PayloadDecoder.BytesOf(item, image));
+                }
+                catch (Exception e) when (e is ArgumentException or FormatException)
+                {
+                    intake.Reject(item, image.Id, image.Source, RejectReason.Corrupt, e.Message, PayloadDecoder.BytesOf(item, image));
+                }
+                next++; // this image is now in the batch or refused: from here on, the batch speaks for it
+                if (batch.IsFull)
+                {
+                    Interlocked.Add(ref _decodeTicks, Stopwatch.GetTimestamp() - started);
+                    var full = batch;
+                    batch = null;
+                    try
+                    {
+                        await ready.WriteAsync(full, hard).ConfigureAwait(false);
+                    }
+                    catch
+                    {
+                        batch = full;
+                        throw;
+                    }
+                    started = Stopwatch.GetTimestamp();
+                }
+            }
+        }
+        catch (Exception e) when (e is OperationCanceledException or ChannelClosedException)
+        {
+            // Stopping: what was decoded and what was not go back to the source together.
+            const string Reason = "the service stopped before the item was judged";
+            if (batch is not null) pool.HandBack(batch, Reason, stopping: true);
+            for (; next < found.Count; next++) item.HandBack(Reason, stopping: true);
+            item.Decoded();
+            throw;
+        }
+        Interlocked.Add(ref _decodeTicks, Stopwatch.GetTimestamp() - started);
+        item.Decoded();
+        return batch;
+    }
+}

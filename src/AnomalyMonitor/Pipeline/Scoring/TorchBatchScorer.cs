@@ -1,0 +1,57 @@
+using AnomalyMonitor.Core.Imaging;
+using AnomalyMonitor.Core.Scoring;
+using AnomalyMonitor.Core.Storage;
+using static TorchSharp.torch;
+
+namespace AnomalyMonitor.Pipeline.Scoring;
+
+/// <summary>
+/// The TorchSharp scorer. The batch's pinned buffer is the model's input as it stands (on the CPU, a view;
+/// on CUDA, copied to the device without blocking, while the decoders fill the next batch). Every batch
+/// runs in a dispose scope under no_grad.
+/// </summary>
+public sealed class TorchBatchScorer(LoadedModel model) : IBatchScorer
+{
+    private readonly Scorer _scorer = model.CreateScorer();
+    private readonly bool _reconstructs = model.Detector.Score == ScoreKind.Reconstruction;
+    private ScoreOutput? _subset;
+
+    public ImageShape Shape => model.Shape;
+    public string Kind => Detector.Name(model.Detector.Score);
+
+    public void Score(Batch batch, ScoreOutput output)
+    {
+        using var scope = NewDisposeScope();
+        using var noGrad = no_grad();
+        // A reconstruction score computes the reconstruction anyway: keep it, instead of a second pass for the anomalies.
+        _scorer.ScoreTensor(batch.View(), batch.Count, output, 0, reconstruct: _reconstructs);
+    }
+
+    public void Reconstruct(Batch batch, IReadOnlyList<int> indices, ScoreOutput output)
+    {
+        if (_reconstructs || indices.Count == 0) return;
+        _subset = _subset is { } s && s.Errors.Length >= indices.Count ? s : new ScoreOutput(batch.Capacity, batch.Shape, detailed: true);
+        using (var scope = NewDisposeScope())
+        using (var noGrad = no_grad())
+        {
+            using var which = tensor(indices.Select(i => (long)i).ToArray());
+            _scorer.ScoreTensor(batch.View().index_select(0, which), indices.Count, _subset, 0, reconstruct: true);
+        }
+        int size = batch.Shape.PixelCount, plane = batch.Shape.Height * batch.Shape.Width;
+        for (int k = 0; k < indices.Count; k++)
+        {
+            _subset.Reconstructions.AsSpan(k * size, size).CopyTo(output.Reconstructions.AsSpan(indices[k] * size, size));
+            _subset.ErrorMaps.AsSpan(k * plane, plane).CopyTo(output.ErrorMaps.AsSpan(indices[k] * plane, plane));
+            output.ReconstructionErrors[indices[k]] = _subset.ReconstructionErrors[k];
+        }
+    }
+
+    public void Dispose()
+    {
+    }
+}
+
+public sealed class TorchBatchScorerFactory : IBatchScorerFactory
+{
+    public IBatchScorer Create(LoadedModel model) => new TorchBatchScorer(model);
+}

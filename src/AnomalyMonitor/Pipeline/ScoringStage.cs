@@ -1,0 +1,314 @@
+using System.Diagnostics;
+using System.Threading.Channels;
+using AnomalyMonitor.Alerts;
+using AnomalyMonitor.Core.Scoring;
+using AnomalyMonitor.Core.Thresholds;
+using AnomalyMonitor.Ingest;
+using AnomalyMonitor.Samples;
+using AnomalyMonitor.State;
+using AnomalyMonitor.Telemetry;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+
+namespace AnomalyMonitor.Pipeline;
+
+/// <summary>
+/// Score and judge, on a thread of its own (torch's thread count belongs to the thread that runs it): takes
+/// decoded batches, scores them, judges each image against the rolling threshold, notes a sustained shift,
+/// and hands the judged batch to the sinks. Between batches it installs a promoted or rolled-back model and
+/// saves the judge's window. With no model yet (learning), it holds the images durably instead, trains the
+/// first model when it has enough, and then judges them all.
+/// </summary>
+public sealed class ScoringStage(
+    ModelHolder holder, Bootstrapper bootstrapper, NormalSampleStore normals, DurableWrite durable, JudgeStateStore judgeState, BatchPool pool,
+    MonitorMetrics metrics, TimeProvider time, IOptions<PipelineOptions> pipelineOptions, IOptions<JudgeOptions> judgeOptions, ILogger<ScoringStage> logger)
+{
+    private readonly PipelineOptions _options = pipelineOptions.Value;
+    private readonly DriftDetector _drift = new(judgeOptions.Value.Drift, time);
+    private readonly List<(ImageRef Image, float[] Pixels)> _held = [];
+    private ScoreOutput? _output;
+    private long _heartbeat = Stopwatch.GetTimestamp();
+    private long _lastSave = Stopwatch.GetTimestamp();
+    private long _scoreTicks;
+
+    /// <summary>True while the loop turns (or the first model trains): the systemd watchdog is fed only then.</summary>
+    public bool Alive => Stopwatch.GetElapsedTime(Interlocked.Read(ref _heartbeat)) < TimeSpan.FromSeconds(30) || bootstrapper.Training;
+
+    public bool DriftActive => _drift.Active;
+
+    /// <summary>Stopwatch ticks spent scoring and judging (the benchmark's per-stage costs).</summary>
+    public long ScoreTicks => Interlocked.Read(ref _scoreTicks);
+
+    /// <summary>Test hook: runs before each batch is scored; an exception it returns fails the batch, as a libtorch error would.</summary>
+    internal Func<IReadOnlyList<ImageRef>, Exception?>? BeforeScoring { get; set; }
+
+    /// <summary>Restores the judge's window, or the images held for the first model, after a restart.</summary>
+    public void Prepare()
+    {
+        if (holder.IsJudging) RestoreWindow();
+        else _held.AddRange(bootstrapper.RestoreHeld().Select(h => (h.Image, h.Pixels)));
+        SetState();
+    }
+
+    /// <summary>The loop: runs on its own thread until the decoders are done and every batch is through, or <paramref name="hard"/> is cancelled.</summary>
+    public void Run(ChannelReader<Batch> ready, ChannelWriter<JudgedBatch> sinks, CancellationToken hard)
+    {
+        try
+        {
+            while (true)
+            {
+                Interlocked.Exchange(ref _heartbeat, Stopwatch.GetTimestamp());
+                // Between batches: the only place a promoted or rolled-back model is swapped in.
+                if (holder.ApplyPending())
+                {
+                    SaveWindow();
+                    EndDriftForNewModel(sinks, hard);
+                }
+                SaveWindowPeriodically();
+                if (holder.IsJudging && _held.Count > 0) JudgeHeld(sinks, hard);
+                if (!WaitForBatch(ready, hard)) break;
+                if (!ready.TryRead(out var batch)) continue;
+                bool owned = true; // until the batch is handed on: on a failure, its images go back to their sources
+                try
+                {
+                    if (BeforeScoring?.Invoke(batch.Images.AsSpan(0, batch.Count).ToArray()) is { } fault) throw fault;
+                    if (holder.IsJudging)
+                    {
+                        var judged = ScoreAndJudge(batch);
+                        owned = false;
+                        Write(sinks, judged, hard);
+                    }
+                    else
+                    {
+                        owned = false;
+                        Learn(batch, hard);
+                    }
+                }
+                catch (OperationCanceledException) when (owned)
+                {
+                    pool.HandBack(batch, Stopped, stopping: true);
+                    throw;
+                }
+                catch (Exception e) when (e is not OperationCanceledException)
+                {
+                    Log.BatchFailed(logger, e, batch.Count);
+                    if (owned) pool.HandBack(batch, e.Message);
+                }
+            }
+        }
+        catch (OperationCanceledException) when (hard.IsCancellationRequested)
+        {
+        }
+        finally
+        {
+            while (ready.TryRead(out var left)) pool.HandBack(left, Stopped, stopping: true);
+            foreach (var (image, _) in _held) image.Item.HandBack("the service stopped before the first model was trained", wasHeld: true, stopping: true);
+            _held.Clear();
+            SaveWindow();
+        }
+    }
+
+    /// <summary>Waits for the next batch, waking at least every few seconds (the heartbeat), and at once for a new model.</summary>
+    private bool WaitForBatch(ChannelReader<Batch> ready, CancellationToken hard)
+    {
+        using var idle = CancellationTokenSource.CreateLinkedTokenSource(hard, holder.Offered);
+        idle.CancelAfter(TimeSpan.FromSeconds(5));
+        try
+        {
+            return ready.WaitToReadAsync(idle.Token).AsTask().GetAwaiter().GetResult();
+        }
+        catch (OperationCanceledException) when (!hard.IsCancellationRequested)
+        {
+            return true; // woken: go round (install a model, save the window, beat the heart)
+        }
+    }
+
+    internal const string Stopped = "the service stopped before the batch was scored";
+
+    /// <summary>Hands a judged batch to the sinks; if the service stops while they are full, its images go back to their sources.</summary>
+    private void Write(ChannelWriter<JudgedBatch> sinks, JudgedBatch judged, CancellationToken hard)
+    {
+        try
+        {
+            sinks.WriteAsync(judged, hard).AsTask().GetAwaiter().GetResult();
+        }
+        catch (OperationCanceledException)
+        {
+            if (judged.Batch is { } batch) pool.HandBack(batch, Stopped, stopping: true);
+            throw;
+        }
+    }
+
+    /// <summary>Scores the batch, judges each image, and keeps the anomalies' reconstructions for their evidence.</summary>
+    private JudgedBatch ScoreAndJudge(Batch batch)
+    {
+        long started = Stopwatch.GetTimestamp();
+        var scorer = holder.Scorer!;
+        if (batch.Shape != scorer.Shape)
+            throw new InvalidOperationException($"the batch was decoded for {batch.Shape}, the model takes {scorer.Shape}");
+        int n = batch.Count;
+        if (_output is null || _output.Errors.Length < batch.Capacity) _output = new ScoreOutput(Math.Max(batch.Capacity, _options.MaxBatchSize), batch.Shape, detailed: true);
+        holder.ApplyScoringThreads();
+        scorer.Score(batch, _output);
+        metrics.BatchDuration.Observe(Stopwatch.GetElapsedTime(started).TotalSeconds);
+        metrics.BatchSize.Observe(n);
+
+        var judge = holder.Judge!;
+        var judged = new JudgedBatch(batch, batch.Images[..n], new Verdict[n], holder.Version, holder.SpaceName, time.GetUtcNow(), scorer.Kind);
+        var anomalies = new List<int>();
+        for (int i = 0; i < n; i++)
+        {
+            var verdict = judged.Verdicts[i] = judge.Judge(_output.Errors[i]);
+            ObserveDrift(judged, i);
+            if (verdict.IsAnomaly) anomalies.Add(i);
+        }
+        if (anomalies.Count > 0) scorer.Reconstruct(batch, anomalies, _output);
+        _output.ReconstructionErrors.AsSpan(0, n).CopyTo(judged.ReconstructionErrors);
+        _output.LatentScores.AsSpan(0, n).CopyTo(judged.LatentScores);
+        int size = batch.Shape.PixelCount, plane = batch.Shape.Height * batch.Shape.Width;
+        foreach (var i in anomalies)
+        {
+            var j = judged.Verdicts[i].Judgement;
+            Log.Anomaly(logger, judged.Images[i].Id, judged.Images[i].Source, j.Score, j.Threshold, j.ZScore);
+            // The output buffers are reused by the next batch: anomalies keep their own copies for evidence.
+            judged.Reconstructions[i] = _output.Reconstructions.AsSpan(i * size, size).ToArray();
+            judged.ErrorMaps[i] = _output.ErrorMaps.AsSpan(i * plane, plane).ToArray();
+        }
+        holder.PublishJudgeNumbers();
+        Interlocked.Add(ref _scoreTicks, Stopwatch.GetTimestamp() - started);
+        return judged;
+    }
+
+    private void ObserveDrift(JudgedBatch batch, int index)
+    {
+        int change = _drift.Observe(batch.Verdicts[index].IsAnomaly);
+        batch.DuringDrift[index] = _drift.Active;
+        if (change == 0) return;
+        metrics.DriftActive.Set(_drift.Active ? 1 : 0);
+        var duration = judgeOptions.Value.Drift.Duration;
+        batch.DriftAlerts.Add(new DriftAlert("drift", _drift.Active ? "started" : "ended", time.GetUtcNow(), _drift.Fraction, _drift.Count, duration, holder.Version,
+            _drift.Active ? $"more than {judgeOptions.Value.Drift.Fraction:P0} of items anomalous for {duration}" : "the anomaly share fell back"));
+        if (_drift.Active) Log.DriftStarted(logger, _drift.Fraction, _drift.Count, duration);
+        else Log.DriftCleared(logger, "the anomaly share fell back");
+    }
+
+    /// <summary>A shift seen by the old model says nothing about the new one: it ends, with a drift alert saying so.</summary>
+    private void EndDriftForNewModel(ChannelWriter<JudgedBatch> sinks, CancellationToken hard)
+    {
+        bool wasActive = _drift.Active;
+        _drift.Clear();
+        if (!wasActive) return;
+        metrics.DriftActive.Set(0);
+        var reason = $"model v{holder.Version} judges now";
+        Log.DriftCleared(logger, reason);
+        // Carried by an empty batch, so that the alert goes through the sink stage and the outbox like every other.
+        var carrier = new JudgedBatch(null, [], [], holder.Version, holder.SpaceName, time.GetUtcNow());
+        carrier.DriftAlerts.Add(new DriftAlert("drift", "ended", carrier.JudgedAt, 0, 0, judgeOptions.Value.Drift.Duration, holder.Version, reason));
+        Write(sinks, carrier, hard);
+    }
+
+    /// <summary>
+    /// Learning state: holds the batch's images durably until there are enough to train the first model, then
+    /// trains it (the loop judges the held images next). Takes the batch: held images stay held whatever
+    /// follows, the ones not reached are handed back.
+    /// </summary>
+    private void Learn(Batch batch, CancellationToken hard)
+    {
+        var shape = batch.Shape;
+        int i = 0;
+        try
+        {
+            for (; i < batch.Count; i++)
+            {
+                var image = batch.Images[i];
+                var pixels = batch.Slot(i).ToArray();
+                durable.RunAsync("held", () => normals.Hold(image.Id, image.Source, image.Item.ReceivedAt, shape, pixels), hard).AsTask().GetAwaiter().GetResult();
+                var held = image with { WasHeld = true };
+                // A file offered again after a restart replaces its copy restored from the store (whose source waits for nothing).
+                int existing = _held.FindIndex(h => h.Image.Item.Source is RestoredHeld && h.Image.Id == image.Id);
+                if (existing >= 0)
+                {
+                    _held[existing].Image.Item.HandBack("superseded by a later copy", wasHeld: true);
+                    _held[existing] = (held, pixels);
+                }
+                else
+                {
+                    _held.Add((held, pixels));
+                }
+                image.Item.Hold();
+            }
+        }
+        catch (Exception e)
+        {
+            for (; i < batch.Count; i++) batch.Images[i].Item.HandBack(e is OperationCanceledException ? Stopped : e.Message, stopping: e is OperationCanceledException);
+            throw;
+        }
+        finally
+        {
+            pool.Return(batch);
+        }
+        Log.LearningProgress(logger, _held.Count, bootstrapper.SamplesNeeded);
+        if (_held.Count < bootstrapper.SamplesNeeded) return;
+        bootstrapper.TrainFromHeldAsync(_held.Select(h => h.Pixels).ToList(), hard).GetAwaiter().GetResult();
+        SetState();
+    }
+
+    /// <summary>Once a model judges, the images held for it are judged, a batch at a time, and let go of in the store.</summary>
+    private void JudgeHeld(ChannelWriter<JudgedBatch> sinks, CancellationToken hard)
+    {
+        while (_held.Count > 0)
+        {
+            var batch = pool.RentAsync(holder.InputShape, hard).AsTask().GetAwaiter().GetResult();
+            int n = Math.Min(batch.Capacity, _held.Count);
+            for (int i = 0; i < n; i++)
+            {
+                _held[i].Pixels.CopyTo(batch.Next());
+                batch.Commit(_held[i].Image);
+            }
+            JudgedBatch judged;
+            try
+            {
+                judged = ScoreAndJudge(batch);
+            }
+            catch (Exception e) when (e is not OperationCanceledException)
+            {
+                // Their sources may have let go of them (an acknowledged message): they stay held and are tried again next turn.
+                Log.BatchFailed(logger, e, n);
+                pool.Return(batch);
+                return;
+            }
+            var ids = _held.Take(n).Select(h => h.Image.Id).ToList();
+            _held.RemoveRange(0, n);
+            Write(sinks, judged, hard);
+            normals.ReleaseHeld(ids);
+        }
+    }
+
+    private void SetState()
+    {
+        metrics.State.WithLabels("learning").Set(holder.IsJudging ? 0 : 1);
+        metrics.State.WithLabels("judging").Set(holder.IsJudging ? 1 : 0);
+        Log.StateChanged(logger, holder.IsJudging ? "judging" : "learning");
+    }
+
+    private void RestoreWindow()
+    {
+        if (judgeState.Load() is { } state && holder.Judge!.Restore(state, holder.Fingerprint))
+            Log.WindowRestored(logger, holder.Judge.WindowCount);
+        holder.PublishJudgeNumbers();
+    }
+
+    /// <summary>Called by the scoring loop, which owns the judge, so the saved window is consistent.</summary>
+    private void SaveWindowPeriodically()
+    {
+        if (Stopwatch.GetElapsedTime(_lastSave) < judgeOptions.Value.SaveInterval) return;
+        _lastSave = Stopwatch.GetTimestamp();
+        SaveWindow();
+    }
+
+    /// <summary>A failed save degrades the service until a later one succeeds; the window itself stays in memory.</summary>
+    private void SaveWindow()
+    {
+        if (holder.Judge is { } judge) durable.TryOnce("judge_state", () => judgeState.Save(judge.Save(holder.Fingerprint)));
+    }
+}
