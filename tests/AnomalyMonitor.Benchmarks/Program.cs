@@ -21,10 +21,26 @@ var oneClass = new Command("oneclass", "One-class MNIST: train on one digit, tes
 oneClass.SetAction(p => OneClassBenchmark.Run(p.GetValue(data)!, p.GetValue(digits)!, p.GetValue(seeds)!, p.GetValue(settings) ?? []));
 root.Add(oneClass);
 
-var soak = new Option<int>("--soak-items") { DefaultValueFactory = _ => 200_000 };
-var pipeline = new Command("pipeline", "The service end to end: folder and MQTT throughput vs raw forward, alert latency at half load, RSS and tensors over a soak.") { data, soak };
-pipeline.SetAction((p, ct) => PipelineBenchmark.RunAsync(p.GetValue(data)!, p.GetValue(soak)));
+var soak = new Option<int>("--soak-items") { DefaultValueFactory = _ => 1_000_000 };
+var scorerKind = new Option<string>("--scorer") { Description = "conv (the model) or null (no model: the ceiling of the service's own path).", DefaultValueFactory = _ => "conv" };
+var pipelineRuns = new Option<int>("--runs") { DefaultValueFactory = _ => 3 };
+var mqttItems = new Option<int>("--mqtt-items") { DefaultValueFactory = _ => 20_000 };
+var pipeline = new Command("pipeline", "The service end to end: folder and MQTT throughput vs raw forward, CPU µs per item by stage, alert latency at 10% and 50% of capacity, RSS and tensors over a soak.")
+    { data, soak, scorerKind, pipelineRuns, mqttItems };
+pipeline.SetAction((p, ct) => PipelineBenchmark.RunAsync(p.GetValue(data)!, p.GetValue(scorerKind)!, p.GetValue(pipelineRuns), p.GetValue(soak), p.GetValue(mqttItems)));
 root.Add(pipeline);
+
+// The pipeline benchmark's publisher, in a process of its own.
+var pubPort = new Option<int>("--port");
+var pubTopic = new Option<string>("--topic") { DefaultValueFactory = _ => "anomaly-monitor/images/bench" };
+var pubPayloads = new Option<string>("--payloads");
+var pubCount = new Option<int>("--count");
+var pubRate = new Option<double>("--rate") { Description = "Messages a second; 0: as fast as the broker takes them." };
+var pubEnvelope = new Option<bool>("--envelope");
+var publish = new Command("publish", "Publish payloads to a broker (used by the pipeline benchmark).") { pubPort, pubTopic, pubPayloads, pubCount, pubRate, pubEnvelope };
+publish.Hidden = true;
+publish.SetAction((p, ct) => Publisher.RunAsync(p.GetValue(pubPort), p.GetValue(pubTopic)!, p.GetValue(pubPayloads)!, p.GetValue(pubCount), p.GetValue(pubRate), p.GetValue(pubEnvelope)));
+root.Add(publish);
 
 var storeSamples = new Option<int>("--samples") { DefaultValueFactory = _ => 20_000 };
 var retrainThreads = new Option<int>("--threads") { DefaultValueFactory = _ => 1 };

@@ -19,11 +19,11 @@ internal static class TrainCommand
         var normalClass = CommonOptions.NormalClass("Train only on this class (a label number or class-folder name): the 'normal' images.");
         var split = CommonOptions.Split();
         var limit = CommonOptions.Limit();
-        var arch = new Option<string>("--arch") { Description = $"Architecture: {string.Join(", ", ModelSpec.Architectures)}.", DefaultValueFactory = _ => ModelSpec.Conv };
+        var arch = new Option<string>("--arch") { Description = $"Architecture: {string.Join(", ", ModelSpec.Architectures)}.", DefaultValueFactory = _ => Recommended.Architecture };
         arch.AcceptOnlyFromAmong([.. ModelSpec.Architectures]);
-        var latent = new Option<int?>("--latent") { Description = "Bottleneck size (default 16 for conv, 64 for dense; conv-pool has none)." };
+        var latent = new Option<int?>("--latent") { Description = "Bottleneck size (default 64 for conv and conv-deep, chosen on validation; the worksheet's conv AE has 16; dense 64; conv-pool has none)." };
         var shape = new Option<string?>("--shape") { Description = "Model input as HEIGHTxWIDTHxCHANNELS, e.g. 28x28x1 (default: the data's own size)." };
-        var epochs = new Option<int>("--epochs") { Description = "Training epochs (at least; see --min-steps).", DefaultValueFactory = _ => 20 };
+        var epochs = new Option<int>("--epochs") { Description = "Training epochs (at least; see --min-steps).", DefaultValueFactory = _ => Recommended.Epochs };
         var minSteps = new Option<int>("--min-steps") { Description = "Optimizer steps to allow at least: a small set gets more epochs. Early stopping still ends a converged run. 0: epochs only.", DefaultValueFactory = _ => 0 };
         var batchSize = CommonOptions.BatchSize(128, "Images per training batch.");
         var lr = new Option<double>("--learning-rate", "--lr") { Description = "Adam learning rate.", DefaultValueFactory = _ => 1e-3 };
@@ -32,9 +32,9 @@ internal static class TrainCommand
         var defaults = new TrainingOptions();
         var validation = new Option<double>("--validation-split") { Description = "Fraction held out for validation, early stopping and calibration (at least --min-validation images, up to a quarter).", DefaultValueFactory = _ => defaults.ValidationSplit };
         var minValidation = new Option<int>("--min-validation") { Description = "Hold out at least this many images (up to a quarter of them): the conformal rule needs 1,000 held-out scores.", DefaultValueFactory = _ => defaults.MinValidation };
-        var score = new Option<string>("--score") { Description = "What the model scores by: reconstruction (per-pixel error), latent (Mahalanobis distance of the code) or combined.", DefaultValueFactory = _ => Detector.Name(defaults.Score) };
+        var score = new Option<string>("--score") { Description = "What the model scores by: reconstruction (per-pixel error), latent (Mahalanobis distance of the code) or combined.", DefaultValueFactory = _ => Detector.Name(Recommended.Score) };
         score.AcceptOnlyFromAmong("reconstruction", "latent", "combined");
-        var augment = new Option<string>("--augment") { Description = "Restoration training: none, or affine:rot=<degrees>,shift=<pixels> (each input moved a little, the original the target).", DefaultValueFactory = _ => defaults.Augmentation.ToString() };
+        var augment = new Option<string>("--augment") { Description = "Restoration training: none, or affine:rot=<degrees>,shift=<pixels> (each input moved a little, the original the target).", DefaultValueFactory = _ => Recommended.AugmentationText };
         var noShuffle = new Option<bool>("--no-shuffle") { Description = "Keep the data order instead of shuffling every epoch." };
         var seed = new Option<int?>("--seed") { Description = "Seed for a reproducible run (CPU)." };
         var patience = new Option<int>("--patience") { Description = "Stop after this many epochs without a better validation loss (0: never). The best weights are kept.", DefaultValueFactory = _ => 5 };
@@ -87,7 +87,7 @@ internal static class TrainCommand
             Console.WriteLine($"data: {load.Description}, {load.Images.Count} images of {load.Images.Shape}" +
                 (parse.GetValue(normalClass) is { } c ? $", class {c}" : ""));
 
-            var spec = ModelSpec.Create(parse.GetValue(arch)!, load.Images.Shape, parse.GetValue(latent));
+            var spec = ModelSpec.Create(parse.GetValue(arch)!, load.Images.Shape, parse.GetValue(latent) ?? Recommended.Latent(parse.GetValue(arch)!));
             var request = new BuildRequest
             {
                 Spec = spec,

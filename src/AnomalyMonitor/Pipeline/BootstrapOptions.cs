@@ -1,6 +1,8 @@
 using AnomalyMonitor.Configuration;
 using AnomalyMonitor.Core.Imaging;
 using AnomalyMonitor.Core.Models;
+using AnomalyMonitor.Core.Scoring;
+using AnomalyMonitor.Core.Training;
 using Microsoft.Extensions.Options;
 
 namespace AnomalyMonitor.Pipeline;
@@ -13,9 +15,16 @@ public sealed class BootstrapOptions
     public string? NormalClass { get; set; }
     /// <summary>Otherwise, learn from the first N items received.</summary>
     public int Samples { get; set; } = 1000;
-    public string Architecture { get; set; } = "conv";
+    /// <summary>The first model's detector; the defaults are the one chosen on validation (see Recommended).</summary>
+    public string Architecture { get; set; } = Recommended.Architecture;
+    /// <summary>Code size; unset: 64 for the conv encoders, the worksheet's size otherwise.</summary>
+    public int? Latent { get; set; }
+    /// <summary>reconstruction, latent or combined.</summary>
+    public string Score { get; set; } = Detector.Name(Recommended.Score);
+    /// <summary>Restoration training: none, or affine:rot=R,shift=S.</summary>
+    public string Augment { get; set; } = Recommended.AugmentationText;
     public string? Shape { get; set; } = "28x28x1";
-    public int Epochs { get; set; } = 20;
+    public int Epochs { get; set; } = Recommended.Epochs;
     /// <summary>Optimizer steps the first model may take at least: the first thousand items are only eight steps an epoch.</summary>
     public int MinSteps { get; set; } = 3000;
     public int? Seed { get; set; }
@@ -29,6 +38,10 @@ internal sealed class BootstrapOptionsValidator : IValidateOptions<BootstrapOpti
         OptionChecks.AtLeast(f, "Bootstrap:Samples", o.Samples, 2);
         OptionChecks.AtLeast(f, "Bootstrap:Epochs", o.Epochs, 1);
         OptionChecks.AtLeast(f, "Bootstrap:MinSteps", o.MinSteps, 0);
+        if (o.Latent is < 1) f.Add($"Bootstrap:Latent must be at least 1, was {o.Latent}.");
+        if (o.Score is not ("reconstruction" or "latent" or "combined")) f.Add($"Bootstrap:Score must be reconstruction, latent or combined, was '{o.Score}'.");
+        try { Augmentation.Parse(o.Augment); }
+        catch (Exception e) when (e is FormatException or ArgumentException) { f.Add($"Bootstrap:Augment: {e.Message}"); }
         if (!ModelSpec.Architectures.Contains(o.Architecture)) f.Add($"Bootstrap:Architecture must be one of {string.Join(", ", ModelSpec.Architectures)}, was '{o.Architecture}'.");
         if (o.Shape is not null)
         {

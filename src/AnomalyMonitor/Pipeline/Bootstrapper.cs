@@ -1,6 +1,7 @@
 using AnomalyMonitor.Core.Data;
 using AnomalyMonitor.Core.Imaging;
 using AnomalyMonitor.Core.Models;
+using AnomalyMonitor.Core.Scoring;
 using AnomalyMonitor.Core.Storage;
 using AnomalyMonitor.Core.Training;
 using AnomalyMonitor.Ingest;
@@ -60,8 +61,12 @@ public sealed class Bootstrapper(
             int version = registry.NextVersion();
             var request = new BuildRequest
             {
-                Spec = ModelSpec.Create(o.Architecture, data.Shape),
-                Training = new TrainingOptions { Epochs = o.Epochs, MinSteps = o.MinSteps, Seed = o.Seed },
+                Spec = ModelSpec.Create(o.Architecture, data.Shape, o.Latent ?? Recommended.Latent(o.Architecture)),
+                Training = new TrainingOptions
+                {
+                    Epochs = o.Epochs, MinSteps = o.MinSteps, Seed = o.Seed,
+                    Score = Detector.Parse(o.Score), Augmentation = Augmentation.Parse(o.Augment),
+                },
                 DataDescription = description,
                 NormalClass = o.NormalClass,
                 Version = version,

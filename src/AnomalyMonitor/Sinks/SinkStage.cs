@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using System.Runtime.CompilerServices;
 using AnomalyMonitor.Ingest;
 using AnomalyMonitor.Pipeline;
 using AnomalyMonitor.Telemetry;
@@ -14,11 +15,15 @@ namespace AnomalyMonitor.Sinks;
 /// run side by side. A durable sink that waits out a storage failure holds the stage, and so the pipeline,
 /// until it writes again or the service stops; then the batch is handed back, never acknowledged.
 /// </summary>
-public sealed class SinkStage(IEnumerable<IVerdictSink> sinks, MonitorMetrics metrics, ILogger<SinkStage> logger)
+public sealed class SinkStage(IEnumerable<IVerdictSink> registered, MonitorMetrics metrics, ILogger<SinkStage> logger)
 {
-    private readonly IVerdictSink[][] _waves = Waves(sinks);
+    private readonly IVerdictSink[][] _waves = Waves(registered);
+    private readonly Dictionary<IVerdictSink, StrongBox<long>> _sinkTicks = registered.ToDictionary(s => s, _ => new StrongBox<long>());
     private long _settled;
     private long _ticks;
+
+    /// <summary>Stopwatch ticks each sink spent writing, by its class name (the benchmark's per-sink costs).</summary>
+    public IReadOnlyList<(string Sink, long Ticks)> SinkTicks => [.. _sinkTicks.Select(p => (p.Key.GetType().Name, Interlocked.Read(ref p.Value.Value)))];
 
     /// <summary>Images judged and settled since start.</summary>
     public long Settled => Interlocked.Read(ref _settled);
@@ -54,6 +59,7 @@ public sealed class SinkStage(IEnumerable<IVerdictSink> sinks, MonitorMetrics me
     /// <summary>Null when the sink wrote (or, not durable, failed and was skipped); otherwise why the batch goes back.</summary>
     private async ValueTask<string?> RunAsync(IVerdictSink sink, JudgedBatch batch, CancellationToken cancellationToken)
     {
+        long started = Stopwatch.GetTimestamp();
         try
         {
             await sink.WriteAsync(batch, cancellationToken).ConfigureAwait(false);
@@ -73,6 +79,10 @@ public sealed class SinkStage(IEnumerable<IVerdictSink> sinks, MonitorMetrics me
             // Not a storage error (those are waited out): a bug. The images go back to their sources to be retried.
             Log.BatchFailed(logger, e, batch.Count);
             return e.Message;
+        }
+        finally
+        {
+            Interlocked.Add(ref _sinkTicks[sink].Value, Stopwatch.GetTimestamp() - started);
         }
     }
 

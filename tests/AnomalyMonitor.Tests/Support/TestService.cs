@@ -65,6 +65,10 @@ public sealed class TestService : IAsyncDisposable
             // Quick training in plumbing tests; the step budget has tests of its own.
             ["Retrain:MinSteps"] = "0",
             ["Bootstrap:MinSteps"] = "0",
+            // Plumbing tests learn the worksheet's detector, whose margins on the vetted images are known.
+            ["Bootstrap:Latent"] = "16",
+            ["Bootstrap:Score"] = "reconstruction",
+            ["Bootstrap:Augment"] = "none",
             ["Judge:SaveInterval"] = "00:00:01",
             ["Logging:LogLevel:Default"] = "Warning",
         };
