@@ -1,3 +1,4 @@
+using System.Buffers;
 using SkiaSharp;
 
 namespace AnomalyMonitor.Core.Imaging;
@@ -23,7 +24,7 @@ public static class ImageDecoder
         return result;
     }
 
-    public static void Decode(ReadOnlySpan<byte> bytes, string item, ImageShape target, DecodeLimits limits, Span<float> destination)
+    public static unsafe void Decode(ReadOnlySpan<byte> bytes, string item, ImageShape target, DecodeLimits limits, Span<float> destination)
     {
         if (bytes.IsEmpty)
             throw new InputRejectedException(item, RejectReason.Empty, "the file is empty");
@@ -32,15 +33,26 @@ public static class ImageDecoder
         if (!LooksLikeImage(bytes))
             throw new InputRejectedException(item, RejectReason.Unsupported, "not a PNG, JPEG or BMP image");
 
-        using var data = SKData.CreateCopy(bytes);
-        using var stream = new SKMemoryStream(data);
-        using var codec = SKCodec.Create(stream, out var createResult);
-        if (codec is null)
+        // The payload is read in place (pinned for the call) and decoded into a pooled buffer: per image, only
+        // Skia's codec is allocated.
+        fixed (byte* input = bytes)
         {
-            var reason = createResult == SKCodecResult.IncompleteInput ? RejectReason.Truncated : RejectReason.Corrupt;
-            throw new InputRejectedException(item, reason, $"the image header could not be read ({createResult})");
+            using var data = SKData.Create((IntPtr)input, bytes.Length);
+            using var codec = SKCodec.Create(data);
+            if (codec is null)
+            {
+                // Refused: ask again through a stream, which says why (rare, so the cost does not matter).
+                using var stream = new SKMemoryStream(data);
+                using var again = SKCodec.Create(stream, out var createResult);
+                var reason = createResult == SKCodecResult.IncompleteInput ? RejectReason.Truncated : RejectReason.Corrupt;
+                throw new InputRejectedException(item, reason, $"the image header could not be read ({createResult})");
+            }
+            DecodeWith(codec, item, target, limits, destination);
         }
+    }
 
+    private static unsafe void DecodeWith(SKCodec codec, string item, ImageShape target, DecodeLimits limits, Span<float> destination)
+    {
         var size = codec.Info;
         if ((long)size.Width * size.Height > limits.MaxPixels)
             throw new InputRejectedException(item, RejectReason.TooLarge,
@@ -51,19 +63,45 @@ public static class ImageDecoder
             throw new InputRejectedException(item, RejectReason.WrongDimensions,
                 $"image is {size.Height}x{size.Width}, the model takes {target.Height}x{target.Width}");
 
-        var info = new SKImageInfo(size.Width, size.Height, SKColorType.Rgba8888, SKAlphaType.Unpremul);
-        using var bitmap = new SKBitmap(info);
-        var decoded = codec.GetPixels(info, bitmap.GetPixels());
-        if (decoded == SKCodecResult.IncompleteInput)
-            throw new InputRejectedException(item, RejectReason.Truncated, "the image data ends early");
-        if (decoded != SKCodecResult.Success)
-            throw new InputRejectedException(item, RejectReason.Corrupt, $"the image data could not be decoded ({decoded})");
-
-        if (size.Width == target.Width && size.Height == target.Height)
+        bool same = size.Width == target.Width && size.Height == target.Height;
+        // A gray image for a gray model is decoded as it is, a quarter of the bytes; anything else as RGBA.
+        bool gray = same && target.Channels == 1 && size.ColorType == SKColorType.Gray8;
+        var info = new SKImageInfo(size.Width, size.Height, gray ? SKColorType.Gray8 : SKColorType.Rgba8888, SKAlphaType.Unpremul);
+        var buffer = ArrayPool<byte>.Shared.Rent(info.BytesSize);
+        try
         {
-            PixelConverter.FromRgba(bitmap.GetPixelSpan(), target, destination);
-            return;
+            fixed (byte* pixels = buffer)
+            {
+                var decoded = codec.GetPixels(info, (IntPtr)pixels);
+                if (decoded == SKCodecResult.IncompleteInput)
+                    throw new InputRejectedException(item, RejectReason.Truncated, "the image data ends early");
+                if (decoded != SKCodecResult.Success)
+                    throw new InputRejectedException(item, RejectReason.Corrupt, $"the image data could not be decoded ({decoded})");
+                var span = buffer.AsSpan(0, info.BytesSize);
+                if (gray)
+                {
+                    PixelConverter.FromGray(span, destination[..target.PixelCount]);
+                }
+                else if (same)
+                {
+                    PixelConverter.FromRgba(span, target, destination);
+                }
+                else
+                {
+                    using var bitmap = new SKBitmap();
+                    bitmap.InstallPixels(info, (IntPtr)pixels);
+                    Resize(bitmap, item, target, destination);
+                }
+            }
         }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(buffer);
+        }
+    }
+
+    private static void Resize(SKBitmap bitmap, string item, ImageShape target, Span<float> destination)
+    {
         using var resized = bitmap.Resize(new SKImageInfo(target.Width, target.Height, SKColorType.Rgba8888, SKAlphaType.Unpremul),
             new SKSamplingOptions(SKFilterMode.Linear, SKMipmapMode.None))
             ?? throw new InputRejectedException(item, RejectReason.Corrupt, "the image could not be resized");

@@ -25,6 +25,13 @@ public static class PixelConverter
         Interleaved(hwc, height, width, channels, target, destination);
     }
 
+    /// <summary>8-bit gray pixels, one per value, for a one-channel model of the same size.</summary>
+    public static void FromGray(ReadOnlySpan<byte> gray, Span<float> destination)
+    {
+        const float Scale = 1f / 255f;
+        for (int i = 0; i < destination.Length; i++) destination[i] = gray[i] * Scale;
+    }
+
     /// <summary>Same as <see cref="ToModelLayout"/> for 8-bit RGBA pixels as SkiaSharp decodes them.</summary>
     public static void FromRgba(ReadOnlySpan<byte> rgba, ImageShape target, Span<float> destination)
     {

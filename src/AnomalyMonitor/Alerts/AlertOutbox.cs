@@ -74,15 +74,25 @@ public sealed class AlertOutbox : IDisposable
         }
     }
 
-    public void Remove(long seq)
+    /// <summary>Deletes the messages the broker acknowledged, in one transaction: one commit per batch, not per alert.</summary>
+    public void RemoveRange(IReadOnlyList<long> seqs)
     {
+        if (seqs.Count == 0) return;
+        int removed = 0;
         lock (_lock)
         {
+            using var tx = _db.BeginTransaction();
             using var delete = _db.CreateCommand();
             delete.CommandText = "DELETE FROM outbox WHERE seq = $s";
-            delete.Parameters.AddWithValue("$s", seq);
-            if (delete.ExecuteNonQuery() == 1) _metrics.OutboxSize.Set(Interlocked.Decrement(ref _count));
+            var seq = delete.Parameters.Add("$s", SqliteType.Integer);
+            foreach (var s in seqs)
+            {
+                seq.Value = s;
+                removed += delete.ExecuteNonQuery();
+            }
+            tx.Commit();
         }
+        _metrics.OutboxSize.Set(Interlocked.Add(ref _count, -removed));
     }
 
     /// <summary>Wakes the publisher without adding anything (the status changed).</summary>

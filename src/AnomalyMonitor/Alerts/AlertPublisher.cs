@@ -80,15 +80,7 @@ public sealed class AlertPublisher(
                         await outbox.WaitAsync(TimeSpan.FromSeconds(1), stoppingToken).ConfigureAwait(false);
                         continue;
                     }
-                    foreach (var m in pending)
-                    {
-                        var result = await client.PublishAsync(new MqttApplicationMessageBuilder()
-                            .WithTopic(m.Topic).WithPayload(m.Payload).WithContentType("application/json")
-                            .WithQualityOfServiceLevel(MqttQualityOfServiceLevel.AtLeastOnce).WithRetainFlag(m.Retain).Build(), stoppingToken).ConfigureAwait(false);
-                        if (!result.IsSuccess) throw new InvalidOperationException($"the broker answered {result.ReasonCode}");
-                        outbox.Remove(m.Seq);
-                        metrics.AlertsPublished.WithLabels(m.Kind).Inc();
-                    }
+                    await PublishAsync(client, pending, stoppingToken).ConfigureAwait(false);
                 }
                 catch (Exception e) when (e is not OperationCanceledException || !stoppingToken.IsCancellationRequested)
                 {
@@ -107,6 +99,40 @@ public sealed class AlertPublisher(
             await GoOfflineAsync(client).ConfigureAwait(false);
             SetConnected(false);
         }
+    }
+
+    /// <summary>
+    /// Sends the whole batch at once so the broker's acknowledgements overlap instead of costing one round trip
+    /// per alert; what the broker acknowledged leaves the outbox in one commit, even when a later one failed.
+    /// </summary>
+    private async Task PublishAsync(IMqttClient client, IReadOnlyList<OutboxMessage> pending, CancellationToken token)
+    {
+        var sends = new Task<MqttClientPublishResult>[pending.Count];
+        for (int i = 0; i < pending.Count; i++)
+        {
+            var m = pending[i];
+            sends[i] = client.PublishAsync(new MqttApplicationMessageBuilder()
+                .WithTopic(m.Topic).WithPayload(m.Payload).WithContentType("application/json")
+                .WithQualityOfServiceLevel(MqttQualityOfServiceLevel.AtLeastOnce).WithRetainFlag(m.Retain).Build(), token);
+        }
+        var acked = new List<long>(pending.Count);
+        Exception? failure = null;
+        for (int i = 0; i < sends.Length; i++)
+        {
+            try
+            {
+                var result = await sends[i].ConfigureAwait(false);
+                if (!result.IsSuccess) throw new InvalidOperationException($"the broker answered {result.ReasonCode}");
+                acked.Add(pending[i].Seq);
+                metrics.AlertsPublished.WithLabels(pending[i].Kind).Inc();
+            }
+            catch (Exception e) when (e is not OperationCanceledException || !token.IsCancellationRequested)
+            {
+                failure ??= e;
+            }
+        }
+        outbox.RemoveRange(acked);
+        if (failure is not null) throw failure;
     }
 
     private async Task ConnectAsync(IMqttClient client, MqttConnection connection, CancellationToken token)

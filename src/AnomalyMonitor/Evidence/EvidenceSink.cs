@@ -6,9 +6,9 @@ using Microsoft.Extensions.Logging;
 namespace AnomalyMonitor.Evidence;
 
 /// <summary>
-/// Writes each anomaly's evidence (original, reconstruction, heatmap, record) before the alert sink runs,
-/// so that the alert can name the files. Not durable: evidence that cannot be written is counted and
-/// logged, and the verdict and its alert go on without it.
+/// Names each anomaly's evidence (original, reconstruction, heatmap, record), so the alert sink can carry the
+/// paths, and queues the files to the store's writer. Not durable: evidence that cannot be written is
+/// counted and logged, and the verdict and its alert go on without it.
 /// </summary>
 internal sealed class EvidenceSink(EvidenceStore evidence, MonitorMetrics metrics, ILogger<EvidenceSink> logger) : IVerdictSink
 {
@@ -18,12 +18,19 @@ internal sealed class EvidenceSink(EvidenceStore evidence, MonitorMetrics metric
     {
         for (int i = 0; i < batch.Count; i++)
         {
-            if (!batch.Verdicts[i].IsAnomaly) continue;
+            if (!batch.Verdicts[i].IsAnomaly || batch.Reconstructions[i] is not { } reconstruction || batch.ErrorMaps[i] is not { } errorMap) continue;
             var id = batch.Images[i].Id;
             try
             {
-                batch.Evidence[i] = evidence.Write(id, batch.Shape, batch.Pixels(i),
-                    batch.Reconstructions[i], batch.ErrorMaps[i], batch.Alert(i));
+                var reserved = evidence.Reserve(id);
+                batch.Evidence[i] = reserved.Paths;
+                // The pixels live in a pooled buffer that is reused once the batch settles: the writer gets a copy.
+                if (!evidence.Enqueue(reserved, batch.Shape, batch.Pixels(i).ToArray(), reconstruction, errorMap, batch.Alert(i)))
+                {
+                    batch.Evidence[i] = null;
+                    metrics.StorageErrors.WithLabels("evidence").Inc();
+                    Log.SinkFailed(logger, "evidence", id, "the evidence writer is 1024 records behind; this one is skipped");
+                }
             }
             catch (Exception e) when (e is IOException or UnauthorizedAccessException)
             {

@@ -4,6 +4,8 @@ using System.Text.Json;
 using AnomalyMonitor.Alerts;
 using AnomalyMonitor.Core.Imaging;
 using AnomalyMonitor.Telemetry;
+using System.Threading.Channels;
+using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 
 namespace AnomalyMonitor.Evidence;
@@ -11,15 +13,26 @@ namespace AnomalyMonitor.Evidence;
 /// <summary>Paths of one anomaly's evidence, relative to the evidence folder (they travel in alerts).</summary>
 public sealed record EvidencePaths(string Original, string Reconstruction, string Heatmap, string Record);
 
+/// <summary>A named but not yet written record: its folder and the paths its alert carries.</summary>
+public sealed record EvidenceReservation(string Directory, EvidencePaths Paths);
+
 /// <summary>One stored record: its key (the folder name), its folder and the alert it recorded.</summary>
 public sealed record EvidenceRecord(string Key, string Directory, AnomalyAlert Alert);
 
 /// <summary>
 /// For each anomaly: the original, the reconstruction and a per-pixel error heatmap as PNG, with a JSON
-/// record, under Evidence:Path/yyyy-MM-dd/&lt;key&gt;/. Bounded by count and by age.
+/// record, under Evidence:Path/yyyy-MM-dd/&lt;key&gt;/. Bounded by count and by age. The files are written
+/// by a writer of their own, after the alert has gone on: on a slow disk four file creations cost
+/// milliseconds, and neither an alert nor an acknowledgement waits for evidence, which is not durable.
 /// </summary>
-public sealed class EvidenceStore
+public sealed class EvidenceStore : IDisposable
 {
+    private sealed record Work(EvidenceReservation Reserved, ImageShape Shape, float[] Original, float[] Reconstruction, float[] ErrorMap, object Record);
+
+    private readonly Channel<Work> _queue = Channel.CreateBounded<Work>(new BoundedChannelOptions(1024) { SingleReader = true, FullMode = BoundedChannelFullMode.Wait });
+    private readonly Task _writer;
+    private readonly ILogger<EvidenceStore> _logger;
+    private long _queued, _written;
     private readonly string _root;
     private readonly EvidenceOptions _options;
     private readonly TimeProvider _time;
@@ -28,9 +41,11 @@ public sealed class EvidenceStore
     private readonly Dictionary<string, string> _byKey = new(StringComparer.Ordinal);
     private readonly Lock _lock = new();
     private long _sequence;
+    private string? _dayReady; // the sink stage reserves from one thread
 
-    public EvidenceStore(IOptions<EvidenceOptions> options, PathResolver paths, TimeProvider time, MonitorMetrics metrics)
+    public EvidenceStore(IOptions<EvidenceOptions> options, PathResolver paths, TimeProvider time, MonitorMetrics metrics, ILogger<EvidenceStore> logger)
     {
+        _logger = logger;
         _options = options.Value;
         _root = paths.Resolve(_options.Path);
         _time = time;
@@ -39,17 +54,74 @@ public sealed class EvidenceStore
         foreach (var dir in Directory.EnumerateDirectories(_root).Order(StringComparer.Ordinal).SelectMany(d => Directory.EnumerateDirectories(d).Order(StringComparer.Ordinal)))
             Add(dir);
         _metrics.EvidenceItems.Set(_records.Count);
+        _writer = Task.Run(WriteQueuedAsync);
     }
 
-    public EvidencePaths Write(string itemId, ImageShape shape, ReadOnlySpan<float> original, ReadOnlySpan<float> reconstruction, ReadOnlySpan<float> errorMap, object record)
+    /// <summary>Records queued and not yet written or given up (tests wait for it to reach zero).</summary>
+    public long Queued => Interlocked.Read(ref _queued) - Interlocked.Read(ref _written);
+
+    /// <summary>
+    /// Hands a reserved record to the writer. False, and nothing written, when a thousand records are already
+    /// waiting: the disk cannot keep up, and evidence gives way before the pipeline does.
+    /// </summary>
+    public bool Enqueue(EvidenceReservation reserved, ImageShape shape, float[] original, float[] reconstruction, float[] errorMap, object record)
+    {
+        if (!_queue.Writer.TryWrite(new Work(reserved, shape, original, reconstruction, errorMap, record))) return false;
+        Interlocked.Increment(ref _queued);
+        return true;
+    }
+
+    private async Task WriteQueuedAsync()
+    {
+        await foreach (var w in _queue.Reader.ReadAllAsync().ConfigureAwait(false))
+        {
+            try
+            {
+                Write(w.Reserved, w.Shape, w.Original, w.Reconstruction, w.ErrorMap, w.Record);
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+            {
+                _metrics.StorageErrors.WithLabels("evidence").Inc();
+                Log.SinkFailed(_logger, "evidence", w.Reserved.Paths.Record, e.Message);
+            }
+            finally
+            {
+                Interlocked.Increment(ref _written);
+            }
+        }
+    }
+
+    /// <summary>Writes what is queued (for a few seconds at most) and stops the writer.</summary>
+    public void Dispose()
+    {
+        _queue.Writer.TryComplete();
+        _writer.Wait(TimeSpan.FromSeconds(5));
+    }
+
+    /// <summary>
+    /// Names the record of one anomaly, so its alert can carry the paths at once; <see cref="Write"/> fills it in.
+    /// Only the day's folder is made here (once a day): that is the failure an alert can still be told about.
+    /// </summary>
+    public EvidenceReservation Reserve(string itemId)
     {
         var now = _time.GetUtcNow();
+        var day = now.ToString("yyyy-MM-dd", System.Globalization.CultureInfo.InvariantCulture);
+        if (day != _dayReady)
+        {
+            Directory.CreateDirectory(Path.Combine(_root, day));
+            _dayReady = day;
+        }
         var key = $"{now:HHmmss.fff}-{Interlocked.Increment(ref _sequence):D6}-{Safe(itemId)}";
-        var relative = Path.Combine(now.ToString("yyyy-MM-dd", System.Globalization.CultureInfo.InvariantCulture), key);
-        var dir = Path.Combine(_root, relative);
-        Directory.CreateDirectory(dir);
-        var paths = new EvidencePaths(Path.Combine(relative, "original.png"), Path.Combine(relative, "reconstruction.png"),
-            Path.Combine(relative, "heatmap.png"), Path.Combine(relative, "record.json"));
+        var relative = Path.Combine(day, key);
+        return new EvidenceReservation(Path.Combine(_root, relative), new EvidencePaths(Path.Combine(relative, "original.png"),
+            Path.Combine(relative, "reconstruction.png"), Path.Combine(relative, "heatmap.png"), Path.Combine(relative, "record.json")));
+    }
+
+    /// <summary>Writes a reserved record; it is listed (page, feedback) once all of its files are there.</summary>
+    public void Write(EvidenceReservation reserved, ImageShape shape, ReadOnlySpan<float> original, ReadOnlySpan<float> reconstruction, ReadOnlySpan<float> errorMap, object record)
+    {
+        var paths = reserved.Paths;
+        Directory.CreateDirectory(reserved.Directory);
         File.WriteAllBytes(Path.Combine(_root, paths.Original), ImageEncoder.EncodePng(original, shape));
         File.WriteAllBytes(Path.Combine(_root, paths.Reconstruction), ImageEncoder.EncodePng(reconstruction, shape));
         using (var heat = ImageEncoder.ToHeatmap(errorMap, shape.Height, shape.Width))
@@ -58,10 +130,9 @@ public sealed class EvidenceStore
         File.WriteAllBytes(Path.Combine(_root, paths.Record), JsonSerializer.SerializeToUtf8Bytes(record, AlertJson.Options));
         lock (_lock)
         {
-            Add(dir);
+            Add(reserved.Directory);
             _metrics.EvidenceItems.Set(_records.Count);
         }
-        return paths;
     }
 
     private void Add(string dir)
@@ -129,21 +200,33 @@ public sealed class EvidenceStore
     /// <summary>Deletes the oldest records beyond MaxCount and any older than MaxAge.</summary>
     public int Prune()
     {
-        int removed = 0;
         var cutoff = _time.GetUtcNow() - _options.MaxAge;
+        var doomed = new List<string>();
+        // Only the bookkeeping runs under the lock: deleting folders is slow and would stall Write on the hot path.
         lock (_lock)
         {
             while (_records.Count > 0 && (_records.Count > _options.MaxCount || Directory.GetCreationTimeUtc(_records.Peek()) < cutoff.UtcDateTime))
             {
                 var dir = _records.Dequeue();
                 _byKey.Remove(Path.GetFileName(dir));
-                try { Directory.Delete(dir, recursive: true); removed++; }
-                catch (DirectoryNotFoundException) { }
+                doomed.Add(dir);
             }
             _metrics.EvidenceItems.Set(_records.Count);
         }
+        int removed = 0;
+        foreach (var dir in doomed)
+        {
+            try { Directory.Delete(dir, recursive: true); removed++; }
+            catch (DirectoryNotFoundException) { }
+        }
+        var today = _time.GetUtcNow().ToString("yyyy-MM-dd", System.Globalization.CultureInfo.InvariantCulture);
         foreach (var day in Directory.EnumerateDirectories(_root))
-            if (!Directory.EnumerateFileSystemEntries(day).Any()) Directory.Delete(day);
+        {
+            // Today's folder may be about to receive a record: leave it even when empty.
+            if (Path.GetFileName(day) == today) continue;
+            try { if (!Directory.EnumerateFileSystemEntries(day).Any()) Directory.Delete(day); }
+            catch (IOException) { } // a record landed meanwhile
+        }
         return removed;
     }
 

@@ -221,7 +221,7 @@ public sealed class FolderSource(
                 throw new InputRejectedException(name, RejectReason.TooLarge, $"{length} bytes exceeds the limit of {Options.MaxFileBytes}");
             item = IsBatchFile(name)
                 ? NewItem(claimed, receivedAt, batchFile: true)
-                : NewItem(claimed, receivedAt, await File.ReadAllBytesAsync(claimed, cancellationToken).ConfigureAwait(false));
+                : NewItem(claimed, receivedAt, File.ReadAllBytes(claimed)); // a small local file: a plain read is far cheaper than an async one
         }
         catch (InputRejectedException e)
         {

@@ -1,16 +1,34 @@
 using AnomalyMonitor.Pipeline;
 using AnomalyMonitor.Sinks;
 using AnomalyMonitor.State;
+using Microsoft.Extensions.Options;
 
 namespace AnomalyMonitor.Samples;
 
 /// <summary>
-/// Stores a batch's accepted normals (below mean + Accept·σ) with their provenance, in one transaction.
-/// Durable: an accepted item is acknowledged only once the next model's training sample is on disk.
+/// Stores a batch's accepted normals (below mean + Accept·σ) with their provenance, in one transaction,
+/// at most NormalStore:MaxPerSecond of them (a token bucket). Durable: an accepted item is acknowledged
+/// only once the next model's training sample is on disk.
 /// </summary>
-internal sealed class NormalStoreSink(NormalSampleStore store, DurableWrite durable) : IVerdictSink
+internal sealed class NormalStoreSink(NormalSampleStore store, DurableWrite durable, IOptions<NormalStoreOptions> options, TimeProvider time) : IVerdictSink
 {
+    private readonly double _rate = options.Value.MaxPerSecond;
+    private double _tokens = options.Value.MaxPerSecond * 10.0;
+    private long _last = time.GetTimestamp();
+
     public bool Durable => true;
+
+    /// <summary>Whether one more sample fits the rate; called once per accepted normal, from the sink stage only.</summary>
+    private bool Take()
+    {
+        if (_rate <= 0) return true;
+        long now = time.GetTimestamp();
+        _tokens = Math.Min(_rate * 10, _tokens + time.GetElapsedTime(_last, now).TotalSeconds * _rate);
+        _last = now;
+        if (_tokens < 1) return false;
+        _tokens--;
+        return true;
+    }
 
     public async ValueTask WriteAsync(JudgedBatch batch, CancellationToken cancellationToken)
     {
@@ -18,7 +36,7 @@ internal sealed class NormalStoreSink(NormalSampleStore store, DurableWrite dura
         for (int i = 0; i < batch.Count; i++)
         {
             var v = batch.Verdicts[i];
-            if (v.IsAnomaly || !v.Accepted) continue;
+            if (v.IsAnomaly || !v.Accepted || !Take()) continue;
             var image = batch.Images[i];
             samples.Add(new NewSample(image.Id, image.Source, image.Item.ReceivedAt, v.Judgement.Score, batch.ModelVersion, batch.Pixels(i).ToArray()));
         }

@@ -68,6 +68,7 @@ public sealed class FeedbackTests : IDisposable
         Assert.Null(service.Store.Find("alarm.png", TestModel.Shape));
 
         // A false alarm becomes a training sample, from its evidence image.
+        await service.EvidenceWrittenAsync();
         var applied = await PostAsync(http, good);
         Assert.Equal(HttpStatusCode.OK, applied.Status);
         Assert.Equal("normal", service.Store.LabelOf("alarm.png"));

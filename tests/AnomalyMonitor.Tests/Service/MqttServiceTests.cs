@@ -71,6 +71,7 @@ public sealed class MqttServiceTests : IAsyncLifetime
         foreach (var field in new[] { "receivedAt", "judgedAt", "score", "threshold", "zScore", "mean", "stddev", "modelVersion", "evidence" })
             Assert.True(env.TryGetProperty(field, out _), $"alert lacks {field}");
         Assert.True(env.GetProperty("score").GetDouble() > env.GetProperty("threshold").GetDouble());
+        await service.EvidenceWrittenAsync();
         foreach (var kind in new[] { "original", "reconstruction", "heatmap", "record" })
             Assert.True(File.Exists(Path.Combine(_dir.Path, "evidence", env.GetProperty("evidence").GetProperty(kind).GetString()!)), kind);
         // The malformed message was refused, counted and kept.

@@ -24,6 +24,10 @@ public sealed class TestService : IAsyncDisposable
     public MonitorMetrics Metrics => App.Services.GetRequiredService<MonitorMetrics>();
     public PipelineService Pipeline => App.Services.GetRequiredService<PipelineService>();
     public ModelHolder Holder => App.Services.GetRequiredService<ModelHolder>();
+
+    /// <summary>Evidence is written after the alert and the acknowledgement: wait for the writer before reading it.</summary>
+    public Task EvidenceWrittenAsync() =>
+        Wait.UntilAsync(() => App.Services.GetRequiredService<AnomalyMonitor.Evidence.EvidenceStore>().Queued == 0, "the evidence written");
     public string Inbox => Path.Combine(Root, "inbox");
     public AnomalyMonitor.Samples.NormalSampleStore Store => App.Services.GetRequiredService<AnomalyMonitor.Samples.NormalSampleStore>();
     public AnomalyMonitor.Retraining.Retrainer Retrainer => App.Services.GetRequiredService<AnomalyMonitor.Retraining.Retrainer>();

@@ -93,6 +93,7 @@ public sealed class PageTests : IDisposable
         await Wait.UntilAsync(() => service.Holder.IsJudging, "the model loaded");
         File.WriteAllBytes(Path.Combine(service.Inbox, "odd.png"), TestModel.AnomalyPng(0));
         await Wait.UntilAsync(() => File.Exists(Path.Combine(service.Inbox, "processed", "anomaly", "odd.png")), "the anomaly judged and recorded");
+        await service.EvidenceWrittenAsync();
         using var http = service.Http("");
         var list = await System.Net.Http.Json.HttpClientJsonExtensions.GetFromJsonAsync<System.Text.Json.JsonElement>(http, "/api/anomalies");
         var key = list[0].GetProperty("key").GetString()!;
