@@ -108,7 +108,7 @@ internal static class ModelsCommand
 
     private static void PrintTable(JsonElement listing)
     {
-        Console.WriteLine($"{"",1} {"version",-8} {"created (UTC)",-20} {"decision",-9} {"samples",8} {"error ratio",11}  reason");
+        Console.WriteLine($"{"",1} {"version",-8} {"created (UTC)",-20} {"decision",-9} {"samples",8} {"error ratio",11} {"origin",-16} reason");
         foreach (var v in listing.GetProperty("versions").EnumerateArray())
         {
             string Get(JsonElement e, string name) => e.TryGetProperty(name, out var x) && x.ValueKind != JsonValueKind.Null ? x.ToString() : "-";
@@ -117,7 +117,7 @@ internal static class ModelsCommand
                 ? c.GetDateTimeOffset().UtcDateTime.ToString("yyyy-MM-dd HH:mm:ss", CultureInfo.InvariantCulture) : "-";
             var ratio = gate.ValueKind == JsonValueKind.Object && gate.TryGetProperty("ratio", out var r) && r.ValueKind == JsonValueKind.Number ? r.GetDouble().ToString("F3", CultureInfo.InvariantCulture) : "-";
             var reason = Get(v, "valid") == "False" ? Get(v, "problem") : gate.ValueKind == JsonValueKind.Object ? Get(gate, "reason") : "";
-            Console.WriteLine($"{(Get(v, "current") == "True" ? "*" : " "),1} v{Get(v, "version"),-7} {created,-20} {Get(v, "decision"),-9} {Get(v, "samples"),8} {ratio,11}  {reason}");
+            Console.WriteLine($"{(Get(v, "current") == "True" ? "*" : " "),1} v{Get(v, "version"),-7} {created,-20} {Get(v, "decision"),-9} {Get(v, "samples"),8} {ratio,11} {Get(v, "origin"),-16} {reason}");
         }
     }
 }

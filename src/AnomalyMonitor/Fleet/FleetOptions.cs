@@ -14,6 +14,30 @@ public sealed partial class FleetOptions
     /// </summary>
     public string Instance { get; set; } = "";
 
+    /// <summary>
+    /// standalone (the default: retrains on its own normals), scorer (judges and forwards its accepted normals,
+    /// never retrains; takes its models from the trainer) or trainer (the one that retrains, numbers versions,
+    /// rolls back, and publishes each model it installs; it may also score).
+    /// </summary>
+    public string Role { get; set; } = Standalone;
+
+    /// <summary>The retained topic that carries the fleet's current model from the trainer to the scorers.</summary>
+    public string ModelTopic { get; set; } = "anomaly-monitor/fleet/model";
+
+    /// <summary>The topic on which scorers send their accepted normals to the trainer (QoS 1, batched, through the outbox).</summary>
+    public string SamplesTopic { get; set; } = "anomaly-monitor/fleet/samples";
+
+    /// <summary>A fleet model message larger than this is refused before it is parsed.</summary>
+    public int MaxModelBytes { get; set; } = 64 * 1024 * 1024;
+
+    public const string Standalone = "standalone";
+    public const string Scorer = "scorer";
+    public const string Trainer = "trainer";
+
+    public bool IsScorer => string.Equals(Role, Scorer, StringComparison.OrdinalIgnoreCase);
+    public bool IsTrainer => string.Equals(Role, Trainer, StringComparison.OrdinalIgnoreCase);
+    public string RoleName => IsScorer ? Scorer : IsTrainer ? Trainer : Standalone;
+
     /// <summary>The instance name in effect: Instance, or the host name, lower-cased and kept to letters, digits, '.', '_' and '-'.</summary>
     public string EffectiveInstance => string.IsNullOrWhiteSpace(Instance) ? Clean(Environment.MachineName) : Instance.Trim();
 
@@ -37,6 +61,13 @@ internal sealed class FleetOptionsValidator : IValidateOptions<FleetOptions>
         var f = new List<string>();
         if (!string.IsNullOrWhiteSpace(o.Instance) && !FleetOptions.Valid().IsMatch(o.Instance.Trim()))
             f.Add($"Fleet:Instance must be 1-64 letters, digits, '.', '_' or '-' (it goes into MQTT client ids and topics), was '{o.Instance}'.");
+        if (!new[] { FleetOptions.Standalone, FleetOptions.Scorer, FleetOptions.Trainer }.Contains(o.Role, StringComparer.OrdinalIgnoreCase))
+            f.Add($"Fleet:Role must be standalone, scorer or trainer, was '{o.Role}'.");
+        if (string.IsNullOrWhiteSpace(o.ModelTopic) || o.ModelTopic.IndexOfAny(['#', '+']) >= 0)
+            f.Add($"Fleet:ModelTopic must be a topic name without wildcards, was '{o.ModelTopic}'.");
+        if (string.IsNullOrWhiteSpace(o.SamplesTopic) || o.SamplesTopic.IndexOfAny(['#', '+']) >= 0)
+            f.Add($"Fleet:SamplesTopic must be a topic name without wildcards, was '{o.SamplesTopic}'.");
+        OptionChecks.AtLeast(f, "Fleet:MaxModelBytes", o.MaxModelBytes, 1024);
         return OptionChecks.Result(f);
     }
 }

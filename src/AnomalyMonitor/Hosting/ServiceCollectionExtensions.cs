@@ -95,6 +95,9 @@ public static class ServiceCollectionExtensions
         services.AddIngestSource<FolderSource>(hosted: true);
         services.AddIngestSource<MqttSource>(hosted: true);
         services.AddIngestSource<HttpScoreSource>(hosted: false);
+        // Before the pipeline, so the trainer's publisher hears of the first model it installs.
+        services.AddSingleton<FleetModelPublisher>();
+        services.AddHostedService(sp => sp.GetRequiredService<FleetModelPublisher>());
         services.AddSingleton<Bootstrapper>();
         services.TryAddSingleton<IBatchScorerFactory, TorchBatchScorerFactory>();
         services.AddSingleton(sp =>
@@ -116,6 +119,11 @@ public static class ServiceCollectionExtensions
         services.AddQuartzHostedService(o => o.WaitForJobsToComplete = true);
         services.AddSingleton<FeedbackListener>();
         services.AddHostedService(sp => sp.GetRequiredService<FeedbackListener>());
+        // Each runs only in its role: the scorers' model listener, the trainer's samples listener.
+        services.AddSingleton<FleetModelListener>();
+        services.AddHostedService(sp => sp.GetRequiredService<FleetModelListener>());
+        services.AddSingleton<FleetSampleListener>();
+        services.AddHostedService(sp => sp.GetRequiredService<FleetSampleListener>());
         // UseSystemd() registers the notifier only under systemd; outside it the notifier is simply disabled.
         services.TryAddSingleton<Microsoft.Extensions.Hosting.Systemd.ISystemdNotifier, Microsoft.Extensions.Hosting.Systemd.SystemdNotifier>();
         services.AddHostedService<WatchdogService>();

@@ -19,9 +19,12 @@ namespace AnomalyMonitor.Pipeline;
 /// as the next version, v&lt;N&gt;, and "current" is switched to it atomically.
 /// </summary>
 public sealed class Bootstrapper(
-    ModelHolder holder, ModelRegistry registry, NormalSampleStore normals, IOptions<BootstrapOptions> options, TimeProvider time,
-    MonitorMetrics metrics, ILogger<Bootstrapper> logger)
+    ModelHolder holder, ModelRegistry registry, NormalSampleStore normals, IOptions<BootstrapOptions> options, IOptions<Fleet.FleetOptions> fleet,
+    TimeProvider time, MonitorMetrics metrics, ILogger<Bootstrapper> logger)
 {
+    /// <summary>False on a fleet scorer: its first model comes from the trainer, never from its own training.</summary>
+    public bool TrainsHere => !fleet.Value.IsScorer;
+
     private volatile bool _training;
 
     public bool Training => _training;
@@ -29,7 +32,7 @@ public sealed class Bootstrapper(
 
     public async Task StartAsync(CancellationToken cancellationToken)
     {
-        if (LoadCurrentOrNewestValid()) return;
+        if (LoadCurrentOrNewestValid() || !TrainsHere) return;
         var o = options.Value;
         if (string.IsNullOrWhiteSpace(o.Data)) return; // learn from the stream
         var load = DatasetLoader.Load(o.Data, new DatasetOptions { Shape = holder.InputShape, OnlyClass = o.NormalClass });

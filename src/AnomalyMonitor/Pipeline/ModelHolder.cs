@@ -103,6 +103,9 @@ public sealed class ModelHolder(
         if (TorchSharp.torch.get_num_threads() != _scoringThreads) TorchSharp.torch.set_num_threads(_scoringThreads);
     }
 
+    /// <summary>Raised on the installing thread once a model judges (the fleet's trainer publishes it from here).</summary>
+    public event Action<LoadedModel>? Installed;
+
     public void Install(LoadedModel model)
     {
         var previous = _model;
@@ -117,6 +120,7 @@ public sealed class ModelHolder(
         metrics.ModelCreated.Set(model.Manifest.CreatedAt.ToUnixTimeSeconds());
         Log.ModelLoaded(logger, model.Directory, model.Manifest.Architecture, model.Shape.ToString(), Version, model.Device.ToString());
         PublishJudgeNumbers();
+        Installed?.Invoke(model);
         if (previous is not null && OnFallback && model.Directory == registry.CurrentPath()) MarkFallback(false);
     }
 

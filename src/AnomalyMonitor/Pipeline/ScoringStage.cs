@@ -214,6 +214,12 @@ public sealed class ScoringStage(
     /// </summary>
     private void Learn(Batch batch, CancellationToken hard)
     {
+        if (!bootstrapper.TrainsHere && _held.Count >= bootstrapper.SamplesNeeded)
+        {
+            // A fleet scorer waits for the trainer's model; beyond one bootstrap's worth, its sources keep the items.
+            pool.HandBack(batch, "this scorer has no model yet: it waits for the fleet's trainer to publish one");
+            return;
+        }
         var shape = batch.Shape;
         int i = 0;
         try
@@ -248,7 +254,7 @@ public sealed class ScoringStage(
             pool.Return(batch);
         }
         Log.LearningProgress(logger, _held.Count, bootstrapper.SamplesNeeded);
-        if (_held.Count < bootstrapper.SamplesNeeded) return;
+        if (_held.Count < bootstrapper.SamplesNeeded || !bootstrapper.TrainsHere) return;
         bootstrapper.TrainFromHeldAsync(_held.Select(h => h.Pixels).ToList(), hard).GetAwaiter().GetResult();
         SetState();
     }

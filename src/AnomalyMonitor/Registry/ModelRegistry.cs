@@ -11,6 +11,24 @@ namespace AnomalyMonitor.Registry;
 public sealed record ModelVersionInfo(int Version, string Directory, bool Current, bool Valid, string? Problem, ModelManifest? Manifest)
 {
     public string? Decision => Manifest?.Extra is { } extra && extra.TryGetValue("gate", out var gate) && gate.TryGetProperty("decision", out var d) ? d.GetString() : null;
+
+    /// <summary>"local" (trained here), or "fleet:&lt;instance&gt;" for a version received from the fleet's trainer.</summary>
+    public string Origin => OriginOf(Directory);
+
+    public static string OriginOf(string directory)
+    {
+        try
+        {
+            var path = System.IO.Path.Combine(directory, "provenance.json");
+            if (!File.Exists(path)) return "local";
+            using var doc = System.Text.Json.JsonDocument.Parse(File.ReadAllBytes(path));
+            return doc.RootElement.TryGetProperty("instance", out var i) ? $"fleet:{i.GetString()}" : "fleet";
+        }
+        catch (Exception e) when (e is IOException or System.Text.Json.JsonException or UnauthorizedAccessException)
+        {
+            return "unknown";
+        }
+    }
 }
 
 /// <summary>

@@ -9,7 +9,8 @@ namespace AnomalyMonitor.Registry;
 /// loop (which swaps it in between batches, with a fresh threshold from the version's own calibration).
 /// Used by the retraining gate and by operator rollbacks.
 /// </summary>
-public sealed class Promotion(ModelRegistry registry, ModelHolder holder, TimeProvider time, MonitorMetrics metrics, ILogger<Promotion> logger)
+public sealed class Promotion(
+    ModelRegistry registry, ModelHolder holder, Microsoft.Extensions.Options.IOptions<Fleet.FleetOptions> fleet, TimeProvider time, MonitorMetrics metrics, ILogger<Promotion> logger)
 {
     private readonly Lock _lock = new();
 
@@ -36,6 +37,8 @@ public sealed class Promotion(ModelRegistry registry, ModelHolder holder, TimePr
     /// <summary>Re-promotes an earlier version; throws <see cref="ArgumentException"/> for a version that is not in the registry.</summary>
     public void Rollback(int version)
     {
+        if (fleet.Value.IsScorer)
+            throw new ArgumentException("This instance is a fleet scorer: roll back on the trainer, which publishes the version to every scorer.");
         if (!Directory.Exists(registry.PathOf(version)))
             throw new ArgumentException($"There is no version v{version} in {registry.Root}; `anomaly-monitor models list` shows the versions kept.");
         int previous = holder.Version;

@@ -30,7 +30,7 @@ public interface IRetrainRunner
 /// </summary>
 public sealed class Retrainer(
     ModelRegistry registry, ModelHolder holder, Promotion promotion, NormalSampleStore store, IOptions<RetrainOptions> options,
-    IHostApplicationLifetime lifetime, TimeProvider time, MonitorMetrics metrics, ILogger<Retrainer> logger) : IRetrainRunner
+    IOptions<Fleet.FleetOptions> fleet, IHostApplicationLifetime lifetime, TimeProvider time, MonitorMetrics metrics, ILogger<Retrainer> logger) : IRetrainRunner
 {
     private const int HistoryLength = 50;
     private readonly Lock _historyLock = new();
@@ -85,6 +85,7 @@ public sealed class Retrainer(
         var clock = Stopwatch.StartNew();
         RetrainOutcome Skip(string why, int samples = 0) => new(RetrainOutcome.Skipped, why, time.GetUtcNow(), clock.Elapsed.TotalSeconds, samples);
 
+        if (fleet.Value.IsScorer) return Skip($"this instance is a fleet scorer: the trainer retrains for the fleet, and its models arrive on {fleet.Value.ModelTopic}");
         if (holder.Model is not { } current) return Skip("there is no model yet: the service is still learning its first one");
         long fresh = store.CountSince(store.HighWater);
         if (!force && fresh < o.MinNewSamples)

@@ -37,6 +37,19 @@ public sealed partial class NormalSampleStore
         }
     }
 
+    /// <summary>Samples by source: on a fleet trainer, "&lt;instance&gt;/&lt;source&gt;" shows which scorer sent what.</summary>
+    public IReadOnlyDictionary<string, long> CountBySource()
+    {
+        lock (_lock)
+        {
+            using var query = Command("SELECT source, COUNT(*) FROM samples GROUP BY source ORDER BY source");
+            using var reader = query.ExecuteReader();
+            var counts = new Dictionary<string, long>(StringComparer.Ordinal);
+            while (reader.Read()) counts[reader.GetString(0)] = reader.GetInt64(1);
+            return counts;
+        }
+    }
+
     public long CountSince(long seq)
     {
         lock (_lock)

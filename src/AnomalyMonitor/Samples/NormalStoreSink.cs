@@ -1,6 +1,8 @@
 using AnomalyMonitor.Pipeline;
 using AnomalyMonitor.Sinks;
 using AnomalyMonitor.State;
+using AnomalyMonitor.Alerts;
+using AnomalyMonitor.Fleet;
 using Microsoft.Extensions.Options;
 
 namespace AnomalyMonitor.Samples;
@@ -9,8 +11,11 @@ namespace AnomalyMonitor.Samples;
 /// Stores a batch's accepted normals (below mean + Accept·σ) with their provenance, in one transaction,
 /// at most NormalStore:MaxPerSecond of them (a token bucket). Durable: an accepted item is acknowledged
 /// only once the next model's training sample is on disk.
+/// On a fleet scorer, the same samples go to the trainer instead, as one message per batch through the
+/// outbox (durable there, and sent when the broker is reachable).
 /// </summary>
-internal sealed class NormalStoreSink(NormalSampleStore store, DurableWrite durable, IOptions<NormalStoreOptions> options, TimeProvider time) : IVerdictSink
+internal sealed class NormalStoreSink(
+    NormalSampleStore store, AlertOutbox outbox, DurableWrite durable, IOptions<NormalStoreOptions> options, IOptions<FleetOptions> fleet, TimeProvider time) : IVerdictSink
 {
     private readonly double _rate = options.Value.MaxPerSecond;
     private double _tokens = options.Value.MaxPerSecond * 10.0;
@@ -40,6 +45,13 @@ internal sealed class NormalStoreSink(NormalSampleStore store, DurableWrite dura
             var image = batch.Images[i];
             samples.Add(new NewSample(image.Id, image.Source, image.Item.ReceivedAt, v.Judgement.Score, batch.ModelVersion, batch.Pixels(i).ToArray()));
         }
-        if (samples.Count > 0) await durable.RunAsync("normal_store", () => store.AddRange(samples, batch.Shape), cancellationToken).ConfigureAwait(false);
+        if (samples.Count == 0) return;
+        var f = fleet.Value;
+        if (f.IsScorer)
+        {
+            var message = new OutboxEntry(f.SamplesTopic, SampleMessage.Encode(f.EffectiveInstance, batch.Shape, samples), "samples");
+            await durable.RunAsync("outbox", () => outbox.AddRange([message]), cancellationToken).ConfigureAwait(false);
+        }
+        else await durable.RunAsync("normal_store", () => store.AddRange(samples, batch.Shape), cancellationToken).ConfigureAwait(false);
     }
 }

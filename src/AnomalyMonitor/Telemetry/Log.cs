@@ -100,4 +100,13 @@ internal static partial class Log
 
     [LoggerMessage(26, LogLevel.Warning, "API token generated in {Path}: send it as 'Authorization: Bearer <token>' for feedback, retraining and rollback")]
     public static partial void TokenGenerated(ILogger logger, string path);
+
+    [LoggerMessage(33, LogLevel.Warning, "Refused the fleet model message on {Topic} ({Reason}): {Detail}; the current model v{Current} stays")]
+    public static partial void FleetModelRefused(ILogger logger, string topic, string reason, string detail, int current);
+
+    [LoggerMessage(34, LogLevel.Information, "Fleet model v{Version} from {Instance} installed (was v{Previous})")]
+    public static partial void FleetModelInstalled(ILogger logger, int version, string instance, int previous);
+
+    [LoggerMessage(35, LogLevel.Information, "Published model v{Version} to the fleet on {Topic} (retained)")]
+    public static partial void FleetModelPublished(ILogger logger, int version, string topic);
 }

@@ -65,6 +65,12 @@ public sealed class MonitorMetrics
         GateMeanError = f.CreateGauge("anomaly_monitor_retrain_gate_mean_error", "Mean held-out error in the last gate, by model (candidate, current).", "model");
         LastPromotion = f.CreateGauge("anomaly_monitor_last_promotion_timestamp_seconds", "When a model was last promoted or rolled back to, Unix seconds.");
         Rollbacks = f.CreateCounter("anomaly_monitor_model_rollbacks_total", "Operator rollbacks to an earlier version.");
+        InstanceInfo = f.CreateGauge("anomaly_monitor_instance_info", "Always 1: this service's fleet instance name and role (standalone, scorer, trainer).", "fleet_instance", "role");
+        FleetModelsInstalled = f.CreateCounter("anomaly_monitor_fleet_models_installed_total", "Models received from the fleet's trainer and installed (scorers).");
+        FleetModelsRefused = f.CreateCounter("anomaly_monitor_fleet_models_refused_total", "Fleet model messages refused, by reason (corrupt, truncated, checksum, shape, format, invalid); the current model stays.", "reason");
+        // Every reason from the start, at zero: a dashboard sees "none refused", not "no data".
+        foreach (var reason in new[] { "corrupt", "truncated", "checksum", "shape", "format", "invalid", "too_large", "storage" }) FleetModelsRefused.WithLabels(reason);
+        FleetModelsPublished = f.CreateCounter("anomaly_monitor_fleet_models_published_total", "Model versions queued for the fleet's retained model topic (trainer).");
         Feedback = f.CreateCounter("anomaly_monitor_feedback_total", "Operator feedback by channel (http, mqtt), label and result (applied, unknown_id, invalid).", "channel", "label", "result");
         ConfirmedAnomalies = f.CreateGauge("anomaly_monitor_confirmed_anomalies", "Items operators confirmed as anomalies (used by the retraining gate).");
         FolderSkipped = f.CreateCounter("anomaly_monitor_folder_skipped_total", "Watched-folder entries not taken, by kind (fifo, socket, device, directory; vanished: gone between claim and read).", "kind");
@@ -108,6 +114,10 @@ public sealed class MonitorMetrics
     public Gauge GateMeanError { get; }
     public Gauge LastPromotion { get; }
     public Counter Rollbacks { get; }
+    public Gauge InstanceInfo { get; }
+    public Counter FleetModelsInstalled { get; }
+    public Counter FleetModelsRefused { get; }
+    public Counter FleetModelsPublished { get; }
     public Counter Feedback { get; }
     public Gauge ConfirmedAnomalies { get; }
     public Counter Items { get; }

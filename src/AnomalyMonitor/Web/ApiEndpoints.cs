@@ -101,6 +101,7 @@ public static class ApiEndpoints
         valid = v.Valid,
         problem = v.Problem,
         decision = v.Decision ?? (v.Manifest?.ParentVersion is null ? "initial" : null),
+        origin = v.Origin,
         createdAt = v.Manifest?.CreatedAt,
         parentVersion = v.Manifest?.ParentVersion,
         architecture = v.Manifest?.Architecture,

@@ -34,7 +34,7 @@ public static class Endpoints
     public sealed record ServiceStatus(bool Ready, string State, int ModelVersion, double? Threshold, int WindowScores, bool Drift,
         bool? MqttIngestConnected, bool AlertsConnected, bool FolderWatching, long Judged, long OutboxPending, long NormalSamples,
         long Items, long Anomalies, long Rejected, long QueueDepth, bool Retraining, bool Degraded, IReadOnlyDictionary<string, string> StorageProblems,
-        IReadOnlyList<SourceStatus> Sources);
+        IReadOnlyList<SourceStatus> Sources, string Instance, string Role, string? ModelOrigin);
 
     private static ServiceStatus Status(IServiceProvider s)
     {
@@ -46,11 +46,13 @@ public static class Endpoints
         bool? ingest = sources.FirstOrDefault(x => x.Name == "mqtt") is { Enabled: true } m ? m.Connected : null;
         bool ready = holder.IsJudging && sources.All(x => x.Connected != false) && publisher.Connected && !health.Degraded;
         var metrics = s.GetRequiredService<MonitorMetrics>();
+        var fleet = s.GetRequiredService<Microsoft.Extensions.Options.IOptions<Fleet.FleetOptions>>().Value;
         long Outcome(string outcome) => (long)metrics.Items.GetAllLabelValues().Where(l => l[1] == outcome).Sum(l => metrics.Items.WithLabels(l).Value);
         return new ServiceStatus(ready, holder.IsJudging ? "judging" : "learning", holder.Version, holder.Judge?.Threshold,
             holder.Judge?.WindowCount ?? 0, pipeline.DriftActive, ingest, publisher.Connected, sources.Any(x => x.Name == "folder" && x.Enabled), pipeline.Judged,
             s.GetRequiredService<AlertOutbox>().Count, s.GetRequiredService<NormalSampleStore>().Count,
             Outcome("normal") + Outcome("anomaly") + Outcome("rejected"), Outcome("anomaly"), Outcome("rejected"),
-            s.GetRequiredService<ItemQueue>().Count, s.GetRequiredService<Retraining.Retrainer>().Running, health.Degraded, health.Problems, sources);
+            s.GetRequiredService<ItemQueue>().Count, s.GetRequiredService<Retraining.Retrainer>().Running, health.Degraded, health.Problems, sources,
+            fleet.EffectiveInstance, fleet.RoleName, holder.Model is { } model ? Registry.ModelVersionInfo.OriginOf(model.Directory) : null);
     }
 }

@@ -25,7 +25,8 @@ public sealed class NormalStoreRateTests : IDisposable
         var options = Options.Create(new NormalStoreOptions { Path = "normals.db", Capacity = 100_000, MaxPerSecond = 10 });
         using var store = new NormalSampleStore(options, new PathResolver(_dir.Path), metrics);
         var durable = new DurableWrite(new StorageHealth(metrics, Microsoft.Extensions.Logging.Abstractions.NullLogger<StorageHealth>.Instance), Options.Create(new PipelineOptions()), time);
-        var sink = new NormalStoreSink(store, durable, options, time);
+        using var outbox = new AnomalyMonitor.Alerts.AlertOutbox(Options.Create(new AnomalyMonitor.State.ServiceOptions { StateDirectory = "state" }), new PathResolver(_dir.Path), metrics);
+        var sink = new NormalStoreSink(store, outbox, durable, options, Options.Create(new AnomalyMonitor.Fleet.FleetOptions()), time);
         using var pool = new BatchPool(1, 300);
         var source = new RecordingSource();
 

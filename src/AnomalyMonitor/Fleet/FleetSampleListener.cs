@@ -1,0 +1,66 @@
+using AnomalyMonitor.Mqtt;
+using AnomalyMonitor.Pipeline;
+using AnomalyMonitor.Samples;
+using AnomalyMonitor.State;
+using AnomalyMonitor.Telemetry;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+using MQTTnet;
+
+namespace AnomalyMonitor.Fleet;
+
+/// <summary>
+/// On the trainer: stores the scorers' accepted normals from Fleet:SamplesTopic in its sample store, with
+/// their provenance, so that it retrains on what the whole fleet accepted. The session is persistent and
+/// the message is acknowledged only after the store's commit, so no sample is lost across a restart.
+/// A message that does not read is counted as rejected (source "fleet") and dropped.
+/// </summary>
+public sealed class FleetSampleListener(
+    NormalSampleStore store, ModelHolder holder, DurableWrite durable, IOptions<FleetOptions> options, MqttConnection connection,
+    TimeProvider time, MonitorMetrics metrics, ILogger<FleetSampleListener> logger) : BackgroundService
+{
+    public bool Connected { get; private set; }
+
+    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+    {
+        if (!options.Value.IsTrainer) return;
+        using var client = new MqttClientFactory().CreateMqttClient();
+        client.ApplicationMessageReceivedAsync += async e =>
+        {
+            e.AutoAcknowledge = false;
+            if (await HandleAsync(System.Buffers.BuffersExtensions.ToArray(e.ApplicationMessage.Payload), stoppingToken).ConfigureAwait(false))
+                await e.AcknowledgeAsync(stoppingToken).ConfigureAwait(false);
+        };
+        await MqttSubscriber.RunAsync(client, connection, "fleet-samples", TimeSpan.FromDays(7), [options.Value.SamplesTopic], c =>
+        {
+            Connected = c;
+            metrics.MqttConnected.WithLabels("fleet-samples").Set(c ? 1 : 0);
+        }, time, metrics, logger, stoppingToken).ConfigureAwait(false);
+    }
+
+    /// <summary>False only when the service stopped before the samples were stored (the broker sends them again).</summary>
+    internal async Task<bool> HandleAsync(byte[] payload, CancellationToken cancellationToken)
+    {
+        List<NewSample> samples;
+        try
+        {
+            (_, samples) = SampleMessage.Decode(payload, holder.InputShape);
+        }
+        catch (Exception e) when (e is InvalidDataException or FormatException)
+        {
+            metrics.Rejected.WithLabels("fleet", "corrupt").Inc();
+            Log.Rejected(logger, options.Value.SamplesTopic, "fleet", "corrupt", e.Message);
+            return true;
+        }
+        try
+        {
+            await durable.RunAsync("normal_store", () => store.AddRange(samples, holder.InputShape), cancellationToken).ConfigureAwait(false);
+            return true;
+        }
+        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+        {
+            return false;
+        }
+    }
+}

@@ -1,0 +1,49 @@
+using System.Runtime.InteropServices;
+using System.Text.Json;
+using AnomalyMonitor.Core.Imaging;
+using AnomalyMonitor.Samples;
+
+namespace AnomalyMonitor.Fleet;
+
+/// <summary>
+/// One batch of a scorer's accepted normals on Fleet:SamplesTopic, for the trainer's sample store: the
+/// sender, the shape, and per sample its item id, source, times, score, model version and pixels
+/// (float32, little-endian, base64) exactly as the scorer judged them.
+/// </summary>
+public sealed record SampleMessage(string Instance, string Shape, IReadOnlyList<SampleMessage.Sample> Samples)
+{
+    public sealed record Sample(string Id, string Source, DateTimeOffset ReceivedAt, double Score, int ModelVersion, string Pixels);
+
+    public static byte[] Encode(string instance, ImageShape shape, IReadOnlyList<NewSample> samples) =>
+        JsonSerializer.SerializeToUtf8Bytes(new SampleMessage(instance, shape.ToString(), [.. samples.Select(s =>
+            new Sample(s.ItemId, s.Source, s.ReceivedAt, s.Score, s.ModelVersion, Convert.ToBase64String(MemoryMarshal.AsBytes(s.Pixels.AsSpan()))))]), ModelMessage.Json);
+
+    /// <summary>
+    /// The samples, with their provenance folded in (source "&lt;instance&gt;/&lt;source&gt;", id
+    /// "&lt;instance&gt;:&lt;id&gt;"), or an <see cref="InvalidDataException"/> naming what is wrong.
+    /// </summary>
+    public static (string Instance, List<NewSample> Samples) Decode(ReadOnlySpan<byte> payload, ImageShape expected)
+    {
+        SampleMessage? message;
+        try
+        {
+            message = JsonSerializer.Deserialize<SampleMessage>(payload, ModelMessage.Json);
+        }
+        catch (JsonException e)
+        {
+            throw new InvalidDataException($"not a samples message ({e.Message})");
+        }
+        if (message?.Samples is null || string.IsNullOrWhiteSpace(message.Instance)) throw new InvalidDataException("the message lacks its instance or samples");
+        if (message.Shape != expected.ToString()) throw new InvalidDataException($"its samples are {message.Shape}; the trainer's model takes {expected}");
+        var list = new List<NewSample>(message.Samples.Count);
+        foreach (var s in message.Samples)
+        {
+            var bytes = Convert.FromBase64String(s.Pixels ?? "");
+            if (bytes.Length != expected.PixelCount * sizeof(float)) throw new InvalidDataException($"sample '{s.Id}' has {bytes.Length} bytes of pixels, not {expected.PixelCount * sizeof(float)}");
+            var pixels = MemoryMarshal.Cast<byte, float>(bytes).ToArray();
+            if (pixels.Any(p => !float.IsFinite(p) || p < 0 || p > 1)) throw new InvalidDataException($"sample '{s.Id}' has pixels outside [0, 1]");
+            list.Add(new NewSample($"{message.Instance}:{s.Id}", $"{message.Instance}/{s.Source}", s.ReceivedAt, s.Score, s.ModelVersion, pixels));
+        }
+        return (message.Instance, list);
+    }
+}

@@ -1,0 +1,109 @@
+using AnomalyMonitor.Core.Storage;
+using AnomalyMonitor.Registry;
+using AnomalyMonitor.Tests.Support;
+
+namespace AnomalyMonitor.Tests.Fleet;
+
+/// <summary>
+/// One trainer and scorers on one real Mosquitto, each a full service on loopback: the trainer's model
+/// reaches every scorer through the retained model topic (at start, on promotion, on rollback, and for a
+/// scorer that starts later), a corrupt model message changes nothing, and accepted normals travel from a
+/// scorer to the trainer's sample store. Versions are made by hand (a copy of v1 saved as v2), so nothing
+/// here hinges on a retraining gate's verdict.
+/// </summary>
+public sealed class FleetTests : IAsyncLifetime
+{
+    private readonly TempDir _dir = new();
+    private Mosquitto _broker = null!;
+
+    public async Task InitializeAsync() => _broker = await Mosquitto.StartAsync();
+
+    public async Task DisposeAsync()
+    {
+        await _broker.DisposeAsync();
+        _dir.Dispose();
+    }
+
+    private Task<TestService> StartAsync(string instance, string role, string? topic = null)
+    {
+        var root = Path.Combine(_dir.Path, instance);
+        Directory.CreateDirectory(root);
+        if (role == "trainer") TestModel.InstallAsV1(Path.Combine(root, "models"));
+        return TestService.StartAsync(root, new Dictionary<string, string?>
+        {
+            ["Mqtt:Broker"] = _broker.Address,
+            ["Fleet:Instance"] = instance,
+            ["Fleet:Role"] = role,
+            ["Bootstrap:Shape"] = "16x16x1",
+            ["Bootstrap:Samples"] = "1000",
+            ["Ingest:Mqtt:Enabled"] = topic is null ? "false" : "true",
+            ["Ingest:Mqtt:Topics:0"] = topic ?? "unused/#",
+            ["Ingest:Folder:Enabled"] = "false",
+        });
+    }
+
+    private static int Judging(TestService s) => s.Holder.IsJudging ? s.Holder.Version : 0;
+
+    [Fact]
+    public async Task Every_scorer_judges_with_the_trainers_model_through_promotion_rollback_and_a_corrupt_message()
+    {
+        await using var trainer = await StartAsync("trainer", "trainer");
+        await using var a = await StartAsync("scorer-a", "scorer", "anomaly-monitor/images/a/#");
+        await using var b = await StartAsync("scorer-b", "scorer");
+        await Wait.UntilAsync(() => Judging(trainer) == 1, "the trainer judging with v1");
+        await Wait.UntilAsync(() => Judging(a) == 1 && Judging(b) == 1, "both scorers judging with the trainer's v1");
+        Assert.Equal("fleet:trainer", a.Registry.List().Single(v => v.Version == 1).Origin);
+        Assert.Equal("local", trainer.Registry.List().Single(v => v.Version == 1).Origin);
+
+        // A promotion on the trainer (as its retraining gate makes one) reaches both scorers.
+        using (var v1 = trainer.Registry.Load(1, TorchSharp.torch.CPU))
+            trainer.Registry.Save(2, v1.Module, v1.Manifest with { Version = 2, ParentVersion = 1, CreatedAt = TimeProvider.System.GetUtcNow() });
+        trainer.App.Services.GetRequiredServiceOf<Promotion>().Promote(2);
+        await Wait.UntilAsync(() => Judging(a) == 2 && Judging(b) == 2, "both scorers judging with v2", 5);
+
+        // So does a rollback.
+        trainer.App.Services.GetRequiredServiceOf<Promotion>().Rollback(1);
+        await Wait.UntilAsync(() => Judging(a) == 1 && Judging(b) == 1, "both scorers rolled back to v1", 5);
+        Assert.Equal(1, a.Registry.CurrentVersion());
+
+        // Corrupt, truncated and wrong-shape messages (not retained, so the trainer's model stays on the topic) change nothing.
+        await using (var vandal = await MqttTestClient.ConnectAsync(_broker.Port, "vandal"))
+        {
+            var good = System.Text.Encoding.UTF8.GetString(AnomalyMonitor.Fleet.ModelMessage.FromDirectory(trainer.Registry.PathOf(2), 2, "trainer", TimeProvider.System.GetUtcNow()));
+            int cut = good.IndexOf("\"weights\":\"", StringComparison.Ordinal) + "\"weights\":\"".Length + 40; // 40 base64 characters: valid, and short
+            await vandal.PublishAsync("anomaly-monitor/fleet/model", "{ not a model");
+            await vandal.PublishAsync("anomaly-monitor/fleet/model", good[..cut] + "\"}");
+            await vandal.PublishAsync("anomaly-monitor/fleet/model", good.Replace("\"height\":16", "\"height\":28", StringComparison.Ordinal));
+        }
+        foreach (var s in new[] { a, b })
+            await Wait.UntilAsync(() => s.Metrics.FleetModelsRefused.GetAllLabelValues().Sum(l => s.Metrics.FleetModelsRefused.WithLabels(l).Value) == 3, "three refusals counted");
+        foreach (var reason in new[] { "corrupt", "shape", "truncated" })
+            Assert.True(a.Metrics.FleetModelsRefused.WithLabels(reason).Value == 1, $"{reason}: {a.App.Services.GetRequiredServiceOf<AnomalyMonitor.Fleet.FleetModelListener>().LastRefusal}");
+        Assert.Equal(1, Judging(a));
+        Assert.Equal(1, Judging(b));
+
+        // A scorer that starts afterwards gets the current model from the retained message.
+        await using var late = await StartAsync("scorer-late", "scorer");
+        await Wait.UntilAsync(() => Judging(late) == 1, "the late scorer judging with v1");
+
+        // A scorer refuses to retrain or roll back on its own.
+        Assert.Equal("skipped", (await a.Retrainer.RunAsync(force: true, CancellationToken.None)).Result);
+        Assert.Throws<ArgumentException>(() => a.App.Services.GetRequiredServiceOf<Promotion>().Rollback(2));
+    }
+
+    [Fact]
+    public async Task A_scorers_accepted_normals_reach_the_trainers_store_with_their_provenance()
+    {
+        await using var trainer = await StartAsync("t2", "trainer");
+        await using var scorer = await StartAsync("s2", "scorer", "anomaly-monitor/images/s2/#");
+        await Wait.UntilAsync(() => Judging(scorer) == 1, "the scorer judging with the trainer's model");
+        await Wait.UntilAsync(() => scorer.App.Services.GetRequiredServiceOf<AnomalyMonitor.Mqtt.MqttSource>().Connected, "the scorer subscribed");
+        long before = trainer.Store.Count;
+        await using (var camera = await MqttTestClient.ConnectAsync(_broker.Port, "camera-s2"))
+            for (int i = 0; i < 10; i++) await camera.PublishAsync("anomaly-monitor/images/s2/cam", TestModel.NormalPng(i));
+        await Wait.UntilAsync(() => scorer.Pipeline.Judged >= 10, "ten images judged by the scorer");
+        await Wait.UntilAsync(() => trainer.Store.Count > before, "the scorer's normals stored by the trainer");
+        Assert.Equal(0, scorer.Store.Count); // a scorer keeps no training samples of its own
+        Assert.Contains(trainer.Store.CountBySource().Keys, s => s.StartsWith("s2/", StringComparison.Ordinal));
+    }
+}
