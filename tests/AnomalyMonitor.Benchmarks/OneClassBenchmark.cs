@@ -70,8 +70,9 @@ internal static class OneClassBenchmark
 
     private static (BuildRequest Request, string Label) Settings(string[] overrides, AnomalyMonitor.Core.Imaging.ImageShape shape)
     {
-        var training = new TrainingOptions();
-        string arch = ModelSpec.Conv;
+        // The service's recommended detector (Recommended, chosen on validation data from the training split) unless overridden.
+        var training = new TrainingOptions { Epochs = Recommended.Epochs, Score = Recommended.Score, Augmentation = Recommended.Augmentation };
+        string arch = Recommended.Architecture;
         int? latent = null;
         var error = ErrorMetric.Mse;
         var threshold = ThresholdPolicy.Default;
@@ -90,12 +91,14 @@ internal static class OneClassBenchmark
                 case "arch": arch = v; break;
                 case "latent": latent = int.Parse(v, Inv); break;
                 case "threshold": threshold = ThresholdPolicy.Parse(v); break;
+                case "score": training = training with { Score = Enum.Parse<ScoreKind>(v, true) }; break;
+                case "augment": training = training with { Augmentation = Augmentation.Parse(v) }; break;
                 default: throw new ArgumentException($"unknown setting {k}");
             }
         }
-        var spec = ModelSpec.Create(arch, shape, latent);
+        var spec = ModelSpec.Create(arch, shape, latent ?? Recommended.Latent(arch));
         var label = overrides.Length == 0 ? "tool defaults" : "defaults with " + string.Join(", ", overrides);
-        label += $" (arch {spec.Architecture}, latent {spec.Latent}, loss {training.Loss}, error {error}, epochs {training.Epochs}, patience {training.Patience}, noise {training.Noise}, threshold {threshold})";
+        label += $" (arch {spec.Architecture}, latent {spec.Latent}, loss {training.Loss}, error {error}, epochs {training.Epochs}, patience {training.Patience}, noise {training.Noise}, score {training.Score}, augment {training.Augmentation}, threshold {threshold})";
         return (new BuildRequest { Spec = spec, Training = training, ErrorMetric = error, Threshold = threshold }, label);
     }
 
