@@ -50,6 +50,19 @@ public sealed partial class NormalSampleStore
         }
     }
 
+    /// <summary>Every stored sample's item id, oldest first (on a fleet trainer, "&lt;instance&gt;:&lt;id&gt;").</summary>
+    public IReadOnlyList<string> ItemIds()
+    {
+        lock (_lock)
+        {
+            using var query = Command("SELECT item_id FROM samples ORDER BY seq");
+            using var reader = query.ExecuteReader();
+            var ids = new List<string>();
+            while (reader.Read()) ids.Add(reader.GetString(0));
+            return ids;
+        }
+    }
+
     public long CountSince(long seq)
     {
         lock (_lock)

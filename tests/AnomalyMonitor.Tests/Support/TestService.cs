@@ -45,11 +45,9 @@ public sealed class TestService : IAsyncDisposable
         return http;
     }
 
-    /// <summary>Settings that place every path under <paramref name="root"/>; <paramref name="settings"/> add or override.</summary>
-    public static async Task<TestService> StartAsync(string root, IDictionary<string, string?> settings, Action<WebApplicationBuilder>? configure = null)
+    /// <summary>The settings every test service starts from (in-process here, or as a child process in ServiceProcess); paths are relative to its root.</summary>
+    public static Dictionary<string, string?> Defaults() => new()
     {
-        var all = new Dictionary<string, string?>
-        {
             ["Models:Path"] = "models",
             ["Service:StateDirectory"] = "state",
             ["Service:ShutdownTimeout"] = "00:00:08",
@@ -75,7 +73,12 @@ public sealed class TestService : IAsyncDisposable
             ["Bootstrap:Augment"] = "none",
             ["Judge:SaveInterval"] = "00:00:01",
             ["Logging:LogLevel:Default"] = "Warning",
-        };
+    };
+
+    /// <summary>A service whose paths all lie under <paramref name="root"/>; <paramref name="settings"/> add to or override <see cref="Defaults"/>.</summary>
+    public static async Task<TestService> StartAsync(string root, IDictionary<string, string?> settings, Action<WebApplicationBuilder>? configure = null)
+    {
+        var all = Defaults();
         foreach (var (k, v) in settings) all[k] = v;
         var app = ServiceHost.Build(overrides: all, paths: new PathResolver(root), configure: configure);
         await app.StartAsync();
