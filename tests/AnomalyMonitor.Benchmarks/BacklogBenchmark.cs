@@ -125,7 +125,7 @@ internal static class BacklogBenchmark
     }
 
     /// <summary>`anomaly-monitor run` in its own process, from the build beside this harness.</summary>
-    private static Process Service(string root, string config)
+    internal static Process Service(string root, string config)
     {
         var dll = Path.Combine(AppContext.BaseDirectory, "anomaly-monitor.dll");
         var start = new ProcessStartInfo("dotnet", [dll, "run", "--config", config]) { WorkingDirectory = root, RedirectStandardOutput = true, RedirectStandardError = true };
@@ -137,13 +137,13 @@ internal static class BacklogBenchmark
         return process;
     }
 
-    private static async Task StopAsync(Process process)
+    internal static async Task StopAsync(Process process)
     {
         if (!process.HasExited) Process.Start("kill", ["-TERM", process.Id.ToString(Inv)])!.WaitForExit();
         await process.WaitForExitAsync();
     }
 
-    private static async Task<long> JudgedAsync(HttpClient http)
+    internal static async Task<long> JudgedAsync(HttpClient http)
     {
         try
         {
@@ -156,7 +156,7 @@ internal static class BacklogBenchmark
         }
     }
 
-    private static async Task WaitAsync(HttpClient http, Func<JsonElement, bool> condition)
+    internal static async Task WaitAsync(HttpClient http, Func<JsonElement, bool> condition)
     {
         while (true)
         {

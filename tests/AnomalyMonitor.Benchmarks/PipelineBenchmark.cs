@@ -145,7 +145,7 @@ internal static class PipelineBenchmark
     }
 
     /// <summary>Starts the publisher process and returns once it has connected and begins (its start-up is not the service's time).</summary>
-    private static async Task<Process> StartPublisherAsync(int port, string payloads, int count, double rate, bool envelope)
+    internal static async Task<Process> StartPublisherAsync(int port, string payloads, int count, double rate, bool envelope)
     {
         var dll = typeof(PipelineBenchmark).Assembly.Location;
         var args = new List<string> { dll, "publish", "--port", port.ToString(Inv), "--topic", Topic, "--payloads", payloads, "--count", count.ToString(Inv), "--rate", rate.ToString(Inv) };

@@ -30,6 +30,13 @@ var pipeline = new Command("pipeline", "The service end to end: folder and MQTT 
 pipeline.SetAction((p, ct) => PipelineBenchmark.RunAsync(p.GetValue(data)!, p.GetValue(scorerKind)!, p.GetValue(pipelineRuns), p.GetValue(soak), p.GetValue(mqttItems)));
 root.Add(pipeline);
 
+var fleetScorers = new Option<string>("--scorers") { DefaultValueFactory = _ => "1,2,3" };
+var fleetItems = new Option<int>("--items") { DefaultValueFactory = _ => 20_000 };
+var fleetRuns = new Option<int>("--runs") { DefaultValueFactory = _ => 3 };
+var fleet = new Command("fleet", "A trainer and 1, 2, 3 scorer processes sharing one Mosquitto subscription: items/s for each count.") { data, fleetScorers, fleetItems, fleetRuns };
+fleet.SetAction((p, ct) => FleetBenchmark.RunAsync(p.GetValue(data)!, p.GetValue(fleetScorers)!, p.GetValue(fleetItems), p.GetValue(fleetRuns)));
+root.Add(fleet);
+
 // The pipeline benchmark's publisher, in a process of its own.
 var pubPort = new Option<int>("--port");
 var pubTopic = new Option<string>("--topic") { DefaultValueFactory = _ => "anomaly-monitor/images/bench" };

@@ -54,6 +54,13 @@ public sealed class FleetTests : IAsyncLifetime
         await Wait.UntilAsync(() => Judging(a) == 1 && Judging(b) == 1, "both scorers judging with the trainer's v1");
         Assert.Equal("fleet:trainer", a.Registry.List().Single(v => v.Version == 1).Origin);
         Assert.Equal("local", trainer.Registry.List().Single(v => v.Version == 1).Origin);
+        using (var http = a.Http(""))
+        {
+            var status = await System.Net.Http.Json.HttpClientJsonExtensions.GetFromJsonAsync<System.Text.Json.JsonElement>(http, "/api/status");
+            Assert.Equal("scorer", status.GetProperty("role").GetString());
+            Assert.Equal("scorer-a", status.GetProperty("instance").GetString());
+            Assert.Equal("fleet:trainer", status.GetProperty("modelOrigin").GetString());
+        }
 
         // A promotion on the trainer (as its retraining gate makes one) reaches both scorers.
         using (var v1 = trainer.Registry.Load(1, TorchSharp.torch.CPU))

@@ -72,7 +72,7 @@ public sealed class PageTests : IDisposable
     public async Task The_header_names_model_v0_when_version_0_judges()
     {
         TestModel.CopyTo(Path.Combine(_dir.Path, "models"));
-        await using var service = await TestService.StartAsync(_dir.Path, new Dictionary<string, string?>());
+        await using var service = await TestService.StartAsync(_dir.Path, new Dictionary<string, string?> { ["Fleet:Instance"] = "page-v0" });
         await Wait.UntilAsync(() => service.Holder.IsJudging, "the model loaded");
         Assert.Equal(0, service.Holder.Version);
 
@@ -82,6 +82,7 @@ public sealed class PageTests : IDisposable
         await page.GotoAsync(service.BaseUrl + "/");
         await page.Locator("#state").Filter(new() { HasText = "judging" }).WaitForAsync(new() { Timeout = 30_000 });
         Assert.Equal("model v0", await page.Locator("#model").TextContentAsync());
+        Assert.Equal("page-v0 · standalone", await page.Locator("#instance").TextContentAsync());
         Assert.True(await page.Locator("#degraded").IsHiddenAsync());
     }
 

@@ -40,6 +40,7 @@ function renderStatus(s) {
   state.className = `badge ${s.state}`;
   // Version 0 is a real model (one trained straight into Models:Path): only the learning state has none.
   $("model").textContent = s.state === "judging" ? `model v${s.modelVersion}` : "no model yet";
+  $("instance").textContent = `${s.instance} · ${s.role}`;
   $("degraded").hidden = !s.degraded;
   $("degraded").title = Object.entries(s.storageProblems || {}).map(([k, v]) => `${k}: ${v}`).join("\n");
   $("drift").hidden = !s.drift;
@@ -131,7 +132,7 @@ function renderModels(m) {
   versions.replaceChildren(...m.versions.map((v) => el("tr", {},
     el("td", {}, v.current ? "●" : ""), el("td", {}, `v${v.version}`), el("td", {}, time(v.createdAt)),
     el("td", {}, v.valid ? (v.decision || "–") : "damaged"), el("td", {}, v.samples ?? "–"),
-    el("td", {}, v.gate && v.gate.ratio != null ? Number(v.gate.ratio).toFixed(3) : "–"))));
+    el("td", {}, v.gate && v.gate.ratio != null ? Number(v.gate.ratio).toFixed(3) : "–"), el("td", {}, v.origin || "–"))));
   const retrains = $("retrains").tBodies[0];
   retrains.replaceChildren(...(m.retrains || []).slice(0, 10).map((r) => el("tr", {},
     el("td", {}, time(r.at)), el("td", {}, r.result), el("td", {}, r.version ? `v${r.version}` : "–"), el("td", { class: "reason" }, r.reason))));
