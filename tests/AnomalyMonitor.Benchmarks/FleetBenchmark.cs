@@ -15,7 +15,7 @@ namespace AnomalyMonitor.Benchmarks;
 
 /// <summary>
 /// A fleet on one Mosquitto: a trainer (in this process) publishes a conv model, N scorer processes of the
-/// real executable take it and share `$share/bench/anomaly-monitor/images/#`; a publisher process sends raw
+/// real executable take it and share `$share/&lt;group&gt;/anomaly-monitor/images/#`; a publisher process sends raw
 /// PNGs as fast as the broker takes them, and the clock stops when the scorers' judged counts add up.
 /// On 2 cores no linear scaling is expected: the scorers, the broker and the publisher share them.
 /// </summary>
@@ -69,7 +69,10 @@ internal static class FleetBenchmark
             var rates = new List<double>();
             for (int run = 1; run <= runs; run++)
             {
-                var scorers = Enumerable.Range(0, n).Select(i => StartScorer(Path.Combine(root, $"n{n}-r{run}-s{i}"), $"n{n}-r{run}-s{i}", broker.Address)).ToList();
+                // A share group of its own: the broker keeps queueing a group's share for the persistent sessions of
+                // scorers that left (the previous run's), so a reused group would lose half the stream to them.
+                var group = $"bench-n{n}-r{run}";
+                var scorers = Enumerable.Range(0, n).Select(i => StartScorer(Path.Combine(root, $"{group}-s{i}"), $"{group}-s{i}", group, broker.Address)).ToList();
                 try
                 {
                     foreach (var s in scorers)
@@ -110,7 +113,7 @@ internal static class FleetBenchmark
 
     private sealed record Scorer(Process Process, HttpClient Http);
 
-    private static Scorer StartScorer(string root, string instance, string broker)
+    private static Scorer StartScorer(string root, string instance, string group, string broker)
     {
         Directory.CreateDirectory(root);
         int port = Ports.Free();
@@ -119,7 +122,7 @@ internal static class FleetBenchmark
         {
             ["Mqtt"] = new { Broker = broker },
             ["Fleet"] = new { Instance = instance, Role = "scorer" },
-            ["Ingest"] = new { Folder = new { Enabled = false }, Mqtt = new { Topics = new[] { "$share/bench/anomaly-monitor/images/#" } } },
+            ["Ingest"] = new { Folder = new { Enabled = false }, Mqtt = new { Topics = new[] { $"$share/{group}/anomaly-monitor/images/#" } } },
             ["Web"] = new { Urls = $"http://127.0.0.1:{port}" },
             ["Evidence"] = new { MaxCount = 2000 },
             ["Alerts"] = new { MaxPerMinute = 1_000_000 },

@@ -61,8 +61,9 @@ internal static class StreamBenchmark
             {
                 ModelBuilder.TrainAndSave(train.Where(l => l == c), new BuildRequest
                 {
-                    Spec = ModelSpec.Create(ModelSpec.Conv, train.Shape),
-                    Training = new TrainingOptions { Seed = seed },
+                    // The detector `train` and the service's cold start use by default.
+                    Spec = ModelSpec.Create(Recommended.Architecture, train.Shape, Recommended.Latent(Recommended.Architecture)),
+                    Training = new TrainingOptions { Seed = seed, Epochs = Recommended.Epochs, Score = Recommended.Score, Augmentation = Recommended.Augmentation },
                     NormalClass = c.ToString(Inv),
                 }, models, CPU, TimeProvider.System);
                 trainSeconds = clock.Elapsed.TotalSeconds;
