@@ -37,13 +37,18 @@ internal static class OneClassBenchmark
                 var report = Evaluate(result, test, digit, r);
                 var m = report.Metrics!;
                 double far = (double)m.Confusion.FalsePositive / (m.Confusion.FalsePositive + m.Confusion.TrueNegative);
-                // The worksheets' rule on the same scores: mean + 3σ of the training images' own errors.
-                var trainingStats = Trainer.Calibrate(result.Model, normals, result.TrainIndices, "training", CPU, r.ErrorMetric);
-                var worksheetRule = new ThresholdPolicy { K = 3, Space = StatisticSpace.Linear };
-                var flaggedW = report.Errors.Select(e => worksheetRule.Judge(e, trainingStats).IsAnomaly).ToArray();
-                var truth = report.IsAnomaly!;
-                double farW = (double)Enumerable.Range(0, truth.Length).Count(i => !truth[i] && flaggedW[i]) / truth.Count(t => !t);
-                double recallW = (double)Enumerable.Range(0, truth.Length).Count(i => truth[i] && flaggedW[i]) / truth.Count(t => t);
+                // The worksheets' rule on the same scores: mean + 3σ of the training images' own errors. It is a rule
+                // for reconstruction errors; a latent score has no "training MSE" to take it from.
+                double farW = double.NaN, recallW = double.NaN;
+                if (r.Training.Score == ScoreKind.Reconstruction)
+                {
+                    var trainingStats = Trainer.Calibrate(result.Model, normals, result.TrainIndices, "training", CPU, r.ErrorMetric);
+                    var worksheetRule = new ThresholdPolicy { K = 3, Space = StatisticSpace.Linear };
+                    var flaggedW = report.Errors.Select(e => worksheetRule.Judge(e, trainingStats).IsAnomaly).ToArray();
+                    var truth = report.IsAnomaly!;
+                    farW = (double)Enumerable.Range(0, truth.Length).Count(i => !truth[i] && flaggedW[i]) / truth.Count(t => !t);
+                    recallW = (double)Enumerable.Range(0, truth.Length).Count(i => truth[i] && flaggedW[i]) / truth.Count(t => t);
+                }
                 rows.Add((digit, seed, m.Auroc, far, m.Recall, farW, recallW));
                 Console.WriteLine(string.Join('\t', digit, seed, F(m.Auroc), F(far), F(m.Recall), report.Threshold.ToString("G4", Inv), F(farW), F(recallW), result.History.Count, clock.Elapsed.TotalSeconds.ToString("0", Inv)));
             }
@@ -107,6 +112,7 @@ internal static class OneClassBenchmark
     private static string Pct(IEnumerable<double> values)
     {
         var v = values.ToArray();
+        if (v.Any(double.IsNaN)) return "–";
         double mean = v.Average(), sd = Math.Sqrt(v.Select(x => (x - mean) * (x - mean)).Sum() / Math.Max(1, v.Length - 1));
         return $"{(100 * mean).ToString("0.0", Inv)} ± {(100 * sd).ToString("0.0", Inv)}";
     }
