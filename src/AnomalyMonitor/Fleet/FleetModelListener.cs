@@ -24,6 +24,7 @@ public sealed class FleetModelListener(
     TimeProvider time, MonitorMetrics metrics, ILogger<FleetModelListener> logger) : BackgroundService
 {
     public const string ProvenanceFile = "provenance.json";
+    private readonly Lock _lock = new(); // one message at a time writes into the registry
 
     public bool Connected { get; private set; }
 
@@ -57,7 +58,7 @@ public sealed class FleetModelListener(
             var (message, manifest, weights) = ModelMessage.Verify(payload, holder.InputShape);
             if (holder.Version == message.Version && holder.Fingerprint == manifest.Weights.Sha256) return true; // already judging with it
             int previous = holder.Version;
-            lock (registry)
+            lock (_lock)
             {
                 var dir = registry.PathOf(message.Version);
                 if (!SameModel(dir, manifest)) Save(dir, message, manifest, weights);
