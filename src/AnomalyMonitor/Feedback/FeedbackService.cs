@@ -1,9 +1,12 @@
 using AnomalyMonitor.Core.Imaging;
+using AnomalyMonitor.Alerts;
 using AnomalyMonitor.Evidence;
+using AnomalyMonitor.Fleet;
 using AnomalyMonitor.Pipeline;
 using AnomalyMonitor.Samples;
 using AnomalyMonitor.Telemetry;
 using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
 
 namespace AnomalyMonitor.Feedback;
 
@@ -22,7 +25,8 @@ public sealed record FeedbackReply(string? Id, string? Label, string Result, str
 /// not understood changes nothing.
 /// </summary>
 public sealed class FeedbackService(
-    NormalSampleStore store, EvidenceStore evidence, ModelHolder holder, TimeProvider time, MonitorMetrics metrics, ILogger<FeedbackService> logger)
+    NormalSampleStore store, EvidenceStore evidence, ModelHolder holder, AlertOutbox outbox, IOptions<FleetOptions> fleet, TimeProvider time,
+    MonitorMetrics metrics, ILogger<FeedbackService> logger)
 {
     public const int MaxIdLength = 1024;
 
@@ -62,6 +66,16 @@ public sealed class FeedbackService(
             }
         }
         pixels ??= store.Find(id, shape);
+        if (fleet.Value.IsScorer)
+        {
+            // The trainer holds this scorer's samples (as "<instance>:<id>"): it applies the label, with the
+            // evidence's pixels when this scorer has them. Through the outbox, so a broker outage loses nothing.
+            var f = fleet.Value;
+            outbox.AddRange([new OutboxEntry(f.SamplesTopic,
+                SampleMessage.EncodeLabel(f.EffectiveInstance, shape, id, parsed == FeedbackLabel.Normal ? "normal" : "anomaly", time.GetUtcNow(), score, version, pixels), "samples")]);
+            if (pixels is not null) store.Label(id, parsed, channel, time.GetUtcNow(), shape, pixels, score, version);
+            return new(id, parsed == FeedbackLabel.Normal ? "normal" : "anomaly", FeedbackReply.Applied, $"forwarded to the fleet's trainer on {f.SamplesTopic}");
+        }
         if (pixels is null)
             return new(id, label, FeedbackReply.UnknownId, $"no anomaly evidence and no stored sample for item '{Shorten(id)}' (evidence is kept for Evidence:MaxAge)");
 

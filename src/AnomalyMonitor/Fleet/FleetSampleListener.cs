@@ -1,3 +1,4 @@
+using AnomalyMonitor.Feedback;
 using AnomalyMonitor.Mqtt;
 using AnomalyMonitor.Pipeline;
 using AnomalyMonitor.Samples;
@@ -39,13 +40,39 @@ public sealed class FleetSampleListener(
         }, time, metrics, logger, stoppingToken).ConfigureAwait(false);
     }
 
+    /// <summary>A label a scorer was given: on the trainer's copy of the sample, or on the pixels the scorer sent.</summary>
+    private void Apply(string instance, SampleMessage.Feedback label)
+    {
+        var id = $"{instance}:{label.Id}";
+        var shape = holder.InputShape;
+        string result;
+        try
+        {
+            var parsed = label.Label == "anomaly" ? FeedbackLabel.Anomaly : FeedbackLabel.Normal;
+            var pixels = label.Pixels is null ? store.Find(id, shape) : SampleMessage.Pixels(label.Pixels, id, shape);
+            if (pixels is null) result = FeedbackReply.UnknownId;
+            else
+            {
+                store.Label(id, parsed, "fleet", label.At, shape, pixels, label.Score, label.ModelVersion);
+                result = FeedbackReply.Applied;
+            }
+        }
+        catch (Exception e) when (e is InvalidDataException or FormatException)
+        {
+            result = FeedbackReply.Invalid;
+        }
+        metrics.Feedback.WithLabels("fleet", label.Label is "normal" or "anomaly" ? label.Label : "invalid", result).Inc();
+        Log.FeedbackApplied(logger, label.Label, id, "fleet", result);
+    }
+
     /// <summary>False only when the service stopped before the samples were stored (the broker sends them again).</summary>
     internal async Task<bool> HandleAsync(byte[] payload, CancellationToken cancellationToken)
     {
         List<NewSample> samples;
+        SampleMessage message;
         try
         {
-            (_, samples) = SampleMessage.Decode(payload, holder.InputShape);
+            (message, samples) = SampleMessage.Decode(payload, holder.InputShape);
         }
         catch (Exception e) when (e is InvalidDataException or FormatException)
         {
@@ -55,7 +82,8 @@ public sealed class FleetSampleListener(
         }
         try
         {
-            await durable.RunAsync("normal_store", () => store.AddRange(samples, holder.InputShape), cancellationToken).ConfigureAwait(false);
+            if (samples.Count > 0) await durable.RunAsync("normal_store", () => store.AddRange(samples, holder.InputShape), cancellationToken).ConfigureAwait(false);
+            foreach (var label in message.Labels ?? []) Apply(message.Instance, label);
             return true;
         }
         catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)

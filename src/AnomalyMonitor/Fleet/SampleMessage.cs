@@ -10,9 +10,27 @@ namespace AnomalyMonitor.Fleet;
 /// sender, the shape, and per sample its item id, source, times, score, model version and pixels
 /// (float32, little-endian, base64) exactly as the scorer judged them.
 /// </summary>
-public sealed record SampleMessage(string Instance, string Shape, IReadOnlyList<SampleMessage.Sample> Samples)
+public sealed record SampleMessage(string Instance, string Shape, IReadOnlyList<SampleMessage.Sample> Samples, IReadOnlyList<SampleMessage.Feedback>? Labels = null)
 {
     public sealed record Sample(string Id, string Source, DateTimeOffset ReceivedAt, double Score, int ModelVersion, string Pixels);
+
+    /// <summary>An operator's label given to a scorer; the pixels when the scorer has them (a false alarm's evidence).</summary>
+    public sealed record Feedback(string Id, string Label, DateTimeOffset At, double Score, int ModelVersion, string? Pixels);
+
+    /// <summary>A label forwarded from a scorer to the trainer, which holds the item's sample (or gets its pixels here).</summary>
+    public static byte[] EncodeLabel(string instance, ImageShape shape, string id, string label, DateTimeOffset at, double score, int modelVersion, float[]? pixels) =>
+        JsonSerializer.SerializeToUtf8Bytes(new SampleMessage(instance, shape.ToString(), [],
+            [new Feedback(id, label, at, score, modelVersion, pixels is null ? null : Convert.ToBase64String(MemoryMarshal.AsBytes(pixels.AsSpan())))]), ModelMessage.Json);
+
+    /// <summary>The pixels of a base64 float32 field, checked against the shape and [0, 1].</summary>
+    internal static float[] Pixels(string? base64, string id, ImageShape expected)
+    {
+        var bytes = Convert.FromBase64String(base64 ?? "");
+        if (bytes.Length != expected.PixelCount * sizeof(float)) throw new InvalidDataException($"sample '{id}' has {bytes.Length} bytes of pixels, not {expected.PixelCount * sizeof(float)}");
+        var pixels = MemoryMarshal.Cast<byte, float>(bytes).ToArray();
+        if (pixels.Any(p => !float.IsFinite(p) || p < 0 || p > 1)) throw new InvalidDataException($"sample '{id}' has pixels outside [0, 1]");
+        return pixels;
+    }
 
     public static byte[] Encode(string instance, ImageShape shape, IReadOnlyList<NewSample> samples) =>
         JsonSerializer.SerializeToUtf8Bytes(new SampleMessage(instance, shape.ToString(), [.. samples.Select(s =>
@@ -22,7 +40,7 @@ public sealed record SampleMessage(string Instance, string Shape, IReadOnlyList<
     /// The samples, with their provenance folded in (source "&lt;instance&gt;/&lt;source&gt;", id
     /// "&lt;instance&gt;:&lt;id&gt;"), or an <see cref="InvalidDataException"/> naming what is wrong.
     /// </summary>
-    public static (string Instance, List<NewSample> Samples) Decode(ReadOnlySpan<byte> payload, ImageShape expected)
+    public static (SampleMessage Message, List<NewSample> Samples) Decode(ReadOnlySpan<byte> payload, ImageShape expected)
     {
         SampleMessage? message;
         try
@@ -37,13 +55,7 @@ public sealed record SampleMessage(string Instance, string Shape, IReadOnlyList<
         if (message.Shape != expected.ToString()) throw new InvalidDataException($"its samples are {message.Shape}; the trainer's model takes {expected}");
         var list = new List<NewSample>(message.Samples.Count);
         foreach (var s in message.Samples)
-        {
-            var bytes = Convert.FromBase64String(s.Pixels ?? "");
-            if (bytes.Length != expected.PixelCount * sizeof(float)) throw new InvalidDataException($"sample '{s.Id}' has {bytes.Length} bytes of pixels, not {expected.PixelCount * sizeof(float)}");
-            var pixels = MemoryMarshal.Cast<byte, float>(bytes).ToArray();
-            if (pixels.Any(p => !float.IsFinite(p) || p < 0 || p > 1)) throw new InvalidDataException($"sample '{s.Id}' has pixels outside [0, 1]");
-            list.Add(new NewSample($"{message.Instance}:{s.Id}", $"{message.Instance}/{s.Source}", s.ReceivedAt, s.Score, s.ModelVersion, pixels));
-        }
-        return (message.Instance, list);
+            list.Add(new NewSample($"{message.Instance}:{s.Id}", $"{message.Instance}/{s.Source}", s.ReceivedAt, s.Score, s.ModelVersion, Pixels(s.Pixels, s.Id, expected)));
+        return (message, list);
     }
 }

@@ -112,5 +112,15 @@ public sealed class FleetTests : IAsyncLifetime
         await Wait.UntilAsync(() => trainer.Store.Count > before, "the scorer's normals stored by the trainer");
         Assert.Equal(0, scorer.Store.Count); // a scorer keeps no training samples of its own
         Assert.Contains(trainer.Store.CountBySource().Keys, s => s.StartsWith("s2/", StringComparison.Ordinal));
+
+        // An operator's label given to the scorer reaches the trainer, which holds the item's sample.
+        var stored = trainer.Store.ItemIds().First(id => id.StartsWith("s2:", StringComparison.Ordinal));
+        using (var http = scorer.Http())
+        {
+            var reply = await http.PostAsync("/api/feedback", new StringContent(
+                System.Text.Json.JsonSerializer.Serialize(new { id = stored["s2:".Length..], label = "anomaly" }), System.Text.Encoding.UTF8, "application/json"));
+            Assert.Equal(System.Net.HttpStatusCode.OK, reply.StatusCode);
+        }
+        await Wait.UntilAsync(() => trainer.Store.LabelOf(stored) == "anomaly", "the label applied on the trainer");
     }
 }
