@@ -50,17 +50,40 @@ public sealed class OperationsTests : IDisposable
         Assert.Contains("\"ready\":true", last);
     }
 
+    /// <summary>The example configurations pass every validator (they are what admins copy).</summary>
+    [Theory]
+    [InlineData("appsettings.production.json")]
+    [InlineData("appsettings.local.json")]
+    [InlineData("appsettings.fleet-trainer.json")]
+    [InlineData("appsettings.fleet-scorer.json")]
+    public async Task The_example_configurations_are_valid(string file)
+    {
+        var config = Path.Combine(Tool.RepositoryRoot(), "config", file);
+        File.WriteAllText(_dir.File("api-token"), "a-token-the-admin-placed-there"); // the production examples read it from a file
+        var app = AnomalyMonitor.Hosting.ServiceHost.Build(configFile: config, paths: new AnomalyMonitor.State.PathResolver(_dir.Path));
+        await using (app)
+        {
+            // Each area's options, through its validator, as the host's start would check them.
+            foreach (var type in new[] { typeof(AnomalyMonitor.Fleet.FleetOptions), typeof(AnomalyMonitor.Mqtt.MqttOptions), typeof(AnomalyMonitor.Ingest.IngestOptions),
+                typeof(AnomalyMonitor.Alerts.AlertsOptions), typeof(AnomalyMonitor.Retraining.RetrainOptions), typeof(AnomalyMonitor.Web.WebOptions), typeof(AnomalyMonitor.Registry.ModelsOptions) })
+            {
+                var options = app.Services.GetService(typeof(Microsoft.Extensions.Options.IOptions<>).MakeGenericType(type))!;
+                Assert.NotNull(options.GetType().GetProperty("Value")!.GetValue(options));
+            }
+        }
+    }
+
     [Fact]
     public async Task Invalid_configuration_exits_non_zero_listing_every_problem()
     {
         var config = _dir.File("bad.json");
         File.WriteAllText(config, """
             { "Judge": { "K": -1, "Window": 1 }, "Pipeline": { "MaxBatchSize": 0 }, "Mqtt": { "Broker": "host:notaport" },
-              "Alerts": { "Topic": "alerts/#" }, "Models": { "Device": "tpu" }, "Web": { "Urls": "ftp://x" } }
+              "Alerts": { "Topic": "alerts/#" }, "Models": { "Device": "tpu" }, "Web": { "Urls": "ftp://x" }, "Fleet": { "Role": "boss" } }
             """);
         var result = await CliProcess.RunAsync("run", "--config", config);
         Assert.Equal(1, result.ExitCode);
-        foreach (var expected in new[] { "Judge:K", "Judge:Window", "Pipeline:MaxBatchSize", "Mqtt:Broker", "Alerts:Topic", "Models:Device", "Web:Urls" })
+        foreach (var expected in new[] { "Judge:K", "Judge:Window", "Pipeline:MaxBatchSize", "Mqtt:Broker", "Alerts:Topic", "Models:Device", "Web:Urls", "Fleet:Role" })
             Assert.Contains(expected, result.Stderr);
         Assert.DoesNotContain("   at ", result.Stderr);
     }
