@@ -60,6 +60,33 @@ public sealed class AlertOutbox : IDisposable
         _signal.Release();
     }
 
+    /// <summary>Stores a retained message in place of any for the same topic still waiting, in one transaction.</summary>
+    public void ReplaceRetained(OutboxEntry entry)
+    {
+        long removed;
+        lock (_lock)
+        {
+            using var tx = _db.BeginTransaction();
+            using (var delete = _db.CreateCommand())
+            {
+                delete.CommandText = "DELETE FROM outbox WHERE topic = $t AND retain = 1";
+                delete.Parameters.AddWithValue("$t", entry.Topic);
+                removed = delete.ExecuteNonQuery();
+            }
+            using (var insert = _db.CreateCommand())
+            {
+                insert.CommandText = "INSERT INTO outbox(topic, payload, retain, kind) VALUES ($t, $p, 1, $k)";
+                insert.Parameters.AddWithValue("$t", entry.Topic);
+                insert.Parameters.AddWithValue("$p", entry.Payload);
+                insert.Parameters.AddWithValue("$k", entry.Kind);
+                insert.ExecuteNonQuery();
+            }
+            tx.Commit();
+        }
+        _metrics.OutboxSize.Set(Interlocked.Add(ref _count, 1 - removed));
+        _signal.Release();
+    }
+
     public IReadOnlyList<OutboxMessage> Peek(int max)
     {
         lock (_lock)

@@ -74,7 +74,8 @@ public sealed class AlertPublisher(
                             throw;
                         }
                     }
-                    var pending = outbox.Peek(64);
+                    // 16 in flight: under Mosquitto's default receive maximum (20); a broker disconnects a client that sends more.
+                    var pending = outbox.Peek(16);
                     if (pending.Count == 0)
                     {
                         await outbox.WaitAsync(TimeSpan.FromSeconds(1), stoppingToken).ConfigureAwait(false);

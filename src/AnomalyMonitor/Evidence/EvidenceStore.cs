@@ -79,8 +79,9 @@ public sealed class EvidenceStore : IDisposable
             {
                 Write(w.Reserved, w.Shape, w.Original, w.Reconstruction, w.ErrorMap, w.Record);
             }
-            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+            catch (Exception e) when (e is not OutOfMemoryException)
             {
+                // One record's failure (full disk, or anything else) never stops the writer.
                 _metrics.StorageErrors.WithLabels("evidence").Inc();
                 Log.SinkFailed(_logger, "evidence", w.Reserved.Paths.Record, e.Message);
             }
@@ -95,7 +96,8 @@ public sealed class EvidenceStore : IDisposable
     public void Dispose()
     {
         _queue.Writer.TryComplete();
-        _writer.Wait(TimeSpan.FromSeconds(5));
+        try { _writer.Wait(TimeSpan.FromSeconds(5)); }
+        catch (AggregateException) { } // counted and logged per record already
     }
 
     /// <summary>
@@ -218,6 +220,7 @@ public sealed class EvidenceStore : IDisposable
         {
             try { Directory.Delete(dir, recursive: true); removed++; }
             catch (DirectoryNotFoundException) { }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException) { Log.SinkFailed(_logger, "evidence prune", dir, e.Message); }
         }
         var today = _time.GetUtcNow().ToString("yyyy-MM-dd", System.Globalization.CultureInfo.InvariantCulture);
         foreach (var day in Directory.EnumerateDirectories(_root))
@@ -225,7 +228,7 @@ public sealed class EvidenceStore : IDisposable
             // Today's folder may be about to receive a record: leave it even when empty.
             if (Path.GetFileName(day) == today) continue;
             try { if (!Directory.EnumerateFileSystemEntries(day).Any()) Directory.Delete(day); }
-            catch (IOException) { } // a record landed meanwhile
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException) { } // a record landed meanwhile, or not ours to delete
         }
         return removed;
     }

@@ -66,10 +66,12 @@ public sealed class FeedbackService(
             }
         }
         pixels ??= store.Find(id, shape);
-        if (fleet.Value.IsScorer)
+        if (fleet.Value.IsScorer && (pixels is not null || parsed == FeedbackLabel.Anomaly))
         {
             // The trainer holds this scorer's samples (as "<instance>:<id>"): it applies the label, with the
-            // evidence's pixels when this scorer has them. Through the outbox, so a broker outage loses nothing.
+            // evidence's pixels when this scorer has them (a false alarm never reached the trainer, so without
+            // them a "normal" label could not be applied there and is answered as unknown below).
+            // Through the outbox, so a broker outage loses nothing.
             var f = fleet.Value;
             outbox.AddRange([new OutboxEntry(f.SamplesTopic,
                 SampleMessage.EncodeLabel(f.EffectiveInstance, shape, id, parsed == FeedbackLabel.Normal ? "normal" : "anomaly", time.GetUtcNow(), score, version, pixels), "samples")]);

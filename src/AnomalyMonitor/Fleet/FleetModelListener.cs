@@ -63,6 +63,7 @@ public sealed class FleetModelListener(
                 var dir = registry.PathOf(message.Version);
                 if (!SameModel(dir, manifest)) Save(dir, message, manifest, weights);
                 promotion.Promote(message.Version);
+                registry.Prune(); // a scorer never retrains, so this is where its registry stays bounded
             }
             metrics.FleetModelsInstalled.Inc();
             Log.FleetModelInstalled(logger, message.Version, message.Instance, previous);
@@ -80,6 +81,11 @@ public sealed class FleetModelListener(
         {
             Refuse("storage", e.Message);
         }
+        catch (Exception e) when (e is not OutOfMemoryException)
+        {
+            // Whatever else a crafted message provokes (a null field, a name the file system refuses): refused, never fatal.
+            Refuse("invalid", e.Message);
+        }
         return false;
     }
 
@@ -90,14 +96,17 @@ public sealed class FleetModelListener(
         Log.FleetModelRefused(logger, options.Value.ModelTopic, reason, detail, holder.Version);
     }
 
+    /// <summary>Whether the local version holds this model whole: its manifest and its weights (a power loss can leave either short).</summary>
     private static bool SameModel(string dir, ModelManifest manifest)
     {
         if (!File.Exists(Path.Combine(dir, ModelFiles.ManifestFile))) return false;
         try
         {
-            return ModelFiles.ReadManifest(dir).Weights.Sha256 == manifest.Weights.Sha256;
+            var local = ModelFiles.ReadManifest(dir);
+            var weights = Path.Combine(dir, local.Weights.File);
+            return local.Weights.Sha256 == manifest.Weights.Sha256 && File.Exists(weights) && ModelFiles.Sha256(weights) == manifest.Weights.Sha256;
         }
-        catch (ModelLoadException)
+        catch (Exception e) when (e is ModelLoadException or IOException)
         {
             return false;
         }
@@ -109,9 +118,10 @@ public sealed class FleetModelListener(
         var partial = Path.Combine(registry.Root, $".v{message.Version}.partial");
         if (Directory.Exists(partial)) Directory.Delete(partial, recursive: true);
         Directory.CreateDirectory(partial);
-        File.WriteAllBytes(Path.Combine(partial, manifest.Weights.File), weights);
-        File.WriteAllBytes(Path.Combine(partial, ModelFiles.ManifestFile), Encoding.UTF8.GetBytes(message.Manifest.GetRawText()));
-        File.WriteAllBytes(Path.Combine(partial, ProvenanceFile), JsonSerializer.SerializeToUtf8Bytes(
+        // Flushed to disk before the rename, as a local save is: a power loss leaves the old version or the whole new one.
+        AtomicFile.Write(Path.Combine(partial, manifest.Weights.File), weights);
+        AtomicFile.Write(Path.Combine(partial, ModelFiles.ManifestFile), Encoding.UTF8.GetBytes(message.Manifest.GetRawText()));
+        AtomicFile.Write(Path.Combine(partial, ProvenanceFile), JsonSerializer.SerializeToUtf8Bytes(
             new Provenance("fleet", message.Instance, message.PublishedAt, time.GetUtcNow()), ModelMessage.Json));
         try
         {
@@ -122,7 +132,7 @@ public sealed class FleetModelListener(
             Directory.Delete(partial, recursive: true);
             throw;
         }
-        // A local version of the same number that differs (this scorer once trained alone) is kept aside, not lost.
+        // A local version of the same number that differs (this scorer once trained alone) is set aside until the next prune.
         if (Directory.Exists(dir)) Directory.Move(dir, Path.Combine(registry.Root, $".v{message.Version}.replaced-{time.GetUtcNow().ToUnixTimeSeconds()}"));
         Directory.Move(partial, dir);
     }

@@ -32,19 +32,36 @@ public sealed class FleetModelPublisher(
         return Task.CompletedTask;
     }
 
+    private readonly Lock _lock = new();
+    private Task _publishing = Task.CompletedTask;
+
+    /// <summary>
+    /// Called on the scoring thread: reading and encoding the weights happens on the pool, one version after
+    /// another in the order installed, so scoring does not wait and the newest version is queued last.
+    /// </summary>
     private void Publish(LoadedModel model)
     {
-        var o = options.Value;
         int version = model.Manifest.Version ?? 0;
         if (version < 1) return; // a hand-trained model outside the registry: the fleet numbers only registry versions
+        var directory = model.Directory;
+        lock (_lock) _publishing = _publishing.ContinueWith(_ => PublishNow(directory, version), CancellationToken.None, TaskContinuationOptions.None, TaskScheduler.Default);
+    }
+
+    /// <summary>Completes once every version installed so far is in the outbox (tests wait on it).</summary>
+    public Task Published { get { lock (_lock) return _publishing; } }
+
+    private void PublishNow(string directory, int version)
+    {
+        var o = options.Value;
         try
         {
-            var payload = ModelMessage.FromDirectory(model.Directory, version, o.EffectiveInstance, time.GetUtcNow());
-            outbox.AddRange([new OutboxEntry(o.ModelTopic, payload, "model", Retain: true)]);
+            var payload = ModelMessage.FromDirectory(directory, version, o.EffectiveInstance, time.GetUtcNow());
+            // Replaces a version still waiting: the retained topic must end on the newest, never an older one sent late.
+            outbox.ReplaceRetained(new OutboxEntry(o.ModelTopic, payload, "model", Retain: true));
             metrics.FleetModelsPublished.Inc();
             Log.FleetModelPublished(logger, version, o.ModelTopic);
         }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException or ModelLoadException or Microsoft.Data.Sqlite.SqliteException)
+        catch (Exception e) when (e is not OutOfMemoryException)
         {
             // The scorers keep their model; the next installation publishes again.
             Log.SinkFailed(logger, "fleet model", $"v{version}", e.Message);

@@ -48,16 +48,17 @@ public sealed class FleetSampleListener(
         string result;
         try
         {
-            var parsed = label.Label == "anomaly" ? FeedbackLabel.Anomaly : FeedbackLabel.Normal;
-            var pixels = label.Pixels is null ? store.Find(id, shape) : SampleMessage.Pixels(label.Pixels, id, shape);
-            if (pixels is null) result = FeedbackReply.UnknownId;
+            FeedbackLabel? parsed = label.Label switch { "anomaly" => FeedbackLabel.Anomaly, "normal" => FeedbackLabel.Normal, _ => null };
+            var pixels = parsed is null ? null : label.Pixels is null ? store.Find(id, shape) : SampleMessage.Pixels(label.Pixels, id, shape);
+            if (parsed is null) result = FeedbackReply.Invalid;
+            else if (pixels is null) result = FeedbackReply.UnknownId;
             else
             {
-                store.Label(id, parsed, "fleet", label.At, shape, pixels, label.Score, label.ModelVersion);
+                store.Label(id, parsed.Value, "fleet", label.At, shape, pixels, label.Score, label.ModelVersion);
                 result = FeedbackReply.Applied;
             }
         }
-        catch (Exception e) when (e is InvalidDataException or FormatException)
+        catch (Exception e) when (e is InvalidDataException or FormatException or Microsoft.Data.Sqlite.SqliteException)
         {
             result = FeedbackReply.Invalid;
         }
@@ -74,8 +75,9 @@ public sealed class FleetSampleListener(
         {
             (message, samples) = SampleMessage.Decode(payload, holder.InputShape);
         }
-        catch (Exception e) when (e is InvalidDataException or FormatException)
+        catch (Exception e) when (e is not OutOfMemoryException)
         {
+            // A message that does not read is dropped (acknowledged), or it would come back on every reconnect.
             metrics.Rejected.WithLabels("fleet", "corrupt").Inc();
             Log.Rejected(logger, options.Value.SamplesTopic, "fleet", "corrupt", e.Message);
             return true;
@@ -83,7 +85,7 @@ public sealed class FleetSampleListener(
         try
         {
             if (samples.Count > 0) await durable.RunAsync("normal_store", () => store.AddRange(samples, holder.InputShape), cancellationToken).ConfigureAwait(false);
-            foreach (var label in message.Labels ?? []) Apply(message.Instance, label);
+            foreach (var label in message.Labels ?? []) if (label is not null) Apply(message.Instance, label);
             return true;
         }
         catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)

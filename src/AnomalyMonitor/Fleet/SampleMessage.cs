@@ -55,7 +55,7 @@ public sealed record SampleMessage(string Instance, string Shape, IReadOnlyList<
         if (message.Shape != expected.ToString()) throw new InvalidDataException($"its samples are {message.Shape}; the trainer's model takes {expected}");
         var list = new List<NewSample>(message.Samples.Count);
         foreach (var s in message.Samples)
-            list.Add(new NewSample($"{message.Instance}:{s.Id}", $"{message.Instance}/{s.Source}", s.ReceivedAt, s.Score, s.ModelVersion, Pixels(s.Pixels, s.Id, expected)));
+            if (s is not null) list.Add(new NewSample($"{message.Instance}:{s.Id}", $"{message.Instance}/{s.Source}", s.ReceivedAt, s.Score, s.ModelVersion, Pixels(s.Pixels, s.Id, expected)));
         return (message, list);
     }
 }

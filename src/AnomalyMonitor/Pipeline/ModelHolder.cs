@@ -120,7 +120,14 @@ public sealed class ModelHolder(
         metrics.ModelCreated.Set(model.Manifest.CreatedAt.ToUnixTimeSeconds());
         Log.ModelLoaded(logger, model.Directory, model.Manifest.Architecture, model.Shape.ToString(), Version, model.Device.ToString());
         PublishJudgeNumbers();
-        Installed?.Invoke(model);
+        try
+        {
+            Installed?.Invoke(model);
+        }
+        catch (Exception e) when (e is not OutOfMemoryException)
+        {
+            Log.SinkFailed(logger, "model installed", $"v{Version}", e.Message); // a listener's failure never stops scoring
+        }
         if (previous is not null && OnFallback && model.Directory == registry.CurrentPath()) MarkFallback(false);
     }
 

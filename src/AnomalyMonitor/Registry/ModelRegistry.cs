@@ -142,7 +142,10 @@ public sealed class ModelRegistry(IOptions<ModelsOptions> options, PathResolver 
             removed.Add(version);
         }
         if (Directory.Exists(Root))
+        {
             foreach (var partial in Directory.GetDirectories(Root, ".v*.partial")) Directory.Delete(partial, recursive: true);
+            foreach (var replaced in Directory.GetDirectories(Root, ".v*.replaced-*")) Directory.Delete(replaced, recursive: true);
+        }
         return removed;
     }
 
