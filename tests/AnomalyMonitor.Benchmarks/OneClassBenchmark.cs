@@ -22,7 +22,7 @@ internal static class OneClassBenchmark
         var digits = digitsText.Split(',').Select(int.Parse).ToArray();
         var seeds = seedsText.Split(',').Select(int.Parse).ToArray();
         var (request, label) = Settings(overrides, train.Shape);
-        Console.WriteLine($"# one-class MNIST, {label}; {Mnist.Machine()}");
+        Console.WriteLine($"# one-class {Path.GetFileName(Path.GetFullPath(dataDir))}, {label}; {Mnist.Machine()}");
         Console.WriteLine("digit\tseed\tauroc\tfar\trecall\tthreshold\tfar_train_linear\trecall_train_linear\tepochs\tseconds");
         var rows = new List<(int Digit, int Seed, double Auroc, double Far, double Recall, double FarWorksheet, double RecallWorksheet)>();
         var wall = Stopwatch.StartNew();
