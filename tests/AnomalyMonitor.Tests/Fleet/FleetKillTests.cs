@@ -91,7 +91,8 @@ public sealed class FleetKillTests : IAsyncLifetime
             var normals = Enumerable.Range(0, Items).Where(i => i % 10 != 0).Select(i => $"i-{i:D4}").ToHashSet();
             HashSet<string> Alerted() => alerts.Alerts("anomaly-monitor/alerts").Select(x => x.GetProperty("id").GetString()!).ToHashSet();
             await Wait.UntilAsync(() => anomalies.IsSubsetOf(Alerted()), "every anomaly alerted", 120);
-            await Wait.UntilAsync(() => trainer.Store.Count >= normals.Count, "every normal judged and sent to the trainer", 120);
+            // Every normal by its own id (a count would let a duplicate stand in for one still on its way).
+            await Wait.UntilAsync(() => normals.IsSubsetOf(trainer.Store.ItemIds().Select(id => id.Split(':', 2)[1])), "every normal judged and sent to the trainer", 120);
 
             // Which scorer judged each normal: "<instance>:<id>" in the trainer's store.
             var stored = trainer.Store.ItemIds().Select(id => id.Split(':', 2)).ToList();

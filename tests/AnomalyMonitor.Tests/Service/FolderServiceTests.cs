@@ -74,7 +74,9 @@ public sealed class FolderServiceTests : IDisposable
     public async Task The_rolling_window_is_restored_after_a_restart()
     {
         TestModel.CopyTo(Path.Combine(_dir.Path, "models"));
-        var settings = new Dictionary<string, string?> { ["Judge:MinWindow"] = "10", ["Judge:Window"] = "500" };
+        // Accept = K: every normal enters the window, so its size does not hang on where each score falls
+        // against the window's own σ (which batch a file lands in changes that); only "more than MinWindow" matters.
+        var settings = new Dictionary<string, string?> { ["Judge:MinWindow"] = "10", ["Judge:Window"] = "500", ["Judge:Accept"] = "4" };
         int window;
         double threshold;
         await using (var first = await TestService.StartAsync(_dir.Path, settings))
@@ -85,7 +87,7 @@ public sealed class FolderServiceTests : IDisposable
             window = first.Holder.Judge!.WindowCount;
             threshold = first.Holder.Judge.Threshold;
         }
-        Assert.True(window >= 25, $"window holds {window}");
+        Assert.True(window > 10, $"window holds {window}, not more than MinWindow");
         await using var second = await TestService.StartAsync(_dir.Path, settings);
         await Wait.UntilAsync(() => second.Holder.Judge is not null, "model loaded");
         await Wait.UntilAsync(() => second.Holder.Judge!.WindowCount == window, $"window of {window} restored");
