@@ -52,11 +52,11 @@ internal static class StreamBenchmark
                 ["Alerts:MaxPerMinute"] = "1000000",
                 ["Judge:Drift:Duration"] = "1.00:00:00", // a whole test split of other classes is not a drift
                 ["Retrain:Enabled"] = "false",
-                ["Bootstrap:Samples"] = coldStart.ToString(Inv),
                 ["Bootstrap:Seed"] = seed.ToString(Inv),
                 ["Logging:LogLevel:Default"] = "Warning",
             };
             if (rule is not null) settings["Judge:Rule"] = rule;
+            if (coldStart > 0) settings["Bootstrap:Samples"] = coldStart.ToString(Inv);
             if (coldStart == 0)
             {
                 ModelBuilder.TrainAndSave(train.Where(l => l == c), new BuildRequest
