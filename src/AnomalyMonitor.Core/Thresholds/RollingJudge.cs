@@ -15,6 +15,12 @@ public sealed record JudgeSettings
     public bool TruncationCorrection { get; init; } = true;
     public double Accept { get; init; } = 1;
     /// <summary>
+    /// The window learns in blocks of up to 200 accepted scores, and refuses a block whose share in the top
+    /// quarter of the accepted range (just under the cut) is more than Guard binomial σ above the quarter the
+    /// calibration puts there. 0: every block is learned.
+    /// </summary>
+    public double Guard { get; init; } = 3;
+    /// <summary>
     /// The rule, with its own parameters: a rolling mean-ksigma or zscore, or a fixed percentile, conformal
     /// or SPOT rule. Null: the rolling mean + kσ (|z| > k with TwoSided) with K and Space above.
     /// </summary>
@@ -65,12 +71,22 @@ public sealed class RollingJudge
     private double _meanShift;
     private double _fixed;
     private Spot? _spot;
+    private double _bandZ;
+    private readonly List<double> _pending = [];
+    private readonly int _block;
+    private int _pendingBand;
+    private double _lastBandShare = double.NaN;
+
+    /// <summary>The share of a block of normal scores that falls in the top band of the accepted range, by construction.</summary>
+    public const double BandShare = 0.25;
+    public const int MaxBlock = 200;
 
     public RollingJudge(JudgeSettings settings, CalibrationStats calibration)
     {
         _settings = settings;
         _policy = settings.Policy;
         _window = new RollingStatistics(settings.Window);
+        _block = Math.Clamp(settings.MinWindow, 1, MaxBlock);
         _calibration = calibration;
         Calibrate(calibration);
     }
@@ -78,6 +94,18 @@ public sealed class RollingJudge
     public int WindowCount => _window.Count;
     public bool UsingWindow => !_policy.UsesScores && _window.Count >= _settings.MinWindow;
     public ThresholdPolicy Policy => _policy;
+
+    /// <summary>
+    /// True while the last block of accepted scores was refused: it crowded the top of the accepted range as
+    /// anomalies just under the cut do, not as normals do. The window keeps what it has, and nothing is
+    /// accepted for the store, until a block looks normal again.
+    /// </summary>
+    public bool Held { get; private set; }
+
+    /// <summary>The last tested block's share in the top band (NaN before the first), against <see cref="BandShare"/>.</summary>
+    public double LastBandShare => _lastBandShare;
+    public long BlocksLearned { get; private set; }
+    public long BlocksRefused { get; private set; }
 
     /// <summary>The truncation correction in use: σ factor, and mean shift in corrected σ.</summary>
     public (double SigmaFactor, double MeanShift) Correction => (_sigmaFactor, _meanShift);
@@ -102,7 +130,11 @@ public sealed class RollingJudge
         }
     }
 
-    public Verdict Judge(double score)
+    /// <param name="learn">
+    /// False for an item the model was trained on (the cold start's held samples): its score is in-sample, lower
+    /// than a new item's, and would pull the window down.
+    /// </param>
+    public Verdict Judge(double score, bool learn = true)
     {
         var (mean, std) = Statistics();
         bool fromWindow = UsingWindow;
@@ -115,8 +147,14 @@ public sealed class RollingJudge
         }
         // The window learns from the items the sample store keeps: those well inside the normal range. Without the
         // correction it takes every item judged normal, as it always did.
-        bool accepted = !judgement.IsAnomaly && double.IsFinite(score) && InsideCut(judgement.ZScore);
-        if (accepted || (!_settings.TruncationCorrection && !judgement.IsAnomaly && double.IsFinite(score))) _window.Add(_policy.ToSpace(score));
+        bool inside = !judgement.IsAnomaly && double.IsFinite(score) && InsideCut(judgement.ZScore);
+        bool accepted = inside && !Held;
+        if (!learn) return new Verdict(judgement, accepted, fromWindow);
+        if (!_settings.TruncationCorrection)
+        {
+            if (!judgement.IsAnomaly && double.IsFinite(score)) _window.Add(_policy.ToSpace(score));
+        }
+        else if (inside) Learn(_policy.ToSpace(score), InBand(judgement.ZScore));
         return new Verdict(judgement, accepted, fromWindow);
     }
 
@@ -125,8 +163,38 @@ public sealed class RollingJudge
     {
         _calibration = calibration;
         _window.Clear();
+        _pending.Clear();
+        _pendingBand = 0;
+        Held = false;
         Calibrate(calibration);
     }
+
+    /// <summary>
+    /// One item at a time, an anomaly just under the cut cannot be told from a normal; a block of them can. A
+    /// normal block puts a quarter of its scores in the top band of the accepted range (that is how the band is
+    /// drawn, on the calibration); the anomalies a model cannot separate pile up there instead, because their
+    /// scores run higher than the normals' they mix with. A block far over a quarter is not learned.
+    /// </summary>
+    private void Learn(double value, bool inBand)
+    {
+        if (_settings.Guard <= 0) { _window.Add(value); return; }
+        _pending.Add(value);
+        if (inBand) _pendingBand++;
+        if (_pending.Count < _block) return;
+        double n = _pending.Count;
+        _lastBandShare = _pendingBand / n;
+        Held = _pendingBand > (n * BandShare) + (_settings.Guard * Math.Sqrt(n * BandShare * (1 - BandShare)));
+        if (Held) BlocksRefused++;
+        else
+        {
+            BlocksLearned++;
+            foreach (var v in _pending) _window.Add(v);
+        }
+        _pending.Clear();
+        _pendingBand = 0;
+    }
+
+    private bool InBand(double z) => (_policy.Kind == ThresholdKind.ZScore ? Math.Abs(z) : z) >= _bandZ;
 
     public JudgeState Save(string modelFingerprint) => new(modelFingerprint, _policy.Space, _window.Save());
 
@@ -147,6 +215,9 @@ public sealed class RollingJudge
         _spot = null;
         if (_policy.Kind == ThresholdKind.Spot) _spot = _policy.CreateSpot(calibration.Scores ?? []);
         else if (_policy.UsesScores) _fixed = _policy.FixedThreshold(calibration);
+        bool twoSided = _policy.Kind == ThresholdKind.ZScore;
+        _bandZ = calibration.Scores is { Length: >= 50 } held ? BandStart(held.Select(s => _policy.ToSpace(s)).ToArray(), _settings.Accept, twoSided)
+            : GaussianBandStart(_settings.Accept, twoSided);
         (_sigmaFactor, _meanShift) = !_settings.TruncationCorrection ? (1, 0)
             : calibration.Scores is { Length: >= 50 } scores ? EmpiricalCorrection(scores.Select(s => _policy.ToSpace(s)).ToArray(), _settings.Accept, _policy.Kind == ThresholdKind.ZScore)
             : TruncationCorrection(_settings.Accept, _policy.Kind == ThresholdKind.ZScore);
@@ -164,6 +235,31 @@ public sealed class RollingJudge
         var (keptMean, keptStd) = Thresholds.Statistics.MeanStd(kept);
         if (kept.Length < 2 || !(keptStd > 0)) return (1, 0);
         return (std / keptStd, (mean - keptMean) / std);
+    }
+
+    /// <summary>
+    /// The z (|z| when two-sided) above which the top <see cref="BandShare"/> of <paramref name="values"/> inside
+    /// the cut at <paramref name="k"/> lie.
+    /// </summary>
+    internal static double BandStart(double[] values, double k, bool twoSided)
+    {
+        var (mean, std) = Thresholds.Statistics.MeanStd(values);
+        if (!(std > 0)) return GaussianBandStart(k, twoSided);
+        var z = values.Select(v => (v - mean) / std).Select(x => twoSided ? Math.Abs(x) : x).Where(x => x < k).Order().ToArray();
+        return z.Length < 20 ? GaussianBandStart(k, twoSided) : Thresholds.Statistics.Percentile(z, 100 * (1 - BandShare));
+    }
+
+    /// <summary>The band's start for a normal distribution: Φ(b) = Φ(k) − ¼·(mass inside the cut).</summary>
+    internal static double GaussianBandStart(double k, bool twoSided)
+    {
+        double target = twoSided ? NormalCdf(k) - (BandShare * ((2 * NormalCdf(k)) - 1) / 2) : (1 - BandShare) * NormalCdf(k);
+        double lo = -10, hi = k;
+        for (int i = 0; i < 60; i++)
+        {
+            double mid = (lo + hi) / 2;
+            if (NormalCdf(mid) < target) lo = mid; else hi = mid;
+        }
+        return (lo + hi) / 2;
     }
 
     /// <summary>σ factor and mean shift (in σ units) that undo truncation at +k (or at ±k when two-sided) of a normal distribution.</summary>

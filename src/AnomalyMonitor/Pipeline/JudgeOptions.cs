@@ -24,6 +24,12 @@ public sealed class JudgeOptions
     public bool TruncationCorrection { get; set; } = true;
     /// <summary>Items below mean + Accept·σ enter the normal-sample store.</summary>
     public double Accept { get; set; } = 1;
+    /// <summary>
+    /// The window learns in blocks of min(MinWindow, 200) accepted scores and refuses a block with more than
+    /// a quarter, by this many binomial σ, just under the accept cut: the anomalies a model cannot tell apart
+    /// crowd there, and a stream mostly of them must not teach the judge they are normal. 0: off.
+    /// </summary>
+    public double Guard { get; set; } = 3;
     public TimeSpan SaveInterval { get; set; } = TimeSpan.FromSeconds(30);
     public DriftOptions Drift { get; set; } = new();
 }
@@ -52,6 +58,7 @@ internal sealed class JudgeOptionsValidator : IValidateOptions<JudgeOptions>
         OptionChecks.AtLeast(f, "Judge:Window", o.Window, 2);
         if (o.MinWindow < 2 || o.MinWindow > o.Window) f.Add($"Judge:MinWindow must be between 2 and Judge:Window ({o.Window}), was {o.MinWindow}.");
         if (o.Accept > o.K) f.Add($"Judge:Accept ({o.Accept}) must not exceed Judge:K ({o.K}): only items well inside the normal range may train the next model.");
+        if (!(o.Guard >= 0)) f.Add($"Judge:Guard must be 0 (off) or positive, was {o.Guard}.");
         OptionChecks.Positive(f, "Judge:SaveInterval", o.SaveInterval);
         if (o.Drift.Fraction is <= 0 or > 1) f.Add($"Judge:Drift:Fraction must be in (0, 1], was {o.Drift.Fraction}.");
         OptionChecks.Positive(f, "Judge:Drift:Duration", o.Drift.Duration);

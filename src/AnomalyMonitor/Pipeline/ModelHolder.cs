@@ -134,6 +134,24 @@ public sealed class ModelHolder(
     /// <summary>The judge's statistics space, as alerts and metrics name it: "log" or "linear".</summary>
     public string SpaceName => (Judge?.Policy.Space ?? judge.Value.Space).ToString().ToLowerInvariant();
 
+    private bool _held;
+    private long _learned, _refused;
+
+    private void PublishGuard(RollingJudge judge)
+    {
+        // A new model's judge counts from zero again.
+        if (judge.BlocksLearned < _learned || judge.BlocksRefused < _refused) _learned = _refused = 0;
+        metrics.Blocks.WithLabels("learned").Inc(judge.BlocksLearned - _learned);
+        metrics.Blocks.WithLabels("refused").Inc(judge.BlocksRefused - _refused);
+        (_learned, _refused) = (judge.BlocksLearned, judge.BlocksRefused);
+        if (double.IsFinite(judge.LastBandShare)) metrics.BandShare.Set(judge.LastBandShare);
+        metrics.WindowHeld.Set(judge.Held ? 1 : 0);
+        if (judge.Held == _held) return;
+        _held = judge.Held;
+        if (_held) Log.WindowHeld(logger, judge.LastBandShare, RollingJudge.BandShare);
+        else Log.WindowReleased(logger, judge.LastBandShare, RollingJudge.BandShare);
+    }
+
     public void PublishJudgeNumbers()
     {
         if (Judge is null) return;
@@ -143,6 +161,7 @@ public sealed class ModelHolder(
         metrics.Mean.WithLabels(space).Set(mean);
         metrics.Std.WithLabels(space).Set(std);
         metrics.WindowScores.Set(Judge.WindowCount);
+        PublishGuard(Judge);
         metrics.LiveTensors.Set(TorchSharp.torch.Tensor.TotalCount);
     }
 
@@ -173,6 +192,7 @@ public sealed class ModelHolder(
         MinWindow = o.MinWindow,
         TruncationCorrection = o.TruncationCorrection,
         Accept = o.Accept,
+        Guard = o.Guard,
         Rule = string.IsNullOrWhiteSpace(o.Rule) ? null : ThresholdPolicy.Parse(o.Rule),
     };
 

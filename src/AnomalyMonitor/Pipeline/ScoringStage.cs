@@ -158,7 +158,7 @@ public sealed class ScoringStage(
         var anomalies = new List<int>();
         for (int i = 0; i < n; i++)
         {
-            var verdict = judged.Verdicts[i] = judge.Judge(_output.Errors[i]);
+            var verdict = judged.Verdicts[i] = judge.Judge(_output.Errors[i], learn: !batch.Images[i].WasHeld);
             ObserveDrift(judged, i);
             if (verdict.IsAnomaly) anomalies.Add(i);
         }

@@ -34,6 +34,9 @@ public sealed class MonitorMetrics
         Mean = f.CreateGauge("anomaly_monitor_judge_mean", "Mean of the judge's window (or calibration), in the judge's space.", "space");
         Std = f.CreateGauge("anomaly_monitor_judge_stddev", "Standard deviation of the judge's window (or calibration), in the judge's space.", "space");
         WindowScores = f.CreateGauge("anomaly_monitor_judge_window_scores", "Scores in the judge's rolling window.");
+        WindowHeld = f.CreateGauge("anomaly_monitor_judge_window_held", "1 while the judge's last block of accepted scores was refused (it crowded the top of the accepted range, as anomalies under the cut do): the window keeps its statistics and the store accepts nothing.");
+        BandShare = f.CreateGauge("anomaly_monitor_judge_band_share", "Share of the last tested block of accepted scores in the top band of the accepted range; 0.25 for normals.");
+        Blocks = f.CreateCounter("anomaly_monitor_judge_blocks_total", "Blocks of accepted scores tested by the judge's guard, by outcome (learned, refused).", "outcome");
         BatchDuration = f.CreateHistogram("anomaly_monitor_scoring_batch_duration_seconds", "Time to score one micro-batch.",
             new HistogramConfiguration { Buckets = Histogram.ExponentialBuckets(0.0002, 2, 14) });
         BatchSize = f.CreateHistogram("anomaly_monitor_scoring_batch_size", "Items per scored micro-batch.",
@@ -128,6 +131,9 @@ public sealed class MonitorMetrics
     public Gauge Mean { get; }
     public Gauge Std { get; }
     public Gauge WindowScores { get; }
+    public Gauge WindowHeld { get; }
+    public Gauge BandShare { get; }
+    public Counter Blocks { get; }
     public Histogram BatchDuration { get; }
     public Histogram BatchSize { get; }
     public Histogram Latency { get; }

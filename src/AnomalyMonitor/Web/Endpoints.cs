@@ -34,7 +34,7 @@ public static class Endpoints
     public sealed record ServiceStatus(bool Ready, string State, int ModelVersion, double? Threshold, int WindowScores, bool Drift,
         bool? MqttIngestConnected, bool AlertsConnected, bool FolderWatching, long Judged, long OutboxPending, long NormalSamples,
         long Items, long Anomalies, long Rejected, long QueueDepth, bool Retraining, bool Degraded, IReadOnlyDictionary<string, string> StorageProblems,
-        IReadOnlyList<SourceStatus> Sources, string Instance, string Role, string? ModelOrigin);
+        IReadOnlyList<SourceStatus> Sources, string Instance, string Role, string? ModelOrigin, bool WindowHeld);
 
     private static ServiceStatus Status(IServiceProvider s)
     {
@@ -53,6 +53,7 @@ public static class Endpoints
             s.GetRequiredService<AlertOutbox>().Count, s.GetRequiredService<NormalSampleStore>().Count,
             Outcome("normal") + Outcome("anomaly") + Outcome("rejected"), Outcome("anomaly"), Outcome("rejected"),
             s.GetRequiredService<ItemQueue>().Count, s.GetRequiredService<Retraining.Retrainer>().Running, health.Degraded, health.Problems, sources,
-            fleet.EffectiveInstance, fleet.RoleName, holder.Model is { } model ? Registry.ModelVersionInfo.OriginOf(model.Directory) : null);
+            fleet.EffectiveInstance, fleet.RoleName, holder.Model is { } model ? Registry.ModelVersionInfo.OriginOf(model.Directory) : null,
+            holder.Judge?.Held ?? false);
     }
 }

@@ -56,7 +56,7 @@ public class RollingJudgeTests
     public void Anomalies_never_enter_the_window_and_only_low_scores_are_accepted()
     {
         var calibration = CalibrationStats.From(Enumerable.Range(0, 100).Select(i => 0.01f + i * 0.0001f).ToArray(), "validation");
-        var judge = new RollingJudge(new JudgeSettings { Space = StatisticSpace.Linear, Accept = 1, MinWindow = 1000, Window = 1000 }, calibration);
+        var judge = new RollingJudge(new JudgeSettings { Space = StatisticSpace.Linear, Accept = 1, MinWindow = 1000, Window = 1000, Guard = 0 }, calibration);
         var anomaly = judge.Judge(1.0);
         Assert.True(anomaly.IsAnomaly);
         Assert.False(anomaly.Accepted);
@@ -86,12 +86,106 @@ public class RollingJudgeTests
     public void State_saves_and_restores_only_for_the_same_model()
     {
         var calibration = CalibrationStats.From([0.010f, 0.012f, 0.011f], "validation");
-        var judge = new RollingJudge(new JudgeSettings(), calibration);
+        var settings = new JudgeSettings { Guard = 0 };
+        var judge = new RollingJudge(settings, calibration);
         for (int i = 0; i < 50; i++) judge.Judge(0.011 + i * 1e-5);
+        Assert.True(judge.WindowCount > 0);
         var state = judge.Save("sha256:aa");
-        var again = new RollingJudge(new JudgeSettings(), calibration);
+        var again = new RollingJudge(settings, calibration);
         Assert.False(again.Restore(state, "sha256:bb"));
         Assert.True(again.Restore(state, "sha256:aa"));
         Assert.Equal(judge.Threshold, again.Threshold, 12);
+    }
+
+    private static CalibrationStats LogNormalCalibration(Random rng) =>
+        CalibrationStats.From(Enumerable.Range(0, 2000).Select(_ => (float)Math.Exp(-4 + 0.5 * Gaussian(rng))).ToArray(), "validation");
+
+    /// <summary>
+    /// The test split as a stream: 10% normals, 90% anomalies of which half sit just inside the accept cut
+    /// (z in [0, 1)), where nothing can tell them from normals one at a time. Only their share gives them away.
+    /// </summary>
+    [Theory]
+    [InlineData(3.0)]
+    [InlineData(0.0)]
+    public void A_stream_mostly_of_anomalies_does_not_teach_the_window_and_normals_release_it(double guard)
+    {
+        var rng = new Random(7);
+        var calibration = LogNormalCalibration(rng);
+        var judge = new RollingJudge(new JudgeSettings { K = 3, Window = 1000, MinWindow = 200, Guard = guard }, calibration);
+        double Normal() => Math.Exp(-4 + 0.5 * Gaussian(rng));
+        for (int i = 0; i < 5000; i++)
+        {
+            double score = (i % 10) switch
+            {
+                0 => Normal(),
+                < 5 => Math.Exp(calibration.LogMean + calibration.LogStd * rng.NextDouble()),
+                _ => Math.Exp(calibration.LogMean + 10 * calibration.LogStd),
+            };
+            judge.Judge(score);
+        }
+        var (mean, std) = judge.Statistics();
+        if (guard > 0)
+        {
+            Assert.True(judge.Held);
+            Assert.Equal(0, judge.WindowCount); // every block refused: the band holds over half of each, not a quarter
+            Assert.True(judge.LastBandShare > 0.45, $"band share {judge.LastBandShare}");
+            Assert.Equal(calibration.LogMean, mean, 12); // still the calibration's: the threshold `evaluate` uses
+            Assert.Equal(calibration.LogStd, std, 12);
+            Assert.False(judge.Judge(calibration.Mean).Accepted); // nor does the store take anything meanwhile
+        }
+        else
+        {
+            // Without the guard the window fills with the near-cut anomalies and its mean climbs well above the calibration's.
+            Assert.True(mean > calibration.LogMean + 0.3 * calibration.LogStd, $"mean {mean} vs calibration {calibration.LogMean} ± {calibration.LogStd}");
+        }
+
+        for (int i = 0; i < 400; i++) judge.Judge(Normal());
+        Assert.False(judge.Held);
+        Assert.True(judge.WindowCount >= 200);
+    }
+
+    [Fact]
+    public void A_stream_of_normals_is_almost_never_held()
+    {
+        var rng = new Random(11);
+        var calibration = LogNormalCalibration(rng);
+        var judge = new RollingJudge(new JudgeSettings { K = 3, Window = 5000, MinWindow = 200 }, calibration);
+        for (int i = 0; i < 20_000; i++) judge.Judge(Math.Exp(-4 + 0.5 * Gaussian(rng)));
+        // About 84 blocks of 200; a 3σ test refuses about one normal block in 700.
+        Assert.True(judge.BlocksLearned >= 80, $"{judge.BlocksLearned} blocks learned");
+        Assert.True(judge.BlocksRefused <= 2, $"{judge.BlocksRefused} normal blocks refused");
+        Assert.Equal(5000, judge.WindowCount);
+    }
+
+    [Fact]
+    public void Items_the_model_trained_on_are_judged_but_never_learned_from()
+    {
+        var calibration = LogNormalCalibration(new Random(3));
+        var judge = new RollingJudge(new JudgeSettings { MinWindow = 10, Window = 100 }, calibration);
+        for (int i = 0; i < 50; i++)
+        {
+            var verdict = judge.Judge(calibration.Min, learn: false);
+            Assert.False(verdict.IsAnomaly);
+        }
+        Assert.Equal(0, judge.WindowCount);
+        Assert.True(double.IsNaN(judge.LastBandShare)); // nor do they count toward the guard
+        for (int i = 0; i < 10; i++) judge.Judge(Math.Exp(calibration.LogMean)); // one block of 10, at z = 0: below the band
+        Assert.Equal(10, judge.WindowCount);
+    }
+
+    [Theory]
+    [InlineData(1.0, false)]
+    [InlineData(1.0, true)]
+    [InlineData(4.0, false)]
+    public void The_band_holds_a_quarter_of_the_accepted_normals(double accept, bool twoSided)
+    {
+        double b = RollingJudge.GaussianBandStart(accept, twoSided);
+        double inside = twoSided ? 2 * RollingJudge.NormalCdf(accept) - 1 : RollingJudge.NormalCdf(accept);
+        double band = twoSided ? 2 * (RollingJudge.NormalCdf(accept) - RollingJudge.NormalCdf(b)) : RollingJudge.NormalCdf(accept) - RollingJudge.NormalCdf(b);
+        Assert.Equal(RollingJudge.BandShare, band / inside, 6);
+        // Measured on a sample, the empirical band agrees with the formula.
+        var rng = new Random(5);
+        var values = Enumerable.Range(0, 50_000).Select(_ => Gaussian(rng)).ToArray();
+        Assert.Equal(b, RollingJudge.BandStart(values, accept, twoSided), 1);
     }
 }

@@ -35,6 +35,8 @@ public sealed class ColdStartTests : IDisposable
         Assert.True(File.Exists(Path.Combine(_dir.Path, "models", "v1", "manifest.json")));
         Assert.Equal("v1", File.ReadAllText(Path.Combine(_dir.Path, "models", "current")).Trim());
         Assert.Equal(1, service.Metrics.State.WithLabels("judging").Value);
+        // The held items trained the model: their in-sample scores would pull the window down, so none entered it.
+        Assert.Equal(0, service.Holder.Judge!.WindowCount);
 
         File.WriteAllBytes(Path.Combine(service.Inbox, "after-stripes.png"), TestModel.AnomalyPng(0));
         await Wait.UntilAsync(() => File.Exists(In("processed", "anomaly", "after-stripes.png")), "an anomaly judged by the learned model");
