@@ -35,7 +35,7 @@ public sealed partial class ObservabilityTests : IDisposable
     {
         var (check, checkOutput) = await Tool.RunAsync("promtool", "check rules anomaly-monitor.rules.yml", workingDirectory: Config("prometheus"));
         Assert.True(check == 0, checkOutput);
-        Assert.Contains("SUCCESS: 10 rules found", checkOutput);
+        Assert.Contains("SUCCESS: 11 rules found", checkOutput);
         var (test, testOutput) = await Tool.RunAsync("promtool", "test rules anomaly-monitor.rules.test.yml", workingDirectory: Config("prometheus"));
         Assert.True(test == 0, testOutput);
         var (config, configOutput) = await Tool.RunAsync("promtool", "check config prometheus.yml", workingDirectory: Config("prometheus"));
@@ -65,7 +65,7 @@ public sealed partial class ObservabilityTests : IDisposable
         var exprs = dashboard.GetProperty("panels").EnumerateArray().Where(p => p.TryGetProperty("targets", out _))
             .SelectMany(p => p.GetProperty("targets").EnumerateArray().Select(t => (Panel: p.GetProperty("title").GetString(), Expr: t.GetProperty("expr").GetString()!))).ToList();
         Assert.True(exprs.Count >= 20, $"only {exprs.Count} queries");
-        foreach (var title in new[] { "Items per second by outcome", "Anomaly rate", "Reconstruction error distribution", "Threshold, mean and σ", "Queue depth",
+        foreach (var title in new[] { "Items per second by outcome", "Anomaly rate", "Reconstruction error distribution", "Threshold, mean, σ and the window guard", "Queue depth",
             "End-to-end latency", "Model version", "Model age", "Retrain results", "MQTT connections", "Alerts", "Rejected inputs by reason" })
             Assert.Contains(exprs, e => e.Panel == title);
 
