@@ -84,6 +84,7 @@ public sealed class PageTests : IDisposable
         Assert.Equal("model v0", await page.Locator("#model").TextContentAsync());
         Assert.Equal("page-v0 · standalone", await page.Locator("#instance").TextContentAsync());
         Assert.True(await page.Locator("#degraded").IsHiddenAsync());
+        Assert.True(await page.Locator("#held").IsHiddenAsync()); // the judge's guard has refused nothing
     }
 
     [Fact]

@@ -44,6 +44,7 @@ function renderStatus(s) {
   $("degraded").hidden = !s.degraded;
   $("degraded").title = Object.entries(s.storageProblems || {}).map(([k, v]) => `${k}: ${v}`).join("\n");
   $("drift").hidden = !s.drift;
+  $("held").hidden = !s.windowHeld;
   $("c-items").textContent = count(s.items);
   $("c-anomalies").textContent = count(s.anomalies);
   $("c-rejected").textContent = count(s.rejected);
