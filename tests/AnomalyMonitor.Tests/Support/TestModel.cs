@@ -63,7 +63,14 @@ public static class TestModel
         return [.. Enumerable.Range(0, count).Select(i => new AnomalyMonitor.Samples.NewSample($"{prefix}{i}", "test", at, 0.01, 1, Synthetic.Blob(rng, Size)))];
     }
 
-    private sealed record Images(IReadOnlyList<byte[]> Normals, IReadOnlyList<byte[]> Anomalies);
+    /// <summary>
+    /// The i-th vetted near-cut image: normal by its score alone (0.5 &lt; z &lt; 0.9, inside the accept cut at z = 1),
+    /// but in the top band of the accepted range (from z = 0.34 on a Gaussian calibration), where a block of
+    /// normals puts only a quarter. A stream of them is what near-miss anomalies look like to the judge's guard.
+    /// </summary>
+    public static byte[] NearCutPng(int i) => Vetted.Value.NearCut[(i & int.MaxValue) % Vetted.Value.NearCut.Count];
+
+    private sealed record Images(IReadOnlyList<byte[]> Normals, IReadOnlyList<byte[]> Anomalies, IReadOnlyList<byte[]> NearCut);
 
     private static readonly Lazy<Images> Vetted = new(Vet);
 
@@ -98,8 +105,15 @@ public static class TestModel
             var png = Synthetic.Png(anomalies.Count % 2 == 0 ? Synthetic.Stripes(local, Size) : Synthetic.Noise(local, Size), Size);
             if (Z(png) > AnomalyZ) anomalies.Add(png);
         }
-        if (normals.Count < 64 || anomalies.Count < 16)
-            throw new InvalidOperationException($"The test model gives only {normals.Count} clear normals and {anomalies.Count} clear anomalies; regenerate Assets/ (test-assets).");
-        return new Images(normals, anomalies);
+        var nearCut = new List<byte[]>();
+        var nearRng = new Random(4048);
+        for (int tries = 0; nearCut.Count < 16 && tries < 4000; tries++)
+        {
+            var png = Synthetic.Png(Synthetic.Blob(nearRng, Size), Size);
+            if (Z(png) is > 0.5 and < 0.9) nearCut.Add(png);
+        }
+        if (normals.Count < 64 || anomalies.Count < 16 || nearCut.Count < 16)
+            throw new InvalidOperationException($"The test model gives only {normals.Count} clear normals, {anomalies.Count} clear anomalies and {nearCut.Count} near-cut images; regenerate Assets/ (test-assets).");
+        return new Images(normals, anomalies, nearCut);
     }
 }
