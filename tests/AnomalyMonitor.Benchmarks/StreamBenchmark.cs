@@ -114,7 +114,16 @@ internal static class StreamBenchmark
             foreach (var (text, target) in Calibrated)
             {
                 var calibrated = AnomalyMonitor.Core.Thresholds.ThresholdPolicy.Parse(text);
-                var flags = report.Errors.Select(e => calibrated.Judge(e, model.Manifest.Calibration).IsAnomaly).ToArray();
+                bool[] flags;
+                try
+                {
+                    flags = report.Errors.Select(e => calibrated.Judge(e, model.Manifest.Calibration).IsAnomaly).ToArray();
+                }
+                catch (InvalidOperationException e) // a cold start's model holds out fewer than the 1,000 scores conformal needs
+                {
+                    ruleRows.Add($"| {c} | `{text}` | {100 * target:0.###} | n/a: {e.Message.Split('.')[0]} | |");
+                    continue;
+                }
                 double far = Enumerable.Range(0, flags.Length).Count(i => flags[i] && isNormal[i]) / (double)normals;
                 double recall = Enumerable.Range(0, flags.Length).Count(i => flags[i] && !isNormal[i]) / (double)anomalies;
                 ruleRows.Add($"| {c} | `{text}` | {100 * target:0.###} | {100 * far:0.###} | {100 * recall:0.0} |");

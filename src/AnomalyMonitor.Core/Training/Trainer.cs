@@ -68,6 +68,7 @@ public static class Trainer
             var order = (int[])trainIdx.Clone();
             var batcher = new BatchStager(data);
             int budget = result.EpochBudget = options.EpochBudget(trainIdx.Length);
+            int patience = options.PatienceEpochs(trainIdx.Length);
             for (int epoch = 1; epoch <= budget; epoch++)
             {
                 cancellationToken.ThrowIfCancellationRequested();
@@ -120,7 +121,7 @@ public static class Trainer
                 var report = new EpochReport(epoch, trainLoss, valLoss, epochClock.Elapsed.TotalSeconds, isBest, result.Steps, budget);
                 result.History.Add(report);
                 progress?.Report(report);
-                if (options.Patience > 0 && sinceBest >= options.Patience && epoch < budget)
+                if (patience > 0 && sinceBest >= patience && epoch < budget)
                 {
                     result.StoppedEarly = true;
                     break;

@@ -44,6 +44,19 @@ public sealed record TrainingOptions
 
     public static int StepsPerEpoch(int trainImages, int batchSize) => Math.Max(1, (trainImages + batchSize - 1) / batchSize);
 
+    /// <summary>
+    /// Patience in epochs for this many training images. When the step budget stretches the run past Epochs,
+    /// patience stretches by the same factor: five epochs of a thousand images are thirty steps, and the
+    /// validation loss of a small, augmented set wanders for longer than that while it still falls (a cold
+    /// start stopped after 41 s with 91% recall where the full budget gave 97%).
+    /// </summary>
+    public int PatienceEpochs(int trainImages)
+    {
+        if (Patience <= 0) return 0;
+        int budget = EpochBudget(trainImages);
+        return budget <= Epochs ? Patience : (int)Math.Ceiling(Patience * (double)budget / Math.Max(1, Epochs));
+    }
+
     /// <summary>How many epochs the run may take, for this many training images (after the validation split).</summary>
     public int EpochBudget(int trainImages)
     {

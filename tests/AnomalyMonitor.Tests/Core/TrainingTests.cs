@@ -140,6 +140,18 @@ public class TrainingTests
         Assert.True((at80 - after) < 0.1 * (before - after), $"still falling: {at80:0.00000} at 80% of the run, {after:0.00000} at the end");
     }
 
+    [Theory]
+    [InlineData(5, 40, 0, 5000, 40, 5)]       // the epochs set the budget: patience as given
+    [InlineData(5, 40, 3000, 5000, 75, 10)]   // 40 steps an epoch: 3,000 steps take 75 epochs, patience ×75/40
+    [InlineData(5, 40, 3000, 750, 500, 63)]   // a cold start's 750 images: 6 steps an epoch, 500 epochs, patience ×12.5
+    [InlineData(0, 40, 3000, 750, 500, 0)]    // off stays off
+    public void Patience_stretches_with_the_step_budget(int patience, int epochs, int minSteps, int images, int budget, int expected)
+    {
+        var options = new TrainingOptions { Patience = patience, Epochs = epochs, MinSteps = minSteps };
+        Assert.Equal(budget, options.EpochBudget(images));
+        Assert.Equal(expected, options.PatienceEpochs(images));
+    }
+
     [Fact]
     public void Cancellation_stops_training()
     {
