@@ -121,7 +121,7 @@ internal static class StreamBenchmark
                 }
                 catch (InvalidOperationException e) // a cold start's model holds out fewer than the 1,000 scores conformal needs
                 {
-                    ruleRows.Add($"| {c} | `{text}` | {100 * target:0.###} | n/a: {e.Message.Split('.')[0]} | |");
+                    ruleRows.Add($"| {c} | `{text}` | {100 * target:0.###} | n/a ({e.Message}) | |");
                     continue;
                 }
                 double far = Enumerable.Range(0, flags.Length).Count(i => flags[i] && isNormal[i]) / (double)normals;
