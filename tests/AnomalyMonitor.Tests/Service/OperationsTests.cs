@@ -11,6 +11,15 @@ public sealed class OperationsTests : IDisposable
 
     private static Task<(int Code, string Output)> RunAsync(string file, string args, string? stdin = null) => Tool.RunAsync(file, args, stdin);
 
+    /// <summary>The soak's flat RSS depends on it (docs/benchmarks.md §4b): the executable as shipped must carry it.</summary>
+    [Fact]
+    public void The_executable_runs_with_a_memory_conserving_gc()
+    {
+        var config = Path.ChangeExtension(CliProcess.Dll, ".runtimeconfig.json");
+        var properties = System.Text.Json.JsonDocument.Parse(File.ReadAllText(config)).RootElement.GetProperty("runtimeOptions").GetProperty("configProperties");
+        Assert.Equal(7, properties.GetProperty("System.GC.ConserveMemory").GetInt32());
+    }
+
     [Fact]
     public async Task Metrics_are_scraped_parsed_and_pass_promtool()
     {
