@@ -75,7 +75,6 @@ public sealed class RollingJudge
     private readonly List<double> _pending = [];
     private readonly int _block;
     private int _pendingBand;
-    private double _lastBandShare = double.NaN;
 
     /// <summary>The share of a block of normal scores that falls in the top band of the accepted range, by construction.</summary>
     public const double BandShare = 0.25;
@@ -103,7 +102,7 @@ public sealed class RollingJudge
     public bool Held { get; private set; }
 
     /// <summary>The last tested block's share in the top band (NaN before the first), against <see cref="BandShare"/>.</summary>
-    public double LastBandShare => _lastBandShare;
+    public double LastBandShare { get; private set; } = double.NaN;
     public long BlocksLearned { get; private set; }
     public long BlocksRefused { get; private set; }
 
@@ -182,7 +181,7 @@ public sealed class RollingJudge
         if (inBand) _pendingBand++;
         if (_pending.Count < _block) return;
         double n = _pending.Count;
-        _lastBandShare = _pendingBand / n;
+        LastBandShare = _pendingBand / n;
         Held = _pendingBand > (n * BandShare) + (_settings.Guard * Math.Sqrt(n * BandShare * (1 - BandShare)));
         if (Held) BlocksRefused++;
         else
@@ -216,11 +215,12 @@ public sealed class RollingJudge
         if (_policy.Kind == ThresholdKind.Spot) _spot = _policy.CreateSpot(calibration.Scores ?? []);
         else if (_policy.UsesScores) _fixed = _policy.FixedThreshold(calibration);
         bool twoSided = _policy.Kind == ThresholdKind.ZScore;
-        _bandZ = calibration.Scores is { Length: >= 50 } held ? BandStart(held.Select(s => _policy.ToSpace(s)).ToArray(), _settings.Accept, twoSided)
-            : GaussianBandStart(_settings.Accept, twoSided);
+        // The held-out scores in the judge's space: the measured band and correction; too few, and the Gaussian ones.
+        double[]? held = calibration.Scores is { Length: >= 50 } scores ? scores.Select(s => _policy.ToSpace(s)).ToArray() : null;
+        _bandZ = held is not null ? BandStart(held, _settings.Accept, twoSided) : GaussianBandStart(_settings.Accept, twoSided);
         (_sigmaFactor, _meanShift) = !_settings.TruncationCorrection ? (1, 0)
-            : calibration.Scores is { Length: >= 50 } scores ? EmpiricalCorrection(scores.Select(s => _policy.ToSpace(s)).ToArray(), _settings.Accept, _policy.Kind == ThresholdKind.ZScore)
-            : TruncationCorrection(_settings.Accept, _policy.Kind == ThresholdKind.ZScore);
+            : held is not null ? EmpiricalCorrection(held, _settings.Accept, twoSided)
+            : TruncationCorrection(_settings.Accept, twoSided);
     }
 
     /// <summary>

@@ -114,6 +114,7 @@ public sealed class ModelHolder(
         Scorer = scorers.Create(model);
         previousScorer?.Dispose();
         Judge = CreateJudge(model);
+        (_learned, _refused, _held) = (0, 0, false); // the guard's counts start over with the new judge
         _model = model;
         previous?.Dispose();
         metrics.ModelVersion.Set(Version);
@@ -139,8 +140,6 @@ public sealed class ModelHolder(
 
     private void PublishGuard(RollingJudge judge)
     {
-        // A new model's judge counts from zero again.
-        if (judge.BlocksLearned < _learned || judge.BlocksRefused < _refused) _learned = _refused = 0;
         metrics.Blocks.WithLabels("learned").Inc(judge.BlocksLearned - _learned);
         metrics.Blocks.WithLabels("refused").Inc(judge.BlocksRefused - _refused);
         (_learned, _refused) = (judge.BlocksLearned, judge.BlocksRefused);

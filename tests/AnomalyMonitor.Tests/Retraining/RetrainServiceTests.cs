@@ -167,7 +167,8 @@ public sealed class RetrainServiceTests : IDisposable
     public async Task Items_keep_being_judged_while_a_retrain_runs_and_stopping_cancels_it_without_touching_the_model()
     {
         TestModel.InstallAsV1(Models);
-        var service = await StartAsync(new() { ["Retrain:Epochs"] = "100000", ["Retrain:Seed"] = null });
+        // Early stopping off: with it, a run on 300 samples could converge and end before the 25 items are judged.
+        var service = await StartAsync(new() { ["Retrain:Epochs"] = "100000", ["Retrain:Patience"] = "0", ["Retrain:Seed"] = null });
         try
         {
             service.Store.AddRange(TestModel.Samples(300, seed: 7), TestModel.Shape);
