@@ -15,7 +15,8 @@ namespace AnomalyMonitor.Benchmarks;
 /// images are held out as validation normals and 2,000 training images of the other classes are the
 /// validation anomalies; the model trains on the remaining 90% of the class with the product's own
 /// Trainer. Each run reports the validation AUROC of the three scores one training gives (reconstruction,
-/// latent, combined), and of an ensemble of them when members &gt; 1. The test split is never read here.
+/// latent, combined), and of an ensemble of them when members &gt; 1; the scoring-only experiments of
+/// <see cref="SelectExperiments"/> on the same model when asked for. The test split is never read here.
 /// </summary>
 internal static class SelectBenchmark
 {
@@ -55,7 +56,9 @@ internal static class SelectBenchmark
             for (int m = 0; m < members; m++)
             {
                 using var result = Trainer.Train(fit, ModelSpec.Create(arch, fit.Shape, latentSize), options with { Seed = seed + (1000 * m) }, CPU);
-                memberScores.Add(Scores(result, valNormal, valAnomalies));
+                var scores1 = Scores(result, valNormal, valAnomalies);
+                SelectExperiments.Run(scores1, result, fit, valNormal, valAnomalies, Get, options.Augmentation);
+                memberScores.Add(scores1);
             }
             seconds.Add(clock.Elapsed.TotalSeconds);
             var scores = memberScores[0];

@@ -106,6 +106,11 @@ internal static class TrainCommand
             Console.WriteLine($"model: {spec.Architecture}, {manifest.ParameterCount:N0} parameters, best epoch {manifest.BestEpoch} of {manifest.History.Count} (budget {manifest.Training.EpochBudget}), {manifest.Training.Steps:N0} steps, {manifest.Training.Seconds.ToString("0.0", inv)} s{(manifest.Training.StoppedEarly ? ", stopped early" : "")}");
             Console.WriteLine($"calibration ({cal.Source}, {cal.Count} images): mean {cal.Mean.ToString("G5", inv)}, σ {cal.Std.ToString("G5", inv)}, log-mean {cal.LogMean.ToString("G5", inv)}, log-σ {cal.LogStd.ToString("G5", inv)}");
             Console.WriteLine($"threshold: {policy.UpperThreshold(cal).ToString("G6", inv)} ({policy})");
+            if (CalibrationCheck.Of(policy, cal) is { } check)
+            {
+                Console.WriteLine($"on its calibration: flags {(100 * check.FlaggedShare).ToString("0.00", inv)}% of {check.Count} held-out normals; skew {check.Skew.ToString("0.00", inv)}");
+                if (check.Warning is { } warning) Console.Error.WriteLine($"warning: {warning}");
+            }
             Console.WriteLine($"saved: {Path.GetFullPath(outDir)}");
             return load.Rejected.Count > 0 ? ExitCodes.SomeInputsRejected : ExitCodes.Ok;
         }, ct));

@@ -173,7 +173,9 @@ public sealed class ModelHolder(
         var settings = Settings(judge.Value);
         try
         {
-            return new RollingJudge(settings, model.Manifest.Calibration);
+            var created = new RollingJudge(settings, model.Manifest.Calibration);
+            if (CalibrationCheck.Of(created.Policy, model.Manifest.Calibration)?.Warning is { } warning) Log.RuleMisfitsCalibration(logger, model.Directory, warning);
+            return created;
         }
         catch (Exception e) when (e is InvalidOperationException or ArgumentException)
         {

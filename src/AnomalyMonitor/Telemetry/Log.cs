@@ -92,6 +92,9 @@ internal static partial class Log
     [LoggerMessage(30, LogLevel.Information, "Storage recovered: {Store} writes again")]
     public static partial void StorageRecovered(ILogger logger, string store);
 
+    [LoggerMessage(38, LogLevel.Warning, "The model in {Directory}: {Warning}")]
+    public static partial void RuleMisfitsCalibration(ILogger logger, string directory, string warning);
+
     [LoggerMessage(31, LogLevel.Error, "Judge:Rule {Rule} cannot judge with the model in {Directory} ({Reason}); judging with the rolling mean + k·sigma instead")]
     public static partial void JudgeRuleUnavailable(ILogger logger, string rule, string directory, string reason);
 
