@@ -87,12 +87,16 @@ public sealed class AlertOutbox : IDisposable
         _signal.Release();
     }
 
-    public IReadOnlyList<OutboxMessage> Peek(int max)
+    public IReadOnlyList<OutboxMessage> Peek(int max) => PeekAfter(0, max);
+
+    /// <summary>The oldest <paramref name="max"/> messages after <paramref name="seq"/>: those not yet sent on this connection.</summary>
+    public IReadOnlyList<OutboxMessage> PeekAfter(long seq, int max)
     {
         lock (_lock)
         {
             using var query = _db.CreateCommand();
-            query.CommandText = "SELECT seq, topic, payload, retain, kind FROM outbox ORDER BY seq LIMIT $n";
+            query.CommandText = "SELECT seq, topic, payload, retain, kind FROM outbox WHERE seq > $after ORDER BY seq LIMIT $n";
+            query.Parameters.AddWithValue("$after", seq);
             query.Parameters.AddWithValue("$n", max);
             using var reader = query.ExecuteReader();
             var list = new List<OutboxMessage>();

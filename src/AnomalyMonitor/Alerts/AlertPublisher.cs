@@ -74,14 +74,12 @@ public sealed class AlertPublisher(
                             throw;
                         }
                     }
-                    // 16 in flight: under Mosquitto's default receive maximum (20); a broker disconnects a client that sends more.
-                    var pending = outbox.Peek(16);
-                    if (pending.Count == 0)
+                    if (outbox.Count == 0)
                     {
                         await outbox.WaitAsync(TimeSpan.FromSeconds(1), stoppingToken).ConfigureAwait(false);
                         continue;
                     }
-                    await PublishAsync(client, pending, stoppingToken).ConfigureAwait(false);
+                    await DrainAsync(client, stoppingToken).ConfigureAwait(false);
                 }
                 catch (Exception e) when (e is not OperationCanceledException || !stoppingToken.IsCancellationRequested)
                 {
@@ -102,39 +100,70 @@ public sealed class AlertPublisher(
         }
     }
 
+    // Under Mosquitto's default receive maximum (20): a broker disconnects a client that has more in flight.
+    private const int MaxInFlight = 16;
+
     /// <summary>
-    /// Sends the whole batch at once so the broker's acknowledgements overlap instead of costing one round trip
-    /// per alert; what the broker acknowledged leaves the outbox in one commit, even when a later one failed.
+    /// Keeps up to 16 alerts in flight, oldest first: a new alert goes out as soon as a slot frees rather than
+    /// when a whole batch has been acknowledged (under load that wait was most of an alert's time from judge to
+    /// subscriber), and what the broker acknowledged leaves the outbox in one commit per wake-up. Returns when
+    /// nothing is left to send or in flight, or when the status must go out; throws the first failure once the
+    /// rest in flight have settled, and the next drain sends again from the oldest alert still in the outbox.
     /// </summary>
-    private async Task PublishAsync(IMqttClient client, IReadOnlyList<OutboxMessage> pending, CancellationToken token)
+    private async Task DrainAsync(IMqttClient client, CancellationToken token)
     {
-        var sends = new Task<MqttClientPublishResult>[pending.Count];
-        for (int i = 0; i < pending.Count; i++)
-        {
-            var m = pending[i];
-            sends[i] = client.PublishAsync(new MqttApplicationMessageBuilder()
-                .WithTopic(m.Topic).WithPayload(m.Payload).WithContentType("application/json")
-                .WithQualityOfServiceLevel(MqttQualityOfServiceLevel.AtLeastOnce).WithRetainFlag(m.Retain).Build(), token);
-        }
-        var acked = new List<long>(pending.Count);
+        var inFlight = new List<(Task<MqttClientPublishResult> Send, OutboxMessage Message)>(MaxInFlight);
+        var acked = new List<long>(MaxInFlight);
+        long sentUpTo = 0;
         Exception? failure = null;
-        for (int i = 0; i < sends.Length; i++)
+        while (true)
         {
-            try
+            if (failure is null && Volatile.Read(ref _statusChanged) == 0 && inFlight.Count < MaxInFlight)
             {
-                var result = await sends[i].ConfigureAwait(false);
-                if (!result.IsSuccess) throw new InvalidOperationException($"the broker answered {result.ReasonCode}");
-                acked.Add(pending[i].Seq);
-                metrics.AlertsPublished.WithLabels(pending[i].Kind).Inc();
+                foreach (var m in outbox.PeekAfter(sentUpTo, MaxInFlight - inFlight.Count))
+                {
+                    inFlight.Add((Publish(client, m, token), m));
+                    sentUpTo = m.Seq;
+                }
             }
-            catch (Exception e) when (e is not OperationCanceledException || !token.IsCancellationRequested)
+            if (inFlight.Count == 0) break;
+            using (var wake = CancellationTokenSource.CreateLinkedTokenSource(token))
             {
-                failure ??= e;
+                // An acknowledgement frees a slot; a new alert may fill one that is free already.
+                var added = inFlight.Count < MaxInFlight && failure is null ? outbox.WaitAsync(Timeout.InfiniteTimeSpan, wake.Token) : null;
+                var waits = inFlight.Select(f => (Task)f.Send);
+                await Task.WhenAny(added is null ? waits : waits.Append(added)).ConfigureAwait(false);
+                await wake.CancelAsync().ConfigureAwait(false);
+                if (added is not null) await added.ContinueWith(static _ => { }, CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default).ConfigureAwait(false);
             }
+            acked.Clear();
+            for (int i = inFlight.Count - 1; i >= 0; i--)
+            {
+                var (send, message) = inFlight[i];
+                if (!send.IsCompleted) continue;
+                inFlight.RemoveAt(i);
+                try
+                {
+                    var result = await send.ConfigureAwait(false);
+                    if (!result.IsSuccess) throw new InvalidOperationException($"the broker answered {result.ReasonCode}");
+                    acked.Add(message.Seq);
+                    metrics.AlertsPublished.WithLabels(message.Kind).Inc();
+                }
+                catch (Exception e) when (e is not OperationCanceledException || !token.IsCancellationRequested)
+                {
+                    failure ??= e;
+                }
+            }
+            outbox.RemoveRange(acked);
         }
-        outbox.RemoveRange(acked);
         if (failure is not null) throw failure;
+        token.ThrowIfCancellationRequested();
     }
+
+    private static Task<MqttClientPublishResult> Publish(IMqttClient client, OutboxMessage m, CancellationToken token) =>
+        client.PublishAsync(new MqttApplicationMessageBuilder()
+            .WithTopic(m.Topic).WithPayload(m.Payload).WithContentType("application/json")
+            .WithQualityOfServiceLevel(MqttQualityOfServiceLevel.AtLeastOnce).WithRetainFlag(m.Retain).Build(), token);
 
     private async Task ConnectAsync(IMqttClient client, MqttConnection connection, CancellationToken token)
     {
