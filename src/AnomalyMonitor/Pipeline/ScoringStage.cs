@@ -148,7 +148,7 @@ public sealed class ScoringStage(
             throw new InvalidOperationException($"the batch was decoded for {batch.Shape}, the model takes {scorer.Shape}");
         int n = batch.Count;
         if (_output is null || _output.Errors.Length < batch.Capacity) _output = new ScoreOutput(Math.Max(batch.Capacity, _options.MaxBatchSize), batch.Shape, detailed: true);
-        holder.ApplyScoringThreads();
+        holder.ApplyScoringThreads(batch.Count);
         scorer.Score(batch, _output);
         metrics.BatchDuration.Observe(Stopwatch.GetElapsedTime(started).TotalSeconds);
         metrics.BatchSize.Observe(n);

@@ -11,6 +11,12 @@ public sealed class ModelsOptions
     public string Device { get; set; } = "auto";
     /// <summary>Threads libtorch may use for scoring; 0 keeps libtorch's default (all cores).</summary>
     public int Threads { get; set; }
+    /// <summary>
+    /// Batches of fewer images than this score on one libtorch thread (0: always Threads). A small batch gains
+    /// little from a second thread, and on a busy CPU its forward pass waits for whichever thread was descheduled:
+    /// at half load on 2 cores, 16 cut the publish-to-alert p99 from 142–152 ms to 35–71 ms (docs/benchmarks.md, 4b).
+    /// </summary>
+    public int SmallBatch { get; set; } = 16;
     /// <summary>Versions v&lt;N&gt; kept in the registry (the newest ones); the current version is always kept.</summary>
     public int KeepVersions { get; set; } = 5;
 }
@@ -25,6 +31,7 @@ internal sealed class ModelsOptionsValidator : IValidateOptions<ModelsOptions>
         if (d is not ("auto" or "cpu") && !System.Text.RegularExpressions.Regex.IsMatch(d, "^cuda(:[0-9]+)?$"))
             f.Add($"Models:Device must be auto, cpu, cuda or cuda:N, was '{o.Device}'.");
         if (o.Threads < 0) f.Add($"Models:Threads must be 0 (libtorch's default) or more, was {o.Threads}.");
+        if (o.SmallBatch < 0) f.Add($"Models:SmallBatch must be 0 (off) or more, was {o.SmallBatch}.");
         OptionChecks.AtLeast(f, "Models:KeepVersions", o.KeepVersions, 1);
         return OptionChecks.Result(f);
     }
