@@ -10,8 +10,11 @@ namespace AnomalyMonitor.Evidence;
 /// paths, and queues the files to the store's writer. Not durable: evidence that cannot be written is
 /// counted and logged, and the verdict and its alert go on without it.
 /// </summary>
-internal sealed class EvidenceSink(EvidenceStore evidence, MonitorMetrics metrics, ILogger<EvidenceSink> logger) : IVerdictSink
+internal sealed class EvidenceSink(EvidenceStore evidence, MonitorMetrics metrics, TimeProvider time, ILogger<EvidenceSink> logger) : IVerdictSink
 {
+    // A flood of anomalies outruns the writer by hundreds a second: one line a minute says so, not one per skip.
+    private readonly ReportThrottle _skipped = new(TimeSpan.FromMinutes(1), time);
+
     public bool Durable => false;
 
     public ValueTask WriteAsync(JudgedBatch batch, CancellationToken cancellationToken)
@@ -29,7 +32,7 @@ internal sealed class EvidenceSink(EvidenceStore evidence, MonitorMetrics metric
                 {
                     batch.Evidence[i] = null;
                     metrics.StorageErrors.WithLabels("evidence").Inc();
-                    Log.SinkFailed(logger, "evidence", id, "the evidence writer is 1024 records behind; this one is skipped");
+                    if (_skipped.Count(out var since)) Log.EvidenceSkipped(logger, since, id, EvidenceStore.MaxQueued);
                 }
             }
             catch (Exception e) when (e is IOException or UnauthorizedAccessException)

@@ -29,7 +29,10 @@ public sealed class EvidenceStore : IDisposable
 {
     private sealed record Work(EvidenceReservation Reserved, ImageShape Shape, float[] Original, float[] Reconstruction, float[] ErrorMap, object Record);
 
-    private readonly Channel<Work> _queue = Channel.CreateBounded<Work>(new BoundedChannelOptions(1024) { SingleReader = true, FullMode = BoundedChannelFullMode.Wait });
+    /// <summary>Records the writer may fall behind by; beyond that new evidence is skipped (and counted).</summary>
+    public const int MaxQueued = 1024;
+
+    private readonly Channel<Work> _queue = Channel.CreateBounded<Work>(new BoundedChannelOptions(MaxQueued) { SingleReader = true, FullMode = BoundedChannelFullMode.Wait });
     private readonly Task _writer;
     private readonly ILogger<EvidenceStore> _logger;
     private long _queued, _written;

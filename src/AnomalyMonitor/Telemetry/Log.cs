@@ -92,6 +92,9 @@ internal static partial class Log
     [LoggerMessage(30, LogLevel.Information, "Storage recovered: {Store} writes again")]
     public static partial void StorageRecovered(ILogger logger, string store);
 
+    [LoggerMessage(39, LogLevel.Warning, "Evidence skipped for {Count} anomalies since the last report (the latest {Id}): the evidence writer is {Max} records behind; verdicts and alerts go on without it, and anomaly_monitor_storage_errors_total{{store=\"evidence\"}} counts each")]
+    public static partial void EvidenceSkipped(ILogger logger, long count, string id, int max);
+
     [LoggerMessage(38, LogLevel.Warning, "The model in {Directory}: {Warning}")]
     public static partial void RuleMisfitsCalibration(ILogger logger, string directory, string warning);
 
