@@ -18,8 +18,11 @@ namespace AnomalyMonitor.Pipeline;
 /// </summary>
 public sealed class ModelHolder(
     IOptions<ModelsOptions> models, IOptions<JudgeOptions> judge, IOptions<BootstrapOptions> bootstrap,
-    ModelRegistry registry, IBatchScorerFactory scorers, MonitorMetrics metrics, ILogger<ModelHolder> logger) : IDisposable
+    ModelRegistry registry, IBatchScorerFactory scorers, MonitorMetrics metrics, TimeProvider time, ILogger<ModelHolder> logger) : IDisposable
 {
+    // A judge on the edge of its guard holds and lets go block after block: one warning per quarter hour says so.
+    private readonly ReportThrottle _heldReports = new(TimeSpan.FromMinutes(15), time);
+
     private volatile LoadedModel? _model;
     private LoadedModel? _pending;
     private volatile CancellationTokenSource _offered = new();
@@ -155,8 +158,8 @@ public sealed class ModelHolder(
         metrics.WindowHeld.Set(judge.Held ? 1 : 0);
         if (judge.Held == _held) return;
         _held = judge.Held;
-        if (_held) Log.WindowHeld(logger, judge.LastBandShare, RollingJudge.BandShare);
-        else Log.WindowReleased(logger, judge.LastBandShare, RollingJudge.BandShare);
+        if (!_held) Log.WindowReleased(logger, judge.LastBandShare, RollingJudge.BandShare);
+        else if (_heldReports.Count(out var times)) Log.WindowHeld(logger, judge.LastBandShare, RollingJudge.BandShare, times);
     }
 
     public void PublishJudgeNumbers()

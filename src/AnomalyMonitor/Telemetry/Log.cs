@@ -116,8 +116,8 @@ internal static partial class Log
     [LoggerMessage(35, LogLevel.Information, "Published model v{Version} to the fleet on {Topic} (retained)")]
     public static partial void FleetModelPublished(ILogger logger, int version, string topic);
 
-    [LoggerMessage(36, LogLevel.Warning, "Judge window held: {Share:P1} of the last block of accepted scores sat just under the cut, where normals put {Expected:P0}, as anomalies the model cannot tell apart do; the threshold stays where it is and no samples are accepted until a block looks normal again")]
-    public static partial void WindowHeld(ILogger logger, double share, double expected);
+    [LoggerMessage(36, LogLevel.Warning, "Judge window held: {Share:P1} of the last block of accepted scores sat just under the cut, where normals put {Expected:P0}, as anomalies the model cannot tell apart do; the threshold stays where it is and no samples are accepted until a block looks normal again (held {Times} time(s) since the last such warning; anomaly_monitor_judge_blocks_total counts each block)")]
+    public static partial void WindowHeld(ILogger logger, double share, double expected, long times);
 
     [LoggerMessage(37, LogLevel.Information, "Judge window learning again: {Share:P1} of the last block just under the cut (normals: {Expected:P0})")]
     public static partial void WindowReleased(ILogger logger, double share, double expected);
