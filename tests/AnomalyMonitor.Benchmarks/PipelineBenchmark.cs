@@ -136,7 +136,18 @@ internal static class PipelineBenchmark
         var cpu0 = Process.GetCurrentProcess().TotalProcessorTime;
         var clock = Stopwatch.StartNew();
         await feed();
-        while (pipeline.Judged - before < items) await Task.Delay(2);
+        var metrics = app.Services.GetRequiredService<AnomalyMonitor.Telemetry.MonitorMetrics>();
+        var mqtt = app.Services.GetRequiredService<AnomalyMonitor.Mqtt.MqttSource>();
+        var nextTrace = TimeSpan.FromSeconds(20);
+        while (pipeline.Judged - before < items)
+        {
+            await Task.Delay(2);
+            if (clock.Elapsed < nextTrace) continue;
+            // A run this slow is the collapse issue 11 describes: say where the items are.
+            nextTrace += TimeSpan.FromSeconds(5);
+            Console.WriteLine($"  slow: {clock.Elapsed.TotalSeconds:0} s, judged {pipeline.Judged - before} of {items}, queue {metrics.QueueDepth.Value}, " +
+                $"ingest connected {mqtt.Connected}, takeovers {metrics.MqttSessionTakeovers.WithLabels("ingest").Value}, process CPU {Process.GetCurrentProcess().TotalProcessorTime.TotalSeconds:0.0} s");
+        }
         double seconds = clock.Elapsed.TotalSeconds;
         var cpu = (Process.GetCurrentProcess().TotalProcessorTime - cpu0).TotalMicroseconds;
         double Us(long ticks) => ticks * 1e6 / Stopwatch.Frequency / items;
@@ -194,6 +205,9 @@ internal static class PipelineBenchmark
     private static async Task LatencyAsync(int port, string payloads, double rate, double share)
     {
         var latencies = new ConcurrentBag<double>();
+        // Where each alert's time went, from the alert's own receivedAt and judgedAt (wall clock, this machine):
+        // publish → the service received it; received → judged; judged → the subscriber has the alert.
+        var parts = new ConcurrentBag<(double Total, double In, double Judge, double Out)>();
         using var subscriber = new MqttClientFactory().CreateMqttClient();
         await subscriber.ConnectAsync(new MqttClientOptionsBuilder().WithTcpServer("127.0.0.1", port).WithClientId($"bench-sub-{share}")
             .WithProtocolVersion(MQTTnet.Formatter.MqttProtocolVersion.V500).Build());
@@ -201,19 +215,48 @@ internal static class PipelineBenchmark
         {
             using var doc = JsonDocument.Parse(e.ApplicationMessage.ConvertPayloadToString());
             if (doc.RootElement.TryGetProperty("metadata", out var m) && m.TryGetProperty("sent", out var sent))
-                latencies.Add(Stopwatch.GetElapsedTime(long.Parse(sent.GetString()!, Inv)).TotalMilliseconds);
+            {
+                double total = Stopwatch.GetElapsedTime(long.Parse(sent.GetString()!, Inv)).TotalMilliseconds;
+                latencies.Add(total);
+                var received = doc.RootElement.GetProperty("receivedAt").GetDateTimeOffset();
+                var judged = doc.RootElement.GetProperty("judgedAt").GetDateTimeOffset();
+                double judge = (judged - received).TotalMilliseconds, outward = (TimeProvider.System.GetUtcNow() - judged).TotalMilliseconds;
+                parts.Add((total, total - judge - outward, judge, outward));
+            }
             return Task.CompletedTask;
         };
         await subscriber.SubscribeAsync(new MqttClientSubscribeOptionsBuilder().WithTopicFilter("anomaly-monitor/alerts", MqttQualityOfServiceLevel.AtLeastOnce).Build());
         int count = (int)Math.Clamp(rate * 6, 1000, 30_000);
+        // The thread pool while it runs: a queue of work items that waits for threads is starvation, not load.
+        using var sampling = new CancellationTokenSource();
+        long maxPending = 0;
+        int maxThreads = 0;
+        var sampler = Task.Run(async () =>
+        {
+            while (!sampling.IsCancellationRequested)
+            {
+                maxPending = Math.Max(maxPending, ThreadPool.PendingWorkItemCount);
+                maxThreads = Math.Max(maxThreads, ThreadPool.ThreadCount);
+                try { await Task.Delay(10, sampling.Token); } catch (OperationCanceledException) { }
+            }
+        });
         using var publisher = await StartPublisherAsync(port, payloads, count, rate, envelope: true);
         await publisher.WaitForExitAsync();
         var deadline = Stopwatch.StartNew();
         int anomalies = count / 10;
         while (latencies.Count < anomalies && deadline.Elapsed < TimeSpan.FromSeconds(20)) await Task.Delay(20);
+        sampling.Cancel();
+        await sampler;
         var sorted = latencies.Order().ToArray();
         Console.WriteLine($"latency publish → alert received at {share:P0} of capacity ({rate:0} msg/s, {count} messages, {sorted.Length} alerts for {anomalies} anomalies): " +
             $"p50 {Percentile(sorted, 50):0.0} ms, p99 {Percentile(sorted, 99):0.0} ms, max {sorted.LastOrDefault():0.0} ms");
+        if (parts.IsEmpty) return;
+        var all = parts.ToArray();
+        var slowest = all.OrderByDescending(p => p.Total).Take(Math.Max(1, all.Length / 100)).ToArray();
+        string Part(string name, Func<(double Total, double In, double Judge, double Out), double> f) =>
+            $"{name} p50 {Percentile([.. all.Select(f).Order()], 50):0.0} / p99 {Percentile([.. all.Select(f).Order()], 99):0.0} ms, in the slowest 1% {slowest.Average(f):0.0} ms";
+        Console.WriteLine($"  thread pool: up to {maxThreads} threads, up to {maxPending} work items waiting for one");
+        Console.WriteLine($"  where it went: {Part("publish → received", p => p.In)}; {Part("received → judged", p => p.Judge)}; {Part("judged → alert received", p => p.Out)}");
     }
 
     /// <summary>RSS and live tensors through IDX batch files (the fastest path: the most items per minute); the first tenth is warm-up.</summary>

@@ -148,9 +148,11 @@ internal static class SelectExperiments
         var n = scorer.Score(normals, batchSize: 256).Select(v => (double)v).ToArray();
         var a = scorer.Score(anomalies, batchSize: 256).Select(v => (double)v).ToArray();
         double lambda = BoxCoxLambda(cal);
-        foreach (var (name, f) in new (string, Func<double, double>)[] { ("log", Math.Log), ($"boxcox{lambda:0.00}", x => BoxCox(x, lambda)) })
+        foreach (var (name, f, upper) in new (string, Func<double, double>, bool)[] { ("log", Math.Log, false), ("log, upper σ", Math.Log, true), ($"boxcox{lambda:0.00}", x => BoxCox(x, lambda), false) })
         {
             var (m, sd) = Statistics.MeanStd(cal.Select(f).ToArray());
+            // The upper semi-deviation: σ of the side the rule guards (equal to σ for a Gaussian).
+            if (upper) sd = Math.Sqrt(cal.Select(f).Where(v => v > m).Average(v => (v - m) * (v - m)));
             double cut = m + (3 * sd);
             double calFar = cal.Count(x => f(x) > cut) * 100.0 / cal.Length;
             double far = n.Count(x => f(x) > cut) * 100.0 / n.Length;
