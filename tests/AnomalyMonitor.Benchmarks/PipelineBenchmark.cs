@@ -209,8 +209,9 @@ internal static class PipelineBenchmark
         // publish → the service received it; received → judged; judged → the subscriber has the alert.
         var parts = new ConcurrentBag<(double Total, double In, double Judge, double Out)>();
         using var subscriber = new MqttClientFactory().CreateMqttClient();
-        await subscriber.ConnectAsync(new MqttClientOptionsBuilder().WithTcpServer("127.0.0.1", port).WithClientId($"bench-sub-{share}")
-            .WithProtocolVersion(MQTTnet.Formatter.MqttProtocolVersion.V500).Build());
+        // The service's own socket buffers (MqttConnection.Build): MQTTnet's 8 KiB would time the subscriber, not the service.
+        await subscriber.ConnectAsync(AnomalyMonitor.Mqtt.MqttConnection.Build(new MqttClientOptionsBuilder().WithTcpServer("127.0.0.1", port).WithClientId($"bench-sub-{share}")
+            .WithProtocolVersion(MQTTnet.Formatter.MqttProtocolVersion.V500)));
         subscriber.ApplicationMessageReceivedAsync += e =>
         {
             using var doc = JsonDocument.Parse(e.ApplicationMessage.ConvertPayloadToString());

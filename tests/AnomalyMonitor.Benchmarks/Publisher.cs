@@ -46,8 +46,8 @@ internal static class Publisher
     {
         var payloads = ReadPayloads(payloadFile);
         using var client = new MqttClientFactory().CreateMqttClient();
-        await client.ConnectAsync(new MqttClientOptionsBuilder().WithTcpServer("127.0.0.1", port).WithClientId($"bench-pub-{Environment.ProcessId}")
-            .WithProtocolVersion(MQTTnet.Formatter.MqttProtocolVersion.V500).Build());
+        await client.ConnectAsync(AnomalyMonitor.Mqtt.MqttConnection.Build(new MqttClientOptionsBuilder().WithTcpServer("127.0.0.1", port).WithClientId($"bench-pub-{Environment.ProcessId}")
+            .WithProtocolVersion(MQTTnet.Formatter.MqttProtocolVersion.V500)));
         using var window = new SemaphoreSlim(256);
         var pending = new List<Task>();
         int anomalies = 0;
