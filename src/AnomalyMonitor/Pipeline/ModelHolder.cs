@@ -182,16 +182,30 @@ public sealed class ModelHolder(
     private RollingJudge CreateJudge(LoadedModel model)
     {
         var settings = Settings(judge.Value);
+        RollingJudge created;
         try
         {
-            var created = new RollingJudge(settings, model.Manifest.Calibration);
-            if (CalibrationCheck.Of(created.Policy, model.Manifest.Calibration)?.Warning is { } warning) Log.RuleMisfitsCalibration(logger, model.Directory, warning);
-            return created;
+            created = new RollingJudge(settings, model.Manifest.Calibration);
         }
         catch (Exception e) when (e is InvalidOperationException or ArgumentException)
         {
             Log.JudgeRuleUnavailable(logger, judge.Value.Rule, model.Directory, e.Message);
-            return new RollingJudge(settings with { Rule = null }, model.Manifest.Calibration);
+            created = new RollingJudge(settings with { Rule = null }, model.Manifest.Calibration);
+        }
+        WarnIfRuleMisfits(created.Policy, model);
+        return created;
+    }
+
+    /// <summary>A diagnostic only: whatever it meets, the judge it describes judges.</summary>
+    private void WarnIfRuleMisfits(ThresholdPolicy policy, LoadedModel model)
+    {
+        try
+        {
+            if (CalibrationCheck.Of(policy, model.Manifest.Calibration)?.Warning is { } warning) Log.RuleMisfitsCalibration(logger, model.Directory, warning);
+        }
+        catch (Exception e) when (e is InvalidOperationException or ArgumentException)
+        {
+            logger.LogDebug(e, "No calibration check for {Directory}", model.Directory);
         }
     }
 
