@@ -66,7 +66,8 @@ internal static class SelectExperiments
         return ([.. mean], [.. logMean]);
     }
 
-    internal static Tensor Codes(TrainingResult result, ImageSet images)
+    /// <summary>N x d codes of the images, each batch moved first when an augmentation is given.</summary>
+    internal static Tensor Codes(TrainingResult result, ImageSet images, Augmentation? augmentation = null, Random? rng = null)
     {
         var autoencoder = (IAutoencoder)result.Model;
         result.Model.eval();
@@ -74,9 +75,11 @@ internal static class SelectExperiments
         using var noGrad = no_grad();
         for (int b = 0; b < images.Count; b += 256)
         {
+            using var scope = NewDisposeScope();
             int n = Math.Min(256, images.Count - b);
-            using var x = tensor(images.Pixels.AsSpan(b * images.Shape.PixelCount, n * images.Shape.PixelCount).ToArray(), [n, images.Shape.Channels, images.Shape.Height, images.Shape.Width]);
-            parts.Add(autoencoder.Encode(x).flatten(1).detach());
+            var x = tensor(images.Pixels.AsSpan(b * images.Shape.PixelCount, n * images.Shape.PixelCount).ToArray(), [n, images.Shape.Channels, images.Shape.Height, images.Shape.Width]);
+            if (augmentation is not null) x = augmentation.Apply(x, rng!);
+            parts.Add(autoencoder.Encode(x).flatten(1).detach().MoveToOuterDisposeScope());
         }
         var all = cat(parts, 0);
         foreach (var p in parts) p.Dispose();
@@ -108,24 +111,10 @@ internal static class SelectExperiments
     /// <summary>The latent Gaussian fitted again: another shrinkage, and on the codes of moved training images.</summary>
     internal static (LatentGaussian Gaussian, Func<ImageSet, double[]> Score) Refit(TrainingResult result, ImageSet fit, double shrinkage, Augmentation augmentation)
     {
-        var autoencoder = (IAutoencoder)result.Model;
-        result.Model.eval();
-        var codes = new List<float>();
-        int d = 0;
-        var rng = new Random(7);
-        using (no_grad())
-        {
-            for (int b = 0; b < fit.Count; b += 256)
-            {
-                using var scope = NewDisposeScope();
-                int n = Math.Min(256, fit.Count - b);
-                var x = tensor(fit.Pixels.AsSpan(b * fit.Shape.PixelCount, n * fit.Shape.PixelCount).ToArray(), [n, fit.Shape.Channels, fit.Shape.Height, fit.Shape.Width]);
-                var code = autoencoder.Encode(augmentation.Apply(x, rng)).flatten(1);
-                d = (int)code.shape[1];
-                codes.AddRange(code.data<float>().ToArray());
-            }
-        }
-        var g = LatentGaussian.Fit(codes.ToArray(), codes.Count / d, d, shrinkage);
+        using var all = Codes(result, fit, augmentation, new Random(7));
+        int d = (int)all.shape[1];
+        var codes = all.data<float>().ToArray();
+        var g = LatentGaussian.Fit(codes, codes.Length / d, d, shrinkage);
         return (g, images =>
         {
             var c = Codes(result, images);
