@@ -69,9 +69,11 @@ public sealed class EvidenceStore : IDisposable
     /// </summary>
     public bool Enqueue(EvidenceReservation reserved, ImageShape shape, float[] original, float[] reconstruction, float[] errorMap, object record)
     {
-        if (!_queue.Writer.TryWrite(new Work(reserved, shape, original, reconstruction, errorMap, record))) return false;
+        // Counted before the writer can see it, so Queued never reads 0 (or -1) while a record is on its way.
         Interlocked.Increment(ref _queued);
-        return true;
+        if (_queue.Writer.TryWrite(new Work(reserved, shape, original, reconstruction, errorMap, record))) return true;
+        Interlocked.Decrement(ref _queued);
+        return false;
     }
 
     private async Task WriteQueuedAsync()

@@ -1,6 +1,7 @@
 using System.Collections.Concurrent;
 using AnomalyMonitor.Core.Data;
 using AnomalyMonitor.Core.Imaging;
+using AnomalyMonitor.Core.Storage;
 using AnomalyMonitor.Pipeline;
 using AnomalyMonitor.State;
 using AnomalyMonitor.Telemetry;
@@ -276,7 +277,8 @@ public sealed class FolderSource(
         try
         {
             var target = FolderLayout.MoveInto(path, Layout.Rejected); // a rename: moves a link itself, never what it points to
-            File.WriteAllText(target + ".reason.txt", reasonText + Environment.NewLine);
+            // Whole or absent: a script that lists rejected/ never reads half a reason.
+            AtomicFile.Write(target + ".reason.txt", System.Text.Encoding.UTF8.GetBytes(reasonText + Environment.NewLine));
         }
         catch (IOException e)
         {

@@ -1,3 +1,4 @@
+using AnomalyMonitor.Core.Storage;
 using AnomalyMonitor.State;
 using System.Text;
 using Microsoft.Extensions.Options;
@@ -17,7 +18,7 @@ public sealed class Quarantine(IOptions<ServiceOptions> service, PathResolver pa
         // The id is already cut to its last 80 characters; the suffix keeps redeliveries apart.
         var path = Path.Combine(Folder, $"{name.ToString().Trim('.')}.{Guid.NewGuid().ToString("N")[..12]}.bin");
         File.WriteAllBytes(path, payload);
-        File.WriteAllText(path[..^4] + ".reason.txt", $"{itemId}: {reason}\n");
+        AtomicFile.Write(path[..^4] + ".reason.txt", Encoding.UTF8.GetBytes($"{itemId}: {reason}\n"));
         return path;
     }
 }

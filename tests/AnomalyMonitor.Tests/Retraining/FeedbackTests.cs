@@ -104,7 +104,9 @@ public sealed class FeedbackTests : IDisposable
         await operatorClient.PublishAsync("anomaly-monitor/feedback", "this is not json");
         await operatorClient.PublishAsync("anomaly-monitor/feedback", """{"id":"nobody.png","label":"anomaly"}""");
         await operatorClient.PublishAsync("anomaly-monitor/feedback", """{"id":"fine.png","label":"anomaly"}""");
-        await Wait.UntilAsync(() => service.Store.LabelOf("fine.png") == "anomaly", "the label arrived over MQTT");
+        // The label is stored before the reply is counted: wait for the count, the last thing the handler does.
+        await Wait.UntilAsync(() => service.Metrics.Feedback.WithLabels("mqtt", "anomaly", "applied").Value == 1, "the label arrived over MQTT");
+        Assert.Equal("anomaly", service.Store.LabelOf("fine.png"));
         Assert.Null(service.Store.Find("fine.png", TestModel.Shape));
         Assert.Equal(1, service.Metrics.Feedback.WithLabels("mqtt", "invalid", "invalid").Value);
         Assert.Equal(1, service.Metrics.Feedback.WithLabels("mqtt", "anomaly", "unknown_id").Value);

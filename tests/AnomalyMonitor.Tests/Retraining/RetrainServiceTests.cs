@@ -106,6 +106,7 @@ public sealed class RetrainServiceTests : IDisposable
         File.WriteAllBytes(Path.Combine(service.Inbox, "odd.png"), TestModel.AnomalyPng(0));
         await Wait.UntilAsync(() => service.Pipeline.Judged > judged, "the new item judged");
         Assert.True(service.Count("anomaly") >= 1, $"noise judged normal: threshold {service.Holder.Judge!.Threshold} judged {service.Pipeline.Judged} normal {service.Count("normal")} anomaly {service.Count("anomaly")} files {string.Join(",", Directory.GetFiles(service.Inbox, "*", SearchOption.AllDirectories).Where(f => f.Contains("odd")))}");
+        await service.EvidenceWrittenAsync(); // record.json exists a moment before its content does
         await Wait.UntilAsync(() => Directory.GetFiles(Path.Combine(_dir.Path, "evidence"), "record.json", SearchOption.AllDirectories).Length == 1, "the evidence written");
         var record = Directory.GetFiles(Path.Combine(_dir.Path, "evidence"), "record.json", SearchOption.AllDirectories).Single();
         Assert.Equal(2, JsonDocument.Parse(File.ReadAllText(record)).RootElement.GetProperty("modelVersion").GetInt32());

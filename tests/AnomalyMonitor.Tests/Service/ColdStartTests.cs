@@ -27,7 +27,8 @@ public sealed class ColdStartTests : IDisposable
         var ready = await http.GetAsync(service.BaseUrl + "/readyz");
         Assert.Equal(System.Net.HttpStatusCode.ServiceUnavailable, ready.StatusCode);
         Assert.Contains("learning", await ready.Content.ReadAsStringAsync());
-        Assert.Equal(1, service.Metrics.State.WithLabels("learning").Value);
+        // The gauge is set by the pipeline's loop, which may start a moment after the host does.
+        await Wait.UntilAsync(() => service.Metrics.State.WithLabels("learning").Value == 1, "state{state=learning} 1");
 
         for (int i = 0; i < 120; i++) File.WriteAllBytes(Path.Combine(service.Inbox, $"first-{i:D3}.png"), TestModel.NormalPng(i));
         await Wait.UntilAsync(() => service.Holder.IsJudging, "the first model trained", seconds: 120);

@@ -37,7 +37,7 @@ public sealed class FolderServiceTests : IDisposable
         File.WriteAllBytes(In("batch-images-idx3-ubyte"), DataFiles.IdxImages(batch, 16, 16));
 
         await Wait.UntilAsync(() => Directory.GetFiles(In("processed", "normal")).Length == 2 && Directory.GetFiles(In("processed", "anomaly")).Length == 2
-            && Directory.GetFiles(In("rejected"), "*.reason.txt").Length == 6, "every file moved");
+            && Directory.GetFiles(In("rejected"), "*.reason.txt").Length == 6 && service.Pipeline.Judged >= 2 + 1 + 3, "every file moved");
         var reasons = Directory.GetFiles(In("rejected"), "*.reason.txt").ToDictionary(f => Path.GetFileName(f)[..^".reason.txt".Length], File.ReadAllText);
         Assert.Contains("empty", reasons["empty.png"]);
         Assert.Contains("truncated", reasons["truncated.png"]);
@@ -65,7 +65,8 @@ public sealed class FolderServiceTests : IDisposable
         File.WriteAllBytes(In("processing", "claimed-before-crash.png"), TestModel.AnomalyPng(1));
         File.WriteAllBytes(In("processing", "also-claimed.png"), TestModel.NormalPng(3));
         await using var service = await TestService.StartAsync(_dir.Path, new Dictionary<string, string?>());
-        await Wait.UntilAsync(() => File.Exists(In("processed", "anomaly", "claimed-before-crash.png")) && File.Exists(In("processed", "normal", "also-claimed.png")), "recovered files judged");
+        await Wait.UntilAsync(() => File.Exists(In("processed", "anomaly", "claimed-before-crash.png")) && File.Exists(In("processed", "normal", "also-claimed.png"))
+            && service.Pipeline.Judged >= 2, "recovered files judged");
         Assert.Empty(Directory.GetFiles(In("processing")));
         Assert.Equal(2, service.Pipeline.Judged);
     }
@@ -90,7 +91,8 @@ public sealed class FolderServiceTests : IDisposable
         Assert.True(window > 10, $"window holds {window}, not more than MinWindow");
         await using var second = await TestService.StartAsync(_dir.Path, settings);
         await Wait.UntilAsync(() => second.Holder.Judge is not null, "model loaded");
-        await Wait.UntilAsync(() => second.Holder.Judge!.WindowCount == window, $"window of {window} restored");
+        // The gauge is set once the restore is complete; the window's count can be seen a moment before its mean.
+        await Wait.UntilAsync(() => second.Holder.Judge!.WindowCount == window && second.Metrics.WindowScores.Value == window, $"window of {window} restored");
         Assert.Equal(threshold, second.Holder.Judge!.Threshold, 9);
         Assert.True(second.Holder.Judge.UsingWindow, "judging from the restored window, not the calibration");
     }

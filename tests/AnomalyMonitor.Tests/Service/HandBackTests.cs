@@ -63,7 +63,8 @@ public sealed class HandBackTests : IAsyncLifetime
         await using var again = await StartAsync("svc-handback");
         await Wait.UntilAsync(() => again.App.Services.GetRequiredServiceOf<AnomalyMonitor.Mqtt.MqttSource>().Connected, "subscribed again");
         await publisher.PublishAsync("anomaly-monitor/images/cam", System.Text.Json.JsonSerializer.Serialize(new { id = "after-restart", image = Convert.ToBase64String(TestModel.NormalPng(1)) }));
-        await Wait.UntilAsync(() => again.Count("normal") == 1, "the message sent after the restart judged");
+        // Judged is counted last, after the verdict's metric: wait for it, then check nothing else came.
+        await Wait.UntilAsync(() => again.Count("normal") == 1 && again.Pipeline.Judged >= 1, "the message sent after the restart judged");
         Assert.Equal(1, again.Pipeline.Judged);
     }
 

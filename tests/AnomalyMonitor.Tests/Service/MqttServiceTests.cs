@@ -55,7 +55,8 @@ public sealed class MqttServiceTests : IAsyncLifetime
         // A sentinel anomaly, sent once everything else is judged: alerts leave the outbox in order, so when
         // its alert arrives, no alert for the earlier images can still be on its way.
         await publisher.PublishAsync("anomaly-monitor/images/cam-sentinel", Envelope("sentinel", TestModel.AnomalyPng(2), "sentinel"));
-        await Wait.UntilAsync(() => subscriber.Alerts(Alerts).Any(a => a.GetProperty("id").GetString() == "sentinel"), "the sentinel's alert");
+        // The alert can arrive before its image is counted as judged (settling is the last step).
+        await Wait.UntilAsync(() => subscriber.Alerts(Alerts).Any(a => a.GetProperty("id").GetString() == "sentinel") && service.Pipeline.Judged >= images + 1, "the sentinel's alert");
         var alerts = subscriber.Alerts(Alerts).Where(a => a.GetProperty("id").GetString() != "sentinel").ToList();
         Assert.Equal(images + 1, service.Pipeline.Judged);
         Assert.Equal(6, alerts.Count);
@@ -181,7 +182,7 @@ public sealed class EmbeddedBrokerTests : IDisposable
         await Wait.UntilAsync(() => service.App.Services.GetRequiredServiceOf<AnomalyMonitor.Mqtt.MqttSource>().Connected, "subscribed");
         await client.PublishAsync("anomaly-monitor/images/e", TestModel.NormalPng(0));
         await client.PublishAsync("anomaly-monitor/images/e", TestModel.AnomalyPng(0));
-        await Wait.UntilAsync(() => client.Alerts("anomaly-monitor/alerts").Count == 1, "one alert");
+        await Wait.UntilAsync(() => client.Alerts("anomaly-monitor/alerts").Count == 1 && service.Pipeline.Judged >= 2, "one alert, both judged");
         Assert.Equal(2, service.Pipeline.Judged);
         Assert.Contains(client.Alerts("anomaly-monitor/status"), s => s.GetProperty("state").GetString() == "online");
     }

@@ -100,7 +100,8 @@ public sealed class StorageFaultTests : IAsyncLifetime
         }, "/readyz to answer 503 degraded, naming a store on an item's path");
         // Whichever the first batch needed first (its alerts, or its samples), that store's writes wait.
         var store = body.Contains("\"outbox\"", StringComparison.Ordinal) ? "outbox" : "normal_store";
-        Assert.Equal(1, service.Metrics.StorageDegraded.WithLabels(store).Value);
+        // Readiness reads the problem, which is noted a moment before the gauge is set.
+        await Wait.UntilAsync(() => service.Metrics.StorageDegraded.WithLabels(store).Value == 1, $"storage_degraded{{store={store}}} 1");
         await Wait.UntilAsync(() => subscriber.Alerts(Status).Any(s => s.GetProperty("state").GetString() == "degraded"), "a retained degraded status");
         var degraded = subscriber.Alerts(Status).Last(s => s.GetProperty("state").GetString() == "degraded");
         Assert.True(degraded.GetProperty("problems").EnumerateObject().Any(), degraded.ToString());
@@ -112,7 +113,7 @@ public sealed class StorageFaultTests : IAsyncLifetime
         else durable.Fault = null;
 
         await Wait.UntilAsync(() => Directory.GetFiles(Path.Combine(Inbox, "processed", "normal")).Length == 40
-            && Directory.GetFiles(Path.Combine(Inbox, "processed", "anomaly")).Length == 10, "all 50 files judged and moved");
+            && Directory.GetFiles(Path.Combine(Inbox, "processed", "anomaly")).Length == 10 && service.Pipeline.Judged >= 50, "all 50 files judged and moved");
         Assert.Empty(Directory.GetFileSystemEntries(Path.Combine(Inbox, "processing")));
         Assert.Equal(50, service.Pipeline.Judged);
         Assert.Equal(40, service.Store.Count);
@@ -120,7 +121,7 @@ public sealed class StorageFaultTests : IAsyncLifetime
         await Wait.UntilAsync(() => Enumerable.Range(0, 10).All(i => subscriber.Alerts(Alerts).Any(a => a.GetProperty("id").GetString() == $"a{i:D2}.png")), "an alert for every anomaly");
         await Wait.UntilAsync(() => http.GetAsync("/readyz").GetAwaiter().GetResult().IsSuccessStatusCode, "/readyz 200 again");
         await Wait.UntilAsync(() => subscriber.Alerts(Status).Last().GetProperty("state").GetString() == "online", "the status back to online");
-        Assert.Equal(0, service.Metrics.StorageDegraded.WithLabels(store).Value);
+        await Wait.UntilAsync(() => service.Metrics.StorageDegraded.WithLabels(store).Value == 0, $"storage_degraded{{store={store}}} back to 0");
         Assert.True(service.Metrics.StorageErrors.WithLabels(store).Value >= 1);
     }
 
@@ -142,7 +143,8 @@ public sealed class StorageFaultTests : IAsyncLifetime
         await Wait.UntilAsync(() => service.App.Services.GetRequiredServiceOf<AnomalyMonitor.Alerts.AlertPublisher>().Connected, "alerts connected");
         File.WriteAllBytes(Path.Combine(Inbox, "odd.png"), TestModel.AnomalyPng(0));
         await Wait.UntilAsync(() => subscriber.Alerts(Alerts).Any(a => a.GetProperty("id").GetString() == "odd.png"), "the alert");
-        Assert.True(File.Exists(Path.Combine(Inbox, "processed", "anomaly", "odd.png")));
+        // The alert can leave the outbox before the file is settled: the move is the last step.
+        await Wait.UntilAsync(() => File.Exists(Path.Combine(Inbox, "processed", "anomaly", "odd.png")), "odd.png moved to processed/anomaly");
         var alert = subscriber.Alerts(Alerts).Single(a => a.GetProperty("id").GetString() == "odd.png");
         Assert.False(alert.TryGetProperty("evidence", out _), "no evidence paths for evidence that was not written");
         Assert.Equal(1, service.Metrics.StorageErrors.WithLabels("evidence").Value);
