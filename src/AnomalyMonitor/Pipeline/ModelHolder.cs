@@ -30,6 +30,8 @@ public sealed class ModelHolder(
 
     public LoadedModel? Model => _model;
     public IBatchScorer? Scorer { get; private set; }
+    /// <summary>A second scorer over the same model, for the scoring lane (null with one lane).</summary>
+    public IBatchScorer? SideScorer { get; private set; }
     public RollingJudge? Judge { get; private set; }
     public bool IsJudging => _model is not null;
     public int Version => _model?.Manifest.Version ?? 0;
@@ -114,6 +116,19 @@ public sealed class ModelHolder(
         return batchCount < models.Value.SmallBatch ? 1 : _scoringThreads;
     }
 
+    /// <summary>Batches scored side by side: Models:Lanes, or (0) two on the CPU when there are two threads to share, else one.</summary>
+    public int Lanes => models.Value.Lanes > 0 ? models.Value.Lanes
+        : Device.type == TorchSharp.DeviceType.CPU && ScoringThreads(int.MaxValue) >= 2 ? 2 : 1;
+
+    /// <summary>The libtorch threads each of two side-by-side batches scores on.</summary>
+    public int LaneThreads => Math.Max(1, ScoringThreads(int.MaxValue) / 2);
+
+    /// <summary>Sets the calling thread's libtorch count for a batch scored beside another.</summary>
+    public void ApplyLaneThreads()
+    {
+        if (TorchSharp.torch.get_num_threads() != LaneThreads) TorchSharp.torch.set_num_threads(LaneThreads);
+    }
+
     /// <summary>Raised on the installing thread once a model judges (the fleet's trainer publishes it from here).</summary>
     public event Action<LoadedModel>? Installed;
 
@@ -121,9 +136,12 @@ public sealed class ModelHolder(
     {
         var previous = _model;
         var previousScorer = Scorer;
+        var previousSide = SideScorer;
         ApplyScoringThreads();
         Scorer = scorers.Create(model);
+        SideScorer = Lanes >= 2 ? scorers.Create(model) : null;
         previousScorer?.Dispose();
+        previousSide?.Dispose();
         Judge = CreateJudge(model);
         (_learned, _refused, _held) = (0, 0, false); // the guard's counts start over with the new judge
         _model = model;
@@ -231,6 +249,8 @@ public sealed class ModelHolder(
 
     public void Dispose()
     {
+        Scorer?.Dispose();
+        SideScorer?.Dispose();
         _model?.Dispose();
         Interlocked.Exchange(ref _pending, null)?.Dispose();
         _offered.Dispose();

@@ -4,6 +4,7 @@ using AnomalyMonitor.Alerts;
 using AnomalyMonitor.Core.Scoring;
 using AnomalyMonitor.Core.Thresholds;
 using AnomalyMonitor.Ingest;
+using AnomalyMonitor.Pipeline.Scoring;
 using AnomalyMonitor.Samples;
 using AnomalyMonitor.State;
 using AnomalyMonitor.Telemetry;
@@ -27,6 +28,8 @@ public sealed class ScoringStage(
     private readonly DriftDetector _drift = new(judgeOptions.Value.Drift, time);
     private readonly List<(ImageRef Image, float[] Pixels)> _held = [];
     private ScoreOutput? _output;
+    private ScoreOutput? _laneOutput;
+    private ScoringLane? _lane;
     private long _heartbeat = Stopwatch.GetTimestamp();
     private long _lastSave = Stopwatch.GetTimestamp();
     private long _scoreTicks;
@@ -68,21 +71,26 @@ public sealed class ScoringStage(
                 if (holder.IsJudging && _held.Count > 0) JudgeHeld(sinks, hard);
                 if (!WaitForBatch(ready, hard)) break;
                 if (!ready.TryRead(out var batch)) continue;
+                if (holder.IsJudging)
+                {
+                    // With a second lane and another batch already waiting, the two are scored side by side.
+                    var next = holder.SideScorer is not null && ready.TryRead(out var waiting) ? waiting : null;
+                    try
+                    {
+                        JudgeAndWrite(batch, next, sinks, hard);
+                    }
+                    catch (Exception e) when (e is not OperationCanceledException)
+                    {
+                        Log.BatchFailed(logger, e, batch.Count + (next?.Count ?? 0)); // scoring failures were handled inside: the batches are with the sinks
+                    }
+                    continue;
+                }
                 bool owned = true; // until the batch is handed on: on a failure, its images go back to their sources
                 try
                 {
                     if (BeforeScoring?.Invoke(batch.Images.AsSpan(0, batch.Count).ToArray()) is { } fault) throw fault;
-                    if (holder.IsJudging)
-                    {
-                        var judged = ScoreAndJudge(batch);
-                        owned = false;
-                        Write(sinks, judged, hard);
-                    }
-                    else
-                    {
-                        owned = false;
-                        Learn(batch, hard);
-                    }
+                    owned = false;
+                    Learn(batch, hard);
                 }
                 catch (OperationCanceledException) when (owned)
                 {
@@ -101,6 +109,8 @@ public sealed class ScoringStage(
         }
         finally
         {
+            _lane?.Dispose();
+            _lane = null;
             while (ready.TryRead(out var left)) pool.HandBack(left, Stopped, stopping: true);
             foreach (var (image, _) in _held) image.Item.HandBack("the service stopped before the first model was trained", wasHeld: true, stopping: true);
             _held.Clear();
@@ -139,6 +149,101 @@ public sealed class ScoringStage(
         }
     }
 
+    /// <summary>
+    /// Scores one batch, or two side by side (the second on the lane), then judges and hands on each in order. A
+    /// batch whose scoring failed goes back to its sources; the other goes on.
+    /// </summary>
+    private void JudgeAndWrite(Batch first, Batch? second, ChannelWriter<JudgedBatch> sinks, CancellationToken hard)
+    {
+        long started = Stopwatch.GetTimestamp();
+        Exception? firstError = null, secondError = null;
+        if (second is not null)
+        {
+            try { secondError = Check(second); }
+            catch (Exception e) when (e is not OutOfMemoryException) { secondError = e; }
+            if (secondError is null)
+            {
+                _lane ??= new ScoringLane();
+                _laneOutput = OutputFor(second, _laneOutput);
+                _lane.Start(holder.SideScorer!, second, _laneOutput, holder.LaneThreads);
+                metrics.SideBySide.Inc();
+            }
+        }
+        try
+        {
+            firstError = Check(first);
+            _output = OutputFor(first, _output);
+            if (firstError is null)
+            {
+                if (second is null) holder.ApplyScoringThreads(first.Count);
+                else holder.ApplyLaneThreads();
+                holder.Scorer!.Score(first, _output);
+            }
+        }
+        catch (Exception e) when (e is not OutOfMemoryException)
+        {
+            firstError = e;
+        }
+        if (second is not null && secondError is null) secondError = _lane!.Wait();
+        long scored = Stopwatch.GetTimestamp();
+        Interlocked.Add(ref _scoreTicks, scored - started);
+        double seconds = Stopwatch.GetElapsedTime(started, scored).TotalSeconds;
+
+        bool firstDone = false;
+        try
+        {
+            Hand(first, firstError, _output!, seconds, sinks, hard);
+            firstDone = true;
+            if (second is not null) Hand(second, secondError, _laneOutput!, seconds, sinks, hard);
+        }
+        catch (OperationCanceledException)
+        {
+            // The batch being written was handed back by Write; one not yet handed on goes back here.
+            if (!firstDone && second is not null) pool.HandBack(second, Stopped, stopping: true);
+            throw;
+        }
+    }
+
+    /// <summary>Judges a scored batch and hands it to the sinks, or, if its scoring failed, back to its sources.</summary>
+    private void Hand(Batch batch, Exception? error, ScoreOutput output, double seconds, ChannelWriter<JudgedBatch> sinks, CancellationToken hard)
+    {
+        JudgedBatch? judged = null;
+        if (error is null)
+        {
+            long started = Stopwatch.GetTimestamp();
+            try
+            {
+                metrics.BatchDuration.Observe(seconds);
+                metrics.BatchSize.Observe(batch.Count);
+                judged = Judge(batch, output);
+            }
+            catch (Exception e) when (e is not OperationCanceledException and not OutOfMemoryException)
+            {
+                error = e;
+            }
+            Interlocked.Add(ref _scoreTicks, Stopwatch.GetTimestamp() - started);
+        }
+        if (judged is null)
+        {
+            Log.BatchFailed(logger, error!, batch.Count);
+            pool.HandBack(batch, error!.Message);
+            return;
+        }
+        Write(sinks, judged, hard); // hands the batch back itself if the service stops while the sinks are full
+    }
+
+    /// <summary>The test hook's fault, or a batch decoded for another model's shape; null when the batch can be scored.</summary>
+    private Exception? Check(Batch batch)
+    {
+        if (BeforeScoring?.Invoke(batch.Images.AsSpan(0, batch.Count).ToArray()) is { } fault) return fault;
+        return batch.Shape != holder.Scorer!.Shape
+            ? new InvalidOperationException($"the batch was decoded for {batch.Shape}, the model takes {holder.Scorer.Shape}")
+            : null;
+    }
+
+    private ScoreOutput OutputFor(Batch batch, ScoreOutput? output) =>
+        output is not null && output.Errors.Length >= batch.Capacity ? output : new ScoreOutput(Math.Max(batch.Capacity, _options.MaxBatchSize), batch.Shape, detailed: true);
+
     /// <summary>Scores the batch, judges each image, and keeps the anomalies' reconstructions for their evidence.</summary>
     private JudgedBatch ScoreAndJudge(Batch batch)
     {
@@ -146,36 +251,43 @@ public sealed class ScoringStage(
         var scorer = holder.Scorer!;
         if (batch.Shape != scorer.Shape)
             throw new InvalidOperationException($"the batch was decoded for {batch.Shape}, the model takes {scorer.Shape}");
-        int n = batch.Count;
-        if (_output is null || _output.Errors.Length < batch.Capacity) _output = new ScoreOutput(Math.Max(batch.Capacity, _options.MaxBatchSize), batch.Shape, detailed: true);
+        _output = OutputFor(batch, _output);
         holder.ApplyScoringThreads(batch.Count);
         scorer.Score(batch, _output);
         metrics.BatchDuration.Observe(Stopwatch.GetElapsedTime(started).TotalSeconds);
-        metrics.BatchSize.Observe(n);
+        metrics.BatchSize.Observe(batch.Count);
+        var judged = Judge(batch, _output);
+        Interlocked.Add(ref _scoreTicks, Stopwatch.GetTimestamp() - started);
+        return judged;
+    }
 
+    /// <summary>Judges each image of a scored batch in order, and keeps the anomalies' reconstructions for their evidence.</summary>
+    private JudgedBatch Judge(Batch batch, ScoreOutput output)
+    {
+        var scorer = holder.Scorer!;
+        int n = batch.Count;
         var judge = holder.Judge!;
         var judged = new JudgedBatch(batch, batch.Images[..n], new Verdict[n], holder.Version, holder.SpaceName, time.GetUtcNow(), scorer.Kind);
         var anomalies = new List<int>();
         for (int i = 0; i < n; i++)
         {
-            var verdict = judged.Verdicts[i] = judge.Judge(_output.Errors[i], learn: !batch.Images[i].WasHeld);
+            var verdict = judged.Verdicts[i] = judge.Judge(output.Errors[i], learn: !batch.Images[i].WasHeld);
             ObserveDrift(judged, i);
             if (verdict.IsAnomaly) anomalies.Add(i);
         }
-        if (anomalies.Count > 0) scorer.Reconstruct(batch, anomalies, _output);
-        _output.ReconstructionErrors.AsSpan(0, n).CopyTo(judged.ReconstructionErrors);
-        _output.LatentScores.AsSpan(0, n).CopyTo(judged.LatentScores);
+        if (anomalies.Count > 0) scorer.Reconstruct(batch, anomalies, output);
+        output.ReconstructionErrors.AsSpan(0, n).CopyTo(judged.ReconstructionErrors);
+        output.LatentScores.AsSpan(0, n).CopyTo(judged.LatentScores);
         int size = batch.Shape.PixelCount, plane = batch.Shape.Height * batch.Shape.Width;
         foreach (var i in anomalies)
         {
             var j = judged.Verdicts[i].Judgement;
             Log.Anomaly(logger, judged.Images[i].Id, judged.Images[i].Source, j.Score, j.Threshold, j.ZScore);
             // The output buffers are reused by the next batch: anomalies keep their own copies for evidence.
-            judged.Reconstructions[i] = _output.Reconstructions.AsSpan(i * size, size).ToArray();
-            judged.ErrorMaps[i] = _output.ErrorMaps.AsSpan(i * plane, plane).ToArray();
+            judged.Reconstructions[i] = output.Reconstructions.AsSpan(i * size, size).ToArray();
+            judged.ErrorMaps[i] = output.ErrorMaps.AsSpan(i * plane, plane).ToArray();
         }
         holder.PublishJudgeNumbers();
-        Interlocked.Add(ref _scoreTicks, Stopwatch.GetTimestamp() - started);
         return judged;
     }
 

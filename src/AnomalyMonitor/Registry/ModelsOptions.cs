@@ -17,6 +17,12 @@ public sealed class ModelsOptions
     /// at half load on 2 cores, 16 cut the publish-to-alert p99 from 142–152 ms to 35–71 ms (docs/benchmarks.md, 4b).
     /// </summary>
     public int SmallBatch { get; set; } = 16;
+    /// <summary>
+    /// Batches scored side by side when more than one is waiting, each on half of Threads: 1 or 2, or 0 for two
+    /// on the CPU (with at least 2 threads) and one on CUDA. On 2 cores two batches at 1 thread each ran 1.09x
+    /// the rate of one at 2 threads (docs/benchmarks.md, 3).
+    /// </summary>
+    public int Lanes { get; set; }
     /// <summary>Versions v&lt;N&gt; kept in the registry (the newest ones); the current version is always kept.</summary>
     public int KeepVersions { get; set; } = 5;
 }
@@ -32,6 +38,7 @@ internal sealed class ModelsOptionsValidator : IValidateOptions<ModelsOptions>
             f.Add($"Models:Device must be auto, cpu, cuda or cuda:N, was '{o.Device}'.");
         if (o.Threads < 0) f.Add($"Models:Threads must be 0 (libtorch's default) or more, was {o.Threads}.");
         if (o.SmallBatch < 0) f.Add($"Models:SmallBatch must be 0 (off) or more, was {o.SmallBatch}.");
+        if (o.Lanes is < 0 or > 2) f.Add($"Models:Lanes must be 0 (automatic), 1 or 2, was {o.Lanes}.");
         OptionChecks.AtLeast(f, "Models:KeepVersions", o.KeepVersions, 1);
         return OptionChecks.Result(f);
     }
