@@ -28,6 +28,10 @@ namespace AnomalyMonitor.Benchmarks;
 /// model forward at the same batch size measured in the same run; the CPU microseconds per item of each
 /// stage; publish-to-alert latency at 10% and 50% of the measured capacity; and RSS and live tensors over
 /// a soak. --scorer null swaps the model for a benchmark-only scorer, to measure the ceiling of the path.
+/// The MQTT paths are measured twice: with the publisher running beside the service (all three processes on
+/// the same cores), and drained from a backlog queued with the broker while the service was stopped (what a
+/// restart after an outage does, and the service's own ceiling with only Mosquitto beside it). The CPU the
+/// rest of the machine used meanwhile (Mosquitto, the publisher, anything else) is reported per item.
 /// </summary>
 internal static class PipelineBenchmark
 {
@@ -35,16 +39,19 @@ internal static class PipelineBenchmark
     private const int Batch = 32;
     private const string Topic = "anomaly-monitor/images/bench";
     private const string LatencyPath = "MQTT via Mosquitto, JSON envelopes, 1 in 10 anomalous";
+    private const string QueuedPath = "MQTT via Mosquitto, raw PNG payloads, queued backlog";
+    /// <summary>Items of a queued drain judged before its clock starts: the restarted service's connect and first batches are not its rate.</summary>
+    private const int QueuedWarmUp = 2_000;
 
-    private sealed record Run(string Path, int Items, double Rate, double Raw, double DecodeUs, double ScoreUs, double SinkUs, double ProcessUs, string PerSink);
+    private sealed record Run(string Path, int Items, double Rate, double Raw, double RawTwo, double DecodeUs, double ScoreUs, double SinkUs, double ProcessUs, string PerSink, double OthersUs);
 
-    public static async Task<int> RunAsync(string dataDir, string scorer, int runs, int soakItems, int mqttItems)
+    public static async Task<int> RunAsync(string dataDir, string scorer, int runs, int soakItems, int mqttItems, int lanes = 0)
     {
         bool nullScorer = scorer == "null";
         var (train, test) = Mnist.Load(dataDir);
         var root = Path.Combine(Path.GetTempPath(), "am-bench-" + Guid.NewGuid().ToString("N")[..8]);
         var modelDir = Path.Combine(root, "models");
-        Console.WriteLine($"# pipeline, {(nullScorer ? "null scorer (no model)" : "conv model")} at 28x28x1, batch {Batch}, {runs} runs; {Mnist.Machine()}");
+        Console.WriteLine($"# pipeline, {(nullScorer ? "null scorer (no model)" : "conv model")} at 28x28x1, batch {Batch}, {runs} runs, Models:Lanes {lanes}; {Mnist.Machine()}");
         ModelBuilder.TrainAndSave(train.Where(l => l == 1), new BuildRequest
         {
             Spec = ModelSpec.Create(ModelSpec.Conv, train.Shape),
@@ -61,14 +68,13 @@ internal static class PipelineBenchmark
         var idx = Idx(ones, 10_000);
 
         await using var broker = await Mosquitto.StartAsync();
-        await using var app = await StartServiceAsync(root, broker.Address, nullScorer);
-        var pipeline = app.Services.GetRequiredService<PipelineService>();
+        var app = await StartServiceAsync(root, broker.Address, nullScorer, lanes);
         var inbox = Path.Combine(root, "inbox");
 
         var results = new List<Run>();
         for (int run = 1; run <= runs; run++)
         {
-            double raw = nullScorer ? double.NaN : RawForward(modelDir, ones, Batch);
+            var raw = nullScorer ? (double.NaN, double.NaN) : RawForward(modelDir, ones, Batch);
             // Written beside the inbox before the clock starts and renamed in (as a well-behaved producer does): the producer's writes are not the service's time.
             var staging = Path.Combine(root, "staging");
             Directory.CreateDirectory(staging);
@@ -88,19 +94,30 @@ internal static class PipelineBenchmark
             // The latency workload flat out: its capacity, not the raw-PNG one, sets the 10% and 50% loads (anomalies write evidence and alerts).
             results.Add(await MeasureAsync(app, LatencyPath, mqttItems, raw, async () =>
                 await StartPublisherAsync(broker.Port, mixedFile, mqttItems, rate: 0, envelope: true)));
-            foreach (var r in results.TakeLast(4)) Print(run, r);
+            // Stopped, the service's persistent session queues what is published; started again, it drains it. Once
+            // with one scoring lane and once with two, in turns, so that the two are compared on the same minute.
+            foreach (int queuedLanes in run % 2 == 1 ? new[] { 1, 2 } : [2, 1])
+            {
+                await app.StopAsync();
+                await app.DisposeAsync();
+                using (var publisher = await StartPublisherAsync(broker.Port, normalFile, mqttItems + QueuedWarmUp, rate: 0, envelope: false))
+                    await publisher.WaitForExitAsync();
+                (app, var queued) = await MeasureQueuedAsync(root, broker.Address, nullScorer, queuedLanes, $"{QueuedPath}, Models:Lanes {queuedLanes}", mqttItems, raw);
+                results.Add(queued);
+            }
+            foreach (var r in results.TakeLast(6)) Print(run, r);
         }
         Console.WriteLine();
-        Console.WriteLine($"medians of {runs} runs (each ratio against raw forward measured in the same run):");
-        Console.WriteLine("| path | items | img/s | vs raw forward | µs/item decode | score+judge | sinks+settle | whole process |");
-        Console.WriteLine("|---|---|---|---|---|---|---|---|");
+        Console.WriteLine($"medians of {runs} runs (each ratio against raw forward measured in the same run: one batch at a time / two side by side):");
+        Console.WriteLine("| path | items | img/s | vs raw forward | vs raw, two side by side | µs/item decode | score+judge | sinks+settle | whole process | rest of the machine |");
+        Console.WriteLine("|---|---|---|---|---|---|---|---|---|---|");
         foreach (var group in results.GroupBy(r => r.Path))
         {
             double M(Func<Run, double> f) => Median(group.Select(f));
-            Console.WriteLine($"| {group.Key} | {group.First().Items} | {M(r => r.Rate):0} | {(nullScorer ? "-" : M(r => r.Rate / r.Raw).ToString("P0", Inv))} | " +
-                $"{M(r => r.DecodeUs):0.0} | {M(r => r.ScoreUs):0.0} | {M(r => r.SinkUs):0.0} | {M(r => r.ProcessUs):0.0} |");
+            Console.WriteLine($"| {group.Key} | {group.First().Items} | {M(r => r.Rate):0} | {(nullScorer ? "-" : M(r => r.Rate / r.Raw).ToString("P0", Inv))} | {(nullScorer ? "-" : M(r => r.Rate / r.RawTwo).ToString("P0", Inv))} | " +
+                $"{M(r => r.DecodeUs):0.0} | {M(r => r.ScoreUs):0.0} | {M(r => r.SinkUs):0.0} | {M(r => r.ProcessUs):0.0} | {M(r => r.OthersUs):0.0} |");
         }
-        if (!nullScorer) Console.WriteLine($"raw model forward, batch {Batch}: {Median(results.Select(r => r.Raw)):0} img/s (median)");
+        if (!nullScorer) Console.WriteLine($"raw model forward, batch {Batch}: {Median(results.Select(r => r.Raw)):0} img/s one at a time, {Median(results.Select(r => r.RawTwo)):0} two side by side (medians)");
 
         // Latency from publish to alert received, at 10% and 50% of the measured capacity of the same workload.
         double capacity = Median(results.Where(r => r.Path == LatencyPath).Select(r => r.Rate));
@@ -116,15 +133,16 @@ internal static class PipelineBenchmark
 
         if (soakItems > 0) await SoakAsync(app, root, inbox, idx, soakItems);
         await app.StopAsync();
+        await app.DisposeAsync();
         try { Directory.Delete(root, true); } catch (IOException) { }
         return 0;
     }
 
     private static void Print(int run, Run r) =>
-        Console.WriteLine($"run {run}: {r.Path}: {r.Items} in {r.Items / r.Rate:0.00} s, {r.Rate:0} img/s{(double.IsNaN(r.Raw) ? "" : $" ({r.Rate / r.Raw:P0} of raw forward {r.Raw:0})")}; " +
-            $"µs/item: decode {r.DecodeUs:0.0}, score+judge {r.ScoreUs:0.0}, sinks+settle {r.SinkUs:0.0} (each sink: {r.PerSink}), whole process {r.ProcessUs:0.0}");
+        Console.WriteLine($"run {run}: {r.Path}: {r.Items} in {r.Items / r.Rate:0.00} s, {r.Rate:0} img/s{(double.IsNaN(r.Raw) ? "" : $" ({r.Rate / r.Raw:P0} of raw forward {r.Raw:0}, {r.Rate / r.RawTwo:P0} of two side by side {r.RawTwo:0})")}; " +
+            $"µs/item: decode {r.DecodeUs:0.0}, score+judge {r.ScoreUs:0.0}, sinks+settle {r.SinkUs:0.0} (each sink: {r.PerSink}), whole process {r.ProcessUs:0.0}, rest of the machine {r.OthersUs:0.0}");
 
-    private static async Task<Run> MeasureAsync(WebApplication app, string path, int items, double raw, Func<Task> feed)
+    private static async Task<Run> MeasureAsync(WebApplication app, string path, int items, (double One, double Two) raw, Func<Task> feed)
     {
         var pipeline = app.Services.GetRequiredService<PipelineService>();
         var decode = app.Services.GetRequiredService<DecodeStage>();
@@ -134,6 +152,7 @@ internal static class PipelineBenchmark
         long before = pipeline.Judged, d0 = decode.DecodeTicks, s0 = scoring.ScoreTicks, k0 = sinks.Ticks;
         var perSink0 = sinks.SinkTicks.ToDictionary(p => p.Sink, p => p.Ticks);
         var cpu0 = Process.GetCurrentProcess().TotalProcessorTime;
+        double machine0 = MachineCpuMicroseconds();
         var clock = Stopwatch.StartNew();
         await feed();
         var metrics = app.Services.GetRequiredService<AnomalyMonitor.Telemetry.MonitorMetrics>();
@@ -150,9 +169,50 @@ internal static class PipelineBenchmark
         }
         double seconds = clock.Elapsed.TotalSeconds;
         var cpu = (Process.GetCurrentProcess().TotalProcessorTime - cpu0).TotalMicroseconds;
+        double others = MachineCpuMicroseconds() - machine0 - cpu;
         double Us(long ticks) => ticks * 1e6 / Stopwatch.Frequency / items;
         var perSink = string.Join(", ", sinks.SinkTicks.Select(p => $"{p.Sink.Replace("Sink", "", StringComparison.Ordinal)} {Us(p.Ticks - perSink0[p.Sink]):0.0}"));
-        return new Run(path, items, items / seconds, raw, Us(decode.DecodeTicks - d0), Us(scoring.ScoreTicks - s0), Us(sinks.Ticks - k0), cpu / items, perSink);
+        return new Run(path, items, items / seconds, raw.One, raw.Two, Us(decode.DecodeTicks - d0), Us(scoring.ScoreTicks - s0), Us(sinks.Ticks - k0), cpu / items, perSink, others / items);
+    }
+
+    /// <summary>
+    /// Starts the service again on the same state and broker while the backlog waits for its session, and times
+    /// the drain from the <see cref="QueuedWarmUp"/>th item to the last; returns the running service for what follows.
+    /// </summary>
+    private static async Task<(WebApplication App, Run Run)> MeasureQueuedAsync(string root, string broker, bool nullScorer, int lanes, string path, int items, (double One, double Two) raw)
+    {
+        var app = await StartServiceAsync(root, broker, nullScorer, lanes, waitForMqtt: false);
+        var pipeline = app.Services.GetRequiredService<PipelineService>();
+        var decode = app.Services.GetRequiredService<DecodeStage>();
+        var scoring = app.Services.GetRequiredService<ScoringStage>();
+        var sinks = app.Services.GetRequiredService<SinkStage>();
+        while (pipeline.Judged < QueuedWarmUp) await Task.Delay(1);
+        long before = pipeline.Judged, d0 = decode.DecodeTicks, s0 = scoring.ScoreTicks, k0 = sinks.Ticks;
+        var perSink0 = sinks.SinkTicks.ToDictionary(p => p.Sink, p => p.Ticks);
+        var cpu0 = Process.GetCurrentProcess().TotalProcessorTime;
+        double machine0 = MachineCpuMicroseconds();
+        var clock = Stopwatch.StartNew();
+        var deadline = TimeSpan.FromMinutes(3);
+        while (pipeline.Judged < QueuedWarmUp + items && clock.Elapsed < deadline) await Task.Delay(2);
+        double seconds = clock.Elapsed.TotalSeconds;
+        long judged = pipeline.Judged - before;
+        if (clock.Elapsed >= deadline) Console.WriteLine($"  slow: the queued drain judged {judged} of {items} in {seconds:0} s");
+        var cpu = (Process.GetCurrentProcess().TotalProcessorTime - cpu0).TotalMicroseconds;
+        double others = MachineCpuMicroseconds() - machine0 - cpu;
+        double Us(long ticks) => ticks * 1e6 / Stopwatch.Frequency / judged;
+        var perSink = string.Join(", ", sinks.SinkTicks.Select(p => $"{p.Sink.Replace("Sink", "", StringComparison.Ordinal)} {Us(p.Ticks - perSink0[p.Sink]):0.0}"));
+        return (app, new Run(path, (int)judged, judged / seconds, raw.One, raw.Two, Us(decode.DecodeTicks - d0), Us(scoring.ScoreTicks - s0), Us(sinks.Ticks - k0), cpu / judged, perSink, others / judged));
+    }
+
+    /// <summary>CPU time of the whole machine (every core, user and system, from /proc/stat) in microseconds.</summary>
+    private static double MachineCpuMicroseconds()
+    {
+        var fields = File.ReadLines("/proc/stat").First().Split(' ', StringSplitOptions.RemoveEmptyEntries);
+        // user nice system idle iowait irq softirq steal: busy is all but idle and iowait; USER_HZ is 100 on Linux.
+        long busy = 0;
+        for (int i = 1; i <= 8 && i < fields.Length; i++)
+            if (i is not 4 and not 5) busy += long.Parse(fields[i], Inv);
+        return busy * 1e4;
     }
 
     /// <summary>Starts the publisher process and returns once it has connected and begins (its start-up is not the service's time).</summary>
@@ -176,7 +236,7 @@ internal static class PipelineBenchmark
         File.Move(temp, Path.Combine(inbox, name));
     }
 
-    private static async Task<WebApplication> StartServiceAsync(string root, string broker, bool nullScorer)
+    private static async Task<WebApplication> StartServiceAsync(string root, string broker, bool nullScorer, int lanes, bool waitForMqtt = true)
     {
         var app = ServiceHost.Build(overrides: new Dictionary<string, string?>
         {
@@ -191,6 +251,7 @@ internal static class PipelineBenchmark
             ["Alerts:MaxPerMinute"] = "1000000", // measure every alert, not storm control
             // The schedule's retraining (every 6 h on the clock) once fired mid-soak: its tensors and buffers are not the hot path's.
             ["Retrain:Enabled"] = "false",
+            ["Models:Lanes"] = lanes.ToString(Inv),
             ["Logging:LogLevel:Default"] = "Warning",
         }, paths: new PathResolver(root), configure: builder =>
         {
@@ -198,7 +259,7 @@ internal static class PipelineBenchmark
         });
         await app.StartAsync();
         var mqtt = app.Services.GetRequiredService<AnomalyMonitor.Mqtt.MqttSource>();
-        while (!mqtt.Connected || !app.Services.GetRequiredService<ModelHolder>().IsJudging) await Task.Delay(50);
+        while (waitForMqtt && (!mqtt.Connected || !app.Services.GetRequiredService<ModelHolder>().IsJudging)) await Task.Delay(50);
         return app;
     }
 
@@ -298,25 +359,24 @@ internal static class PipelineBenchmark
 
     private static double Percentile(double[] sorted, double p) => sorted.Length == 0 ? double.NaN : AnomalyMonitor.Core.Thresholds.Statistics.Percentile(sorted, p);
 
-    private static double RawForward(string modelDir, ImageSet images, int batch)
+    /// <summary>
+    /// Raw forward at batch <paramref name="batch"/>, one batch at a time and two side by side: the median of 7
+    /// passes over the images each, interleaved, after one warm-up pass of each.
+    /// </summary>
+    private static (double One, double Two) RawForward(string modelDir, ImageSet images, int batch)
     {
         using var model = ModelFiles.Load(modelDir, CPU);
         using var all = tensor(images.Pixels, [images.Count, 1, 28, 28]);
-        var runs = new List<double>();
-        for (int r = 0; r < 4; r++)
+        var one = new List<double>();
+        var two = new List<double>();
+        for (int r = 0; r < 8; r++)
         {
-            var c = Stopwatch.StartNew();
-            using (no_grad())
-            {
-                for (int b = 0; b + batch <= images.Count; b += batch)
-                {
-                    using var scope = NewDisposeScope();
-                    _ = model.Module.forward(all.narrow(0, b, batch)).sum().item<float>();
-                }
-            }
-            if (r > 0) runs.Add(images.Count / batch * batch / c.Elapsed.TotalSeconds);
+            double a = Forward.OneAtATime(model.Module, all, batch), b = Forward.SideBySide(model.Module, all, batch);
+            if (r == 0) continue;
+            one.Add(a);
+            two.Add(b);
         }
-        return Median(runs);
+        return (Median(one), Median(two));
     }
 
     internal static byte[] Idx(ImageSet images, int count)

@@ -25,9 +25,10 @@ var soak = new Option<int>("--soak-items") { DefaultValueFactory = _ => 1_000_00
 var scorerKind = new Option<string>("--scorer") { Description = "conv (the model) or null (no model: the ceiling of the service's own path).", DefaultValueFactory = _ => "conv" };
 var pipelineRuns = new Option<int>("--runs") { DefaultValueFactory = _ => 3 };
 var mqttItems = new Option<int>("--mqtt-items") { DefaultValueFactory = _ => 20_000 };
+var lanes = new Option<int>("--lanes") { Description = "Models:Lanes for the service (0: its default).", DefaultValueFactory = _ => 0 };
 var pipeline = new Command("pipeline", "The service end to end: folder and MQTT throughput vs raw forward, CPU µs per item by stage, alert latency at 10% and 50% of capacity, RSS and tensors over a soak.")
-    { data, soak, scorerKind, pipelineRuns, mqttItems };
-pipeline.SetAction((p, ct) => PipelineBenchmark.RunAsync(p.GetValue(data)!, p.GetValue(scorerKind)!, p.GetValue(pipelineRuns), p.GetValue(soak), p.GetValue(mqttItems)));
+    { data, soak, scorerKind, pipelineRuns, mqttItems, lanes };
+pipeline.SetAction((p, ct) => PipelineBenchmark.RunAsync(p.GetValue(data)!, p.GetValue(scorerKind)!, p.GetValue(pipelineRuns), p.GetValue(soak), p.GetValue(mqttItems), p.GetValue(lanes)));
 root.Add(pipeline);
 
 var fleetScorers = new Option<string>("--scorers") { DefaultValueFactory = _ => "1,2,3" };
