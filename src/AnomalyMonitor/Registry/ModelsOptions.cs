@@ -19,8 +19,8 @@ public sealed class ModelsOptions
     public int SmallBatch { get; set; } = 16;
     /// <summary>
     /// Batches scored side by side when more than one is waiting, each on half of Threads: 1 or 2, or 0 for two
-    /// on the CPU (with at least 2 threads) and one on CUDA. On 2 cores two batches at 1 thread each ran 1.09x
-    /// the rate of one at 2 threads (docs/benchmarks.md, 3).
+    /// on the CPU (with at least 2 threads) and one on CUDA (untried there). On 2 cores a queued backlog drained
+    /// 1.28–1.71x faster with two lanes than with one (docs/benchmarks.md, 4b, "Scoring lanes").
     /// </summary>
     public int Lanes { get; set; }
     /// <summary>Versions v&lt;N&gt; kept in the registry (the newest ones); the current version is always kept.</summary>
