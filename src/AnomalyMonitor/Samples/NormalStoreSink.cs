@@ -18,7 +18,8 @@ internal sealed class NormalStoreSink(
     NormalSampleStore store, AlertOutbox outbox, DurableWrite durable, IOptions<NormalStoreOptions> options, IOptions<FleetOptions> fleet, TimeProvider time) : IVerdictSink
 {
     private readonly double _rate = options.Value.MaxPerSecond;
-    private double _tokens = options.Value.MaxPerSecond * 10.0;
+    private readonly double _burst = options.Value.MaxPerSecond * options.Value.BurstSeconds;
+    private double _tokens = options.Value.MaxPerSecond * options.Value.BurstSeconds;
     private long _last = time.GetTimestamp();
 
     public bool Durable => true;
@@ -28,7 +29,7 @@ internal sealed class NormalStoreSink(
     {
         if (_rate <= 0) return true;
         long now = time.GetTimestamp();
-        _tokens = Math.Min(_rate * 10, _tokens + time.GetElapsedTime(_last, now).TotalSeconds * _rate);
+        _tokens = Math.Min(_burst, _tokens + time.GetElapsedTime(_last, now).TotalSeconds * _rate);
         _last = now;
         if (_tokens < 1) return false;
         _tokens--;

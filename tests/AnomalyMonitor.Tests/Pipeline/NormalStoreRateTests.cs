@@ -10,19 +10,23 @@ using Microsoft.Extensions.Time.Testing;
 
 namespace AnomalyMonitor.Tests.Pipeline;
 
-/// <summary>At thousands of items a second the store keeps an even sample, at most NormalStore:MaxPerSecond, after a ten-second burst.</summary>
+/// <summary>At thousands of items a second the store keeps an even sample, at most NormalStore:MaxPerSecond, after a burst of NormalStore:BurstSeconds.</summary>
 public sealed class NormalStoreRateTests : IDisposable
 {
     private readonly TempDir _dir = new();
 
     public void Dispose() => _dir.Dispose();
 
-    [Fact]
-    public async Task Accepted_normals_are_stored_at_most_at_the_set_rate()
+    [Theory]
+    [InlineData(null, 10)] // the default: one second's worth
+    [InlineData(10.0, 100)]
+    public async Task Accepted_normals_are_stored_at_most_at_the_set_rate(double? burstSeconds, int burst)
     {
         var time = new FakeTimeProvider();
         var metrics = new MonitorMetrics();
-        var options = Options.Create(new NormalStoreOptions { Path = "normals.db", Capacity = 100_000, MaxPerSecond = 10 });
+        var o = new NormalStoreOptions { Path = "normals.db", Capacity = 100_000, MaxPerSecond = 10 };
+        if (burstSeconds is { } b) o.BurstSeconds = b;
+        var options = Options.Create(o);
         using var store = new NormalSampleStore(options, new PathResolver(_dir.Path), metrics);
         var durable = new DurableWrite(new StorageHealth(metrics, Microsoft.Extensions.Logging.Abstractions.NullLogger<StorageHealth>.Instance), Options.Create(new PipelineOptions()), time);
         using var outbox = new AnomalyMonitor.Alerts.AlertOutbox(Options.Create(new AnomalyMonitor.State.ServiceOptions { StateDirectory = "state" }), new PathResolver(_dir.Path), metrics);
@@ -40,11 +44,11 @@ public sealed class NormalStoreRateTests : IDisposable
         }
 
         await WriteAsync(300);
-        Assert.Equal(100, store.Count); // the burst: ten seconds' worth
+        Assert.Equal(burst, store.Count); // the burst
         await WriteAsync(300);
-        Assert.Equal(100, store.Count);
+        Assert.Equal(burst, store.Count);
         time.Advance(TimeSpan.FromSeconds(2));
         await WriteAsync(300);
-        Assert.Equal(120, store.Count);
+        Assert.Equal(burst + Math.Min(burst, 20), store.Count); // two seconds at 10/s refill, up to the burst
     }
 }
