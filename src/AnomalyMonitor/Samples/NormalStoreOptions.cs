@@ -15,9 +15,9 @@ public sealed class NormalStoreOptions
     /// </summary>
     public int MaxPerSecond { get; set; } = 500;
     /// <summary>
-    /// Seconds of MaxPerSecond a flood may store at once after a quiet spell. One: a flood then costs the hot path
-    /// what a steady stream does and is sampled evenly, instead of storing its first seconds whole (ten did that
-    /// for the first 5,000 images of every flood; docs/benchmarks.md, 4b).
+    /// Seconds of MaxPerSecond a flood may store at once after a quiet spell. One: a flood is then sampled as
+    /// evenly as a steady stream, instead of storing its first seconds whole (ten did that for the first 5,000
+    /// images of every flood; throughput did not change either way, docs/benchmarks.md, 4b).
     /// </summary>
     public double BurstSeconds { get; set; } = 1;
 }
