@@ -6,7 +6,7 @@ namespace AnomalyMonitor.Pipeline.Scoring;
 /// A second scoring thread: it scores one batch while the scoring loop's own thread scores the next, each
 /// on its share of libtorch's threads. On a few CPU cores the small convolutions of a 28x28 batch do not
 /// split well across threads, and two batches side by side keep the cores busier than one on all of them
-/// (docs/benchmarks.md, 3). Judging stays on the loop's thread, in the batches' order.
+/// (docs/benchmarks.md, 3 and 4b). Judging stays on the loop's thread, in the batches' order.
 /// </summary>
 public sealed class ScoringLane : IDisposable
 {
