@@ -98,6 +98,7 @@ internal static class OneClassBenchmark
                 case "threshold": threshold = ThresholdPolicy.Parse(v); break;
                 case "score": training = training with { Score = Enum.Parse<ScoreKind>(v, true) }; break;
                 case "augment": training = training with { Augmentation = Augmentation.Parse(v) }; break;
+                case "components": training = training with { LatentComponents = int.Parse(v, Inv) }; break;
                 default: throw new ArgumentException($"unknown setting {k}");
             }
         }

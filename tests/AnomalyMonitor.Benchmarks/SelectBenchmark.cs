@@ -40,6 +40,7 @@ internal static class SelectBenchmark
             Loss = Enum.Parse<LossKind>(Get("loss", "bce"), ignoreCase: true),
             Augmentation = Augmentation.Parse(Get("augment", "none")),
             LatentShrinkage = double.Parse(Get("shrinkage", "0.01"), Inv),
+            LatentComponents = int.Parse(Get("components", "1"), Inv),
             Score = ScoreKind.Combined, // fits the latent Gaussian and the normalisation: all three scores from one training
         };
         set_num_threads(int.Parse(Get("threads", "2"), Inv));

@@ -11,7 +11,8 @@ namespace AnomalyMonitor.Benchmarks;
 /// Scoring-only experiments on a model the select benchmark trained (docs/benchmarks.md, section 2b):
 /// --set views=views:rot=10,shift=1;... (test-time views), knn=1,5 (nearest training codes, plain and
 /// whitened, and whitened plus latent), refit=0.001,0.1 (the Gaussian fitted again, also on moved images),
-/// far=1 (the k = 3 rule's false alarms on the calibration and on unseen validation normals).
+/// far=1 (the k = 3 rule's false alarms on the calibration and on unseen validation normals), gmm=2,3,5
+/// (a Gaussian mixture of K components on the training codes instead of one Gaussian).
 /// </summary>
 internal static class SelectExperiments
 {
@@ -24,6 +25,23 @@ internal static class SelectExperiments
         var viewSets = get("views", "").Split(';', StringSplitOptions.RemoveEmptyEntries).Select(ScoreViews.Parse).ToList();
         var shrinkages = get("refit", "").Split(',', StringSplitOptions.RemoveEmptyEntries).Select(v => double.Parse(v, Inv)).ToArray();
         var neighbours = get("knn", "").Split(',', StringSplitOptions.RemoveEmptyEntries).Select(int.Parse).ToArray();
+        var mixtures = get("gmm", "").Split(',', StringSplitOptions.RemoveEmptyEntries).Select(int.Parse).ToArray();
+        if (mixtures.Length > 0)
+        {
+            using var bank = Codes(result, fit);
+            using var n = Codes(result, valNormal);
+            using var a = Codes(result, valAnomalies);
+            foreach (var k in mixtures)
+            {
+                var mixture = LatentMixture.Fit(bank, k);
+                double[] Score(Tensor codes)
+                {
+                    using var s = NewDisposeScope();
+                    return [.. mixture.Score(codes, CPU).data<float>().ToArray().Select(v => Statistics.SafeLog(v))];
+                }
+                scores[$"gmm{k}"] = (Score(n), Score(a));
+            }
+        }
         foreach (var views in viewSets)
         {
             var (n, a) = (ViewScores(result, valNormal, views), ViewScores(result, valAnomalies, views));

@@ -14,12 +14,19 @@ public enum ScoreKind
 /// <summary>Log-space mean and σ of each part on the held-out normals, to put them on one scale for the combined score.</summary>
 public sealed record ScoreNormalization(double ReconstructionLogMean, double ReconstructionLogStd, double LatentLogMean, double LatentLogStd);
 
-/// <summary>How a model scores an image: the kind, and what was fitted after training to compute it.</summary>
-public sealed record Detector(ScoreKind Score, LatentGaussian? Latent = null, ScoreNormalization? Normalization = null)
+/// <summary>
+/// How a model scores an image: the kind, and what was fitted after training to compute it. With a
+/// <see cref="Mixture"/> the latent score is the mixture's (the single Gaussian is kept beside it).
+/// </summary>
+public sealed record Detector(ScoreKind Score, LatentGaussian? Latent = null, ScoreNormalization? Normalization = null, LatentMixture? Mixture = null)
 {
     public static readonly Detector Reconstruction = new(ScoreKind.Reconstruction);
 
     public bool UsesLatent => Score != ScoreKind.Reconstruction;
+
+    /// <summary>Each row's latent score: the mixture's when there is one, else the single Gaussian's.</summary>
+    public TorchSharp.torch.Tensor LatentScore(TorchSharp.torch.Tensor codes, TorchSharp.torch.Device device) =>
+        Mixture is { } mixture ? mixture.Score(codes, device) : Latent!.Score(codes, device);
 
     public static string Name(ScoreKind kind) => kind switch
     {

@@ -96,7 +96,7 @@ public sealed class Scorer
         {
             var autoencoder = (IAutoencoder)_model;
             var code = autoencoder.Encode(input);
-            latent = _detector.Latent!.Score(code, _device);
+            latent = _detector.LatentScore(code, _device);
             // The decoder is most of the model's cost: a latent score runs it only when a reconstruction is asked for.
             reconstruction = reconstruct || _detector.Score == ScoreKind.Combined ? autoencoder.Decode(code) : null;
         }

@@ -74,6 +74,7 @@ public static class ModelFiles
                 problems.AddRange(detector.Problems());
                 if (detector.Latent is { } latent && (latent.Precision.Length != latent.Dimensions * latent.Dimensions || (spec.Architecture != ModelSpec.ConvPool && latent.Dimensions != spec.Latent)))
                     problems.Add($"its latent density has {latent.Dimensions} dimensions ({latent.Precision.Length} precision values) for a code of {spec.Latent}");
+                if (detector.Mixture is { } mixture) problems.AddRange(mixture.Problems(detector.Latent?.Dimensions ?? spec.Latent));
             }
             if (problems.Count > 0)
                 throw new ModelLoadException($"'{path}' describes an invalid model: {string.Join("; ", problems)}.");

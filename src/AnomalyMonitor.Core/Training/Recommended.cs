@@ -17,6 +17,8 @@ public static class Recommended
     public const ScoreKind Score = ScoreKind.Latent;
     public const string AugmentationText = "affine:rot=15,shift=2";
     public static Augmentation Augmentation => Augmentation.Parse(AugmentationText);
+    /// <summary>One Gaussian on the code, for now: a mixture won on validation (docs/benchmarks.md, 2b) and waits for its test-split run.</summary>
+    public const int LatentComponents = 1;
 
     /// <summary>64 for the conv encoders (validation preferred it to the worksheet's 16 and to 128); the worksheet's own size otherwise.</summary>
     public static int Latent(string architecture) => architecture is ModelSpec.Conv or ModelSpec.ConvDeep ? 64 : ModelSpec.DefaultLatent(architecture);

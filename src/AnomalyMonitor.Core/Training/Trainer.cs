@@ -181,8 +181,15 @@ public static class Trainer
                 codes.AddRange(code.data<float>().ToArray());
             }
         }
-        var latent = LatentGaussian.Fit(codes.ToArray(), train.Length, dimensions, options.LatentShrinkage);
-        var detector = new Detector(options.Score, latent);
+        var all = codes.ToArray();
+        var latent = LatentGaussian.Fit(all, train.Length, dimensions, options.LatentShrinkage);
+        LatentMixture? mixture = null;
+        if (options.LatentComponents > 1)
+        {
+            using var bank = tensor(all, [train.Length, dimensions]);
+            mixture = LatentMixture.Fit(bank, options.LatentComponents, options.LatentShrinkage, seed: options.Seed ?? 1);
+        }
+        var detector = new Detector(options.Score, latent, Mixture: mixture);
         if (options.Score != ScoreKind.Combined) return detector;
         var parts = new Scorer(model, device, data.Shape, metric, detector with { Score = ScoreKind.Latent }).Score(data.Subset(heldOut), 0, heldOut.Length, detailed: true, 256);
         var (rm, rs) = Statistics.MeanStd(parts.ReconstructionErrors.Select(e => Statistics.SafeLog(e)).ToArray());

@@ -71,6 +71,8 @@ public sealed record TrainingOptions
     public ScoreKind Score { get; init; } = ScoreKind.Reconstruction;
     /// <summary>Shrinkage of the latent covariance towards its average variance.</summary>
     public double LatentShrinkage { get; init; } = 0.01;
+    /// <summary>Gaussians in the latent density: 1 is the single Gaussian; more fit a mixture (LatentMixture) beside it.</summary>
+    public int LatentComponents { get; init; } = 1;
 
     /// <summary>
     /// The options a model was trained with, as far as they shape the next model of its line (retraining):
@@ -82,6 +84,7 @@ public sealed record TrainingOptions
         Noise = NoiseSpec.Parse(manifest.Training.Noise),
         Augmentation = manifest.Training.Augmentation is { } a ? Augmentation.Parse(a) : Augmentation.None,
         Score = manifest.Detector?.Score ?? ScoreKind.Reconstruction,
+        LatentComponents = manifest.Detector?.Mixture?.Components ?? 1,
         ValidationSplit = manifest.Training.ValidationSplit,
     };
 
@@ -93,6 +96,7 @@ public sealed record TrainingOptions
         if (LearningRate is <= 0 or > 1) yield return $"learning rate must be in (0, 1], was {LearningRate}";
         if (ValidationSplit is < 0 or >= 1) yield return $"validation split must be in [0, 1), was {ValidationSplit}";
         if (Patience < 0) yield return $"patience must be 0 (off) or more, was {Patience}";
+        if (LatentComponents is < 1 or > 64) yield return $"latent components must be 1 to 64, was {LatentComponents}";
         if (MinValidation < 0) yield return $"minimum validation count must be 0 or more, was {MinValidation}";
         if (MinImprovement is < 0 or >= 1) yield return $"minimum improvement must be in [0, 1), was {MinImprovement}";
     }

@@ -35,6 +35,7 @@ internal static class TrainCommand
         var score = new Option<string>("--score") { Description = "What the model scores by: reconstruction (per-pixel error), latent (Mahalanobis distance of the code) or combined.", DefaultValueFactory = _ => Detector.Name(Recommended.Score) };
         score.AcceptOnlyFromAmong("reconstruction", "latent", "combined");
         var augment = new Option<string>("--augment") { Description = "Restoration training: none, or affine:rot=<degrees>,shift=<pixels> (each input moved a little, the original the target).", DefaultValueFactory = _ => Recommended.AugmentationText };
+        var components = new Option<int>("--latent-components") { Description = "Gaussians in the latent density: 1 (one Gaussian) or more (a mixture, one per style of the normal images).", DefaultValueFactory = _ => Recommended.LatentComponents };
         var noShuffle = new Option<bool>("--no-shuffle") { Description = "Keep the data order instead of shuffling every epoch." };
         var seed = new Option<int?>("--seed") { Description = "Seed for a reproducible run (CPU)." };
         var patience = new Option<int>("--patience") { Description = "Stop after this many epochs without a better validation loss (0: never). The best weights are kept.", DefaultValueFactory = _ => 5 };
@@ -46,7 +47,7 @@ internal static class TrainCommand
         var command = new Command("train", "Train an autoencoder on normal images and calibrate its threshold.")
         {
             data, output, normalClass, split, limit, arch, latent, shape, epochs, minSteps, batchSize, lr, loss, error, validation,
-            noShuffle, seed, patience, noise, threshold, device, maxBytes, minValidation, score, augment,
+            noShuffle, seed, patience, noise, threshold, device, maxBytes, minValidation, score, augment, components,
         };
         command.SetAction((parse, ct) => CliRunner.RunAsync(token =>
         {
@@ -62,6 +63,7 @@ internal static class TrainCommand
                 MinValidation = parse.GetValue(minValidation),
                 Score = Detector.Parse(parse.GetValue(score)!),
                 Augmentation = Augmentation.Parse(parse.GetValue(augment)!),
+                LatentComponents = parse.GetValue(components),
                 Shuffle = !parse.GetValue(noShuffle),
                 Seed = parse.GetValue(seed),
                 Patience = parse.GetValue(patience),

@@ -23,6 +23,8 @@ public sealed class BootstrapOptions
     public string Score { get; set; } = Detector.Name(Recommended.Score);
     /// <summary>Restoration training: none, or affine:rot=R,shift=S.</summary>
     public string Augment { get; set; } = Recommended.AugmentationText;
+    /// <summary>Gaussians in the latent density: 1, or a mixture of more (train --latent-components).</summary>
+    public int LatentComponents { get; set; } = Recommended.LatentComponents;
     public string? Shape { get; set; } = "28x28x1";
     public int Epochs { get; set; } = Recommended.Epochs;
     /// <summary>Optimizer steps the first model may take at least: the first thousand items are only eight steps an epoch.</summary>
@@ -39,6 +41,7 @@ internal sealed class BootstrapOptionsValidator : IValidateOptions<BootstrapOpti
         OptionChecks.AtLeast(f, "Bootstrap:Epochs", o.Epochs, 1);
         OptionChecks.AtLeast(f, "Bootstrap:MinSteps", o.MinSteps, 0);
         if (o.Latent is < 1) f.Add($"Bootstrap:Latent must be at least 1, was {o.Latent}.");
+        if (o.LatentComponents is < 1 or > 64) f.Add($"Bootstrap:LatentComponents must be 1 to 64, was {o.LatentComponents}.");
         if (o.Score is not ("reconstruction" or "latent" or "combined")) f.Add($"Bootstrap:Score must be reconstruction, latent or combined, was '{o.Score}'.");
         try { Augmentation.Parse(o.Augment); }
         catch (Exception e) when (e is FormatException or ArgumentException) { f.Add($"Bootstrap:Augment: {e.Message}"); }

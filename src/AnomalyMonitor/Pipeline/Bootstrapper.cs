@@ -68,7 +68,7 @@ public sealed class Bootstrapper(
                 Training = new TrainingOptions
                 {
                     Epochs = o.Epochs, MinSteps = o.MinSteps, Seed = o.Seed,
-                    Score = Detector.Parse(o.Score), Augmentation = Augmentation.Parse(o.Augment),
+                    Score = Detector.Parse(o.Score), Augmentation = Augmentation.Parse(o.Augment), LatentComponents = o.LatentComponents,
                 },
                 DataDescription = description,
                 NormalClass = o.NormalClass,

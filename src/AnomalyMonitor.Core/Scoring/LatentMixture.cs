@@ -1,0 +1,113 @@
+using static TorchSharp.torch;
+
+namespace AnomalyMonitor.Core.Scoring;
+
+/// <summary>
+/// A mixture of K Gaussians fitted to the normal training codes: one per writing style, where a single
+/// Gaussian spreads over all of them and covers the space between. Fitted by k-means, then EM; each
+/// covariance is shrunk towards its average variance, as the single Gaussian's is. An image's score is
+/// the mixture's negative log-likelihood, shifted and scaled so that one component reduces it to the
+/// single Gaussian's score, the squared Mahalanobis distance over the dimensions (positive, about 1 for
+/// a normal code).
+/// </summary>
+public sealed record LatentMixture(float[] Weights, float[][] Means, float[][] Precisions, double[] LogDeterminants)
+{
+    public int Components => Weights.Length;
+    public int Dimensions => Means[0].Length;
+
+    /// <summary>Fits <paramref name="components"/> Gaussians to N x d codes (any device; fitted on the CPU in double precision).</summary>
+    public static LatentMixture Fit(Tensor codes, int components, double shrinkage = 0.01, int iterations = 30, int seed = 1)
+    {
+        using var scope = NewDisposeScope();
+        var x = codes.detach().cpu().to(float64);
+        long n = x.shape[0];
+        if (components < 1) throw new ArgumentException($"A latent mixture needs at least 1 component, got {components}.", nameof(components));
+        if (n < 2 * components) throw new ArgumentException($"A latent mixture of {components} components needs at least {2 * components} codes, got {n}.", nameof(codes));
+        var resp = nn.functional.one_hot(KMeans(x, components, seed), components).to(float64);
+        var fitted = MStep(x, resp, shrinkage);
+        for (int it = 0; it < iterations; it++)
+        {
+            if (it > 0) fitted = MStep(x, resp, shrinkage);
+            var logp = LogLikelihoods(x, fitted.LogWeights, fitted.Means, fitted.Precisions, fitted.LogDets);
+            resp = (logp - logp.logsumexp(1, keepdim: true)).exp();
+        }
+        return new LatentMixture(
+            [.. fitted.LogWeights.exp().data<double>().ToArray().Select(v => (float)v)],
+            [.. Enumerable.Range(0, components).Select(k => fitted.Means[k].to(float32).data<float>().ToArray())],
+            [.. fitted.Precisions.Select(p => p.to(float32).flatten().data<float>().ToArray())],
+            fitted.LogDets);
+    }
+
+    /// <summary>Hard assignments after a few rounds of k-means from K seeded codes.</summary>
+    private static Tensor KMeans(Tensor x, int components, int seed)
+    {
+        long n = x.shape[0];
+        var rng = new Random(seed);
+        var start = Enumerable.Range(0, (int)n).OrderBy(_ => rng.Next()).Take(components).Select(i => (long)i).ToArray();
+        var centres = x.index_select(0, tensor(start));
+        for (int it = 0; it < 10; it++)
+        {
+            var assign = cdist(x, centres).argmin(1);
+            centres = stack([.. Enumerable.Range(0, components).Select(k =>
+            {
+                var members = (assign == k).nonzero().flatten();
+                return members.shape[0] > 0 ? x.index_select(0, members).mean([0L]) : centres[k];
+            })]);
+        }
+        return cdist(x, centres).argmin(1);
+    }
+
+    private static (Tensor LogWeights, Tensor Means, Tensor[] Precisions, double[] LogDets) MStep(Tensor x, Tensor resp, double shrinkage)
+    {
+        long n = x.shape[0], d = x.shape[1];
+        int components = (int)resp.shape[1];
+        var counts = resp.sum([0L]) + 1e-9; // sum(0) would read the 0 as a ScalarType
+        var means = resp.t().matmul(x) / counts.unsqueeze(1);
+        var precisions = new Tensor[components];
+        var logDets = new double[components];
+        for (int k = 0; k < components; k++)
+        {
+            var centred = x - means[k];
+            var cov = (centred * resp.select(1, k).unsqueeze(1)).t().matmul(centred) / counts.select(0, k);
+            // A dead unit (a ReLU that never fires) has zero variance: the floor keeps the inverse finite.
+            double average = Math.Max(cov.diagonal().mean().item<double>(), 1e-12);
+            cov = ((1 - shrinkage) * cov) + (shrinkage * average * eye(d, dtype: float64));
+            var factor = linalg.cholesky(cov);
+            precisions[k] = cholesky_inverse(factor);
+            logDets[k] = 2 * factor.diagonal().log().sum().item<double>();
+        }
+        return ((counts / n).log(), means, precisions, logDets);
+    }
+
+    /// <summary>N x K: each component's log weight less half its log-determinant and half the squared Mahalanobis distance.</summary>
+    private static Tensor LogLikelihoods(Tensor x, Tensor logWeights, Tensor means, Tensor[] precisions, double[] logDets) =>
+        stack([.. Enumerable.Range(0, precisions.Length).Select(k =>
+        {
+            var centred = x - means[k];
+            var mahalanobis = (centred.matmul(precisions[k]) * centred).sum([1L]);
+            return logWeights[k] - (0.5 * logDets[k]) - (0.5 * mahalanobis);
+        })], 1);
+
+    /// <summary>The score of each row of N x d codes (see the summary); call inside a dispose scope.</summary>
+    public Tensor Score(Tensor codes, Device device)
+    {
+        var x = codes.flatten(1);
+        int d = Dimensions;
+        var logWeights = tensor(Weights, device: device).log();
+        var means = tensor(Means.SelectMany(m => m).ToArray(), [Components, d], device: device);
+        var precisions = Precisions.Select(p => tensor(p, [d, d], device: device)).ToArray();
+        var logp = LogLikelihoods(x, logWeights, means, precisions, LogDeterminants);
+        // 2·max_k(log w_k − ½ log|Σ_k|) + 2 log K bounds −2·logsumexp from below: the shifted score is never negative.
+        double bound = Enumerable.Range(0, Components).Max(k => Math.Log(Weights[k]) - (0.5 * LogDeterminants[k])) + Math.Log(Components);
+        return ((2 * bound) - (2 * logp.logsumexp(1))).clamp_min(0) / d;
+    }
+
+    /// <summary>What keeps this mixture from scoring codes of <paramref name="dimensions"/> values; empty when it can.</summary>
+    public IEnumerable<string> Problems(int dimensions)
+    {
+        if (Components < 1 || Means.Length != Components || Precisions.Length != Components || LogDeterminants.Length != Components)
+            yield return $"its latent mixture lists {Weights.Length} weights, {Means.Length} means, {Precisions.Length} precisions and {LogDeterminants.Length} log-determinants";
+        else if (Means.Any(m => m.Length != dimensions) || Precisions.Any(p => p.Length != dimensions * dimensions))
+            yield return $"its latent mixture does not have {dimensions} dimensions for a code of {dimensions}";
+    }
+}

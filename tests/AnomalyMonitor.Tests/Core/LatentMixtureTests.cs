@@ -1,0 +1,99 @@
+using AnomalyMonitor.Core.Data;
+using AnomalyMonitor.Core.Models;
+using AnomalyMonitor.Core.Runtime;
+using AnomalyMonitor.Core.Scoring;
+using AnomalyMonitor.Core.Storage;
+using AnomalyMonitor.Core.Training;
+using AnomalyMonitor.Tests.Support;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace AnomalyMonitor.Tests.Core;
+
+/// <summary>The latent mixture: finds the styles in the codes, reduces to the single Gaussian with one component, and travels with the model.</summary>
+[Collection(TorchCollection.Name)]
+public sealed class LatentMixtureTests : IDisposable
+{
+    private readonly TempDir _dir = new();
+
+    public LatentMixtureTests() => TorchRuntime.EnsureLoaded();
+
+    public void Dispose() => _dir.Dispose();
+
+    /// <summary>N codes of d values from two tight clusters at ±5 on the first axis.</summary>
+    private static float[] TwoStyles(int n, int d, int seed)
+    {
+        var rng = new Random(seed);
+        var codes = new float[n * d];
+        for (int i = 0; i < n; i++)
+            for (int j = 0; j < d; j++)
+                codes[(i * d) + j] = (float)((j == 0 ? (i % 2 == 0 ? 5 : -5) : 0) + (0.5 * Normal(rng)));
+        return codes;
+    }
+
+    private static double Normal(Random rng) => Math.Sqrt(-2 * Math.Log(1 - rng.NextDouble())) * Math.Cos(2 * Math.PI * rng.NextDouble());
+
+    private static float[] Scores(Func<Tensor, Tensor> score, float[] codes, int d)
+    {
+        using var scope = NewDisposeScope();
+        return score(tensor(codes, [codes.Length / d, d])).data<float>().ToArray();
+    }
+
+    [Fact]
+    public void Two_components_find_two_styles_and_the_gap_between_them_scores_as_an_anomaly()
+    {
+        const int d = 4;
+        var codes = TwoStyles(400, d, seed: 3);
+        using var bank = tensor(codes, [400, d]);
+        var mixture = LatentMixture.Fit(bank, 2);
+        Assert.All(mixture.Weights, w => Assert.InRange(w, 0.4, 0.6));
+        Assert.Equal([-5.0, 5.0], mixture.Means.Select(m => Math.Round(m[0])).Order());
+
+        var single = LatentGaussian.Fit(codes, 400, d);
+        float[] centre = [5, 0, 0, 0], gap = [0, 0, 0, 0];
+        var byMixture = Scores(c => mixture.Score(c, CPU), [.. centre, .. gap], d);
+        var byGaussian = Scores(c => single.Score(c, CPU), [.. centre, .. gap], d);
+        // One Gaussian spans both styles, so the empty space between them looks ordinary; the mixture sees it is not.
+        Assert.True(byMixture[1] > 20 * byMixture[0], $"mixture: centre {byMixture[0]}, gap {byMixture[1]}");
+        Assert.True(byGaussian[1] < byGaussian[0], $"one Gaussian: centre {byGaussian[0]}, gap {byGaussian[1]}");
+    }
+
+    [Fact]
+    public void One_component_scores_as_the_single_Gaussian()
+    {
+        const int d = 6;
+        var codes = TwoStyles(300, d, seed: 5);
+        using var bank = tensor(codes, [300, d]);
+        var mixture = LatentMixture.Fit(bank, 1);
+        var single = LatentGaussian.Fit(codes, 300, d);
+        var probe = TwoStyles(50, d, seed: 9).Select(v => v * 1.5f).ToArray();
+        var a = Scores(c => mixture.Score(c, CPU), probe, d);
+        var b = Scores(c => single.Score(c, CPU), probe, d);
+        // EM's covariance divides by N, the single Gaussian's by N - 1: 300 codes put them 0.3% apart.
+        for (int i = 0; i < a.Length; i++) Assert.Equal(b[i], a[i], b[i] * 1e-2f);
+    }
+
+    [Fact]
+    public void A_model_trained_with_a_mixture_saves_it_scores_with_it_and_retrains_with_it()
+    {
+        var data = Synthetic.Set(blobs: 64, stripes: 8, noise: 8, seed: 21);
+        var model = _dir.File("model");
+        ModelBuilder.TrainAndSave(data, new BuildRequest
+        {
+            Spec = ModelSpec.Create(ModelSpec.Conv, data.Shape, 8),
+            Training = new TrainingOptions { Epochs = 2, BatchSize = 16, Seed = 1, Score = ScoreKind.Latent, LatentComponents = 3 },
+            DataDescription = "synthetic",
+            NormalClass = "0",
+        }, model, CPU, TimeProvider.System);
+
+        var manifest = ModelFiles.ReadManifest(model);
+        var mixture = Assert.IsType<LatentMixture>(manifest.Detector?.Mixture);
+        Assert.Equal(3, mixture.Components);
+        Assert.Equal(8, mixture.Dimensions);
+        Assert.Equal(3, TrainingOptions.Like(manifest).LatentComponents); // the next model of its line fits one too
+
+        using var loaded = ModelFiles.Load(model, CPU);
+        var scores = loaded.CreateScorer().Score(data);
+        Assert.All(scores, s => Assert.True(float.IsFinite(s) && s >= 0, $"score {s}"));
+    }
+}
