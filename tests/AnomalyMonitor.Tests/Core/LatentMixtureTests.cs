@@ -74,6 +74,18 @@ public sealed class LatentMixtureTests : IDisposable
     }
 
     [Fact]
+    public void Few_codes_for_many_components_still_give_a_finite_score()
+    {
+        // A cold start or a small retraining set: fewer codes per component than dimensions, and likely an empty cluster.
+        const int d = 8;
+        var codes = TwoStyles(12, d, seed: 11);
+        using var bank = tensor(codes, [12, d]);
+        var mixture = LatentMixture.Fit(bank, 5);
+        Assert.All(Scores(c => mixture.Score(c, CPU), TwoStyles(20, d, seed: 12), d), s => Assert.True(float.IsFinite(s) && s >= 0, $"score {s}"));
+        Assert.Throws<ArgumentException>(() => LatentMixture.Fit(bank, 7)); // fewer than two codes a component
+    }
+
+    [Fact]
     public void A_model_trained_with_a_mixture_saves_it_scores_with_it_and_retrains_with_it()
     {
         var data = Synthetic.Set(blobs: 64, stripes: 8, noise: 8, seed: 21);
