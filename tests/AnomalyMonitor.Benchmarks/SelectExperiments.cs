@@ -40,6 +40,12 @@ internal static class SelectExperiments
                     return [.. mixture.Score(codes, CPU).data<float>().ToArray().Select(v => Statistics.SafeLog(v))];
                 }
                 scores[$"gmm{k}"] = (Score(n), Score(a));
+                // A choice of K from normal data alone: the held-out normals' mean log-likelihood (less d/2·log 2π),
+                // recovered from the score, which is (2·bound − 2·log-likelihood) / d.
+                double bound = Enumerable.Range(0, k).Max(c => Math.Log(mixture.Weights[c]) - (0.5 * mixture.LogDeterminants[c])) + Math.Log(k);
+                double meanScore;
+                using (var s = NewDisposeScope()) meanScore = mixture.Score(n, CPU).mean().item<float>();
+                Console.WriteLine($"  gmm{k}: held-out normals' mean log-likelihood {bound - (mixture.Dimensions / 2.0 * meanScore):0.00}");
             }
         }
         foreach (var views in viewSets)
