@@ -22,6 +22,7 @@ public sealed class ScoringLaneTests : IDisposable
             ["Models:Threads"] = "2",
             ["Models:Lanes"] = "2",
             ["Pipeline:MaxBatchSize"] = "2",
+            ["Pipeline:DecodeWorkers"] = "2",
         }, builder => builder.Services.AddIngestSource<RecordingSource>(hosted: false));
         var holder = service.App.Services.GetRequiredService<ModelHolder>();
         await Wait.UntilAsync(() => holder.IsJudging, "the model loaded");
@@ -43,7 +44,10 @@ public sealed class ScoringLaneTests : IDisposable
         for (int i = 0; i < 40; i++)
             items.Add(i == 25 ? source.Item("fails", TestModel.NormalPng(i)) : source.Item($"item-{i:D2}", i % 4 == 3 ? TestModel.AnomalyPng(i) : TestModel.NormalPng(i)));
         foreach (var item in items) Assert.True(await intake.SubmitAsync(item, CancellationToken.None));
-        await Task.Delay(300);
+        // Out of the queue: at most 2 in the held batch and 2 in each worker's own, so 10 or more out means at
+        // least 3 in the ready queue of batches of at most 2, that is two batches waiting when the first is released.
+        var queue = service.App.Services.GetRequiredService<ItemQueue>();
+        await Wait.UntilAsync(() => queue.Count <= items.Count - 10, "the decoders filled the ready queue");
         release.Set();
 
         await Wait.UntilAsync(() => source.Settles.Count == items.Count, "every item settled");
