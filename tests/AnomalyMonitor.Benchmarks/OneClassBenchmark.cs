@@ -76,7 +76,7 @@ internal static class OneClassBenchmark
     private static (BuildRequest Request, string Label) Settings(string[] overrides, AnomalyMonitor.Core.Imaging.ImageShape shape)
     {
         // The service's recommended detector (Recommended, chosen on validation data from the training split) unless overridden.
-        var training = new TrainingOptions { Epochs = Recommended.Epochs, Score = Recommended.Score, Augmentation = Recommended.Augmentation };
+        var training = new TrainingOptions { Epochs = Recommended.Epochs, Score = Recommended.Score, Augmentation = Recommended.Augmentation, LatentComponents = Recommended.LatentComponents };
         string arch = Recommended.Architecture;
         int? latent = null;
         var error = ErrorMetric.Mse;

@@ -52,6 +52,8 @@ internal static class SelectBenchmark
         foreach (var c in classesText.Split(',').Select(int.Parse))
         {
             var (fit, valNormal, valAnomalies) = Protocol(train, c);
+            // limit=N: a cold start's sample (the service learns its first model from N images).
+            if (cfg.TryGetValue("limit", out var limit)) fit = fit.Subset([.. Enumerable.Range(0, Math.Min(fit.Count, int.Parse(limit, Inv)))]);
             var clock = Stopwatch.StartNew();
             var memberScores = new List<Dictionary<string, (double[] N, double[] A)>>();
             for (int m = 0; m < members; m++)

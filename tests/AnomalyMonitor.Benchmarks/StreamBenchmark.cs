@@ -68,7 +68,7 @@ internal static class StreamBenchmark
                 {
                     // The detector `train` and the service's cold start use by default.
                     Spec = ModelSpec.Create(Recommended.Architecture, train.Shape, Recommended.Latent(Recommended.Architecture)),
-                    Training = new TrainingOptions { Seed = seed, Epochs = Recommended.Epochs, Score = Recommended.Score, Augmentation = Recommended.Augmentation },
+                    Training = new TrainingOptions { Seed = seed, Epochs = Recommended.Epochs, Score = Recommended.Score, Augmentation = Recommended.Augmentation, LatentComponents = Recommended.LatentComponents },
                     NormalClass = c.ToString(Inv),
                 }, models, CPU, TimeProvider.System);
                 trainSeconds = clock.Elapsed.TotalSeconds;

@@ -45,7 +45,7 @@ public static class ModelBuilder
             ErrorMetric = request.ErrorMetric,
             Threshold = request.Threshold.ToString(),
             Training = new TrainingParameters(t.Epochs, t.BatchSize, t.LearningRate, t.ValidationSplit, t.Shuffle, t.Seed, t.Patience,
-                t.Noise.ToString(), result.StoppedEarly, Math.Round(result.Seconds, 2), t.MinSteps, result.Steps, result.EpochBudget, t.Augmentation.ToString()),
+                t.Noise.ToString(), result.StoppedEarly, Math.Round(result.Seconds, 2), t.MinSteps, result.Steps, result.EpochBudget, t.Augmentation.ToString(), t.LatentComponents),
             Detector = result.Detector,
             Data = new DataProvenance(data.Fingerprint(), request.DataDescription, data.Count, request.NormalClass),
             Calibration = result.Calibration!,

@@ -184,10 +184,11 @@ public static class Trainer
         var all = codes.ToArray();
         var latent = LatentGaussian.Fit(all, train.Length, dimensions, options.LatentShrinkage);
         LatentMixture? mixture = null;
-        if (options.LatentComponents > 1)
+        int components = Components(options.LatentComponents, train.Length, dimensions);
+        if (components > 1)
         {
             using var bank = tensor(all, [train.Length, dimensions]);
-            mixture = LatentMixture.Fit(bank, options.LatentComponents, options.LatentShrinkage, seed: options.Seed ?? 1);
+            mixture = LatentMixture.Fit(bank, components, options.LatentShrinkage, seed: options.Seed ?? 1);
         }
         var detector = new Detector(options.Score, latent, Mixture: mixture);
         if (options.Score != ScoreKind.Combined) return detector;
@@ -196,6 +197,17 @@ public static class Trainer
         var (lm, ls) = Statistics.MeanStd(parts.LatentScores.Select(e => Statistics.SafeLog(e)).ToArray());
         return detector with { Normalization = new ScoreNormalization(rm, Math.Max(rs, 1e-6), lm, Math.Max(ls, 1e-6)) };
     }
+
+    /// <summary>Codes per dimension each component's covariance needs: fewer, and its inverse is mostly shrinkage.</summary>
+    public const int CodesPerDimension = 2;
+
+    /// <summary>
+    /// The mixture a sample of <paramref name="codes"/> codes can carry: the requested count, but no more than
+    /// one component per <see cref="CodesPerDimension"/>·d codes, so a small cold start or retraining sample
+    /// falls back towards one Gaussian instead of fitting covariances it cannot estimate.
+    /// </summary>
+    public static int Components(int requested, int codes, int dimensions) =>
+        Math.Clamp(codes / (CodesPerDimension * Math.Max(1, dimensions)), 1, Math.Max(1, requested));
 
     internal static (int[] Train, int[] Validation) Split(int count, int validation, Random rng)
     {

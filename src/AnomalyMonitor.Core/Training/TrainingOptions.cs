@@ -84,7 +84,7 @@ public sealed record TrainingOptions
         Noise = NoiseSpec.Parse(manifest.Training.Noise),
         Augmentation = manifest.Training.Augmentation is { } a ? Augmentation.Parse(a) : Augmentation.None,
         Score = manifest.Detector?.Score ?? ScoreKind.Reconstruction,
-        LatentComponents = manifest.Detector?.Mixture?.Components ?? 1,
+        LatentComponents = manifest.Training.LatentComponents ?? manifest.Detector?.Mixture?.Components ?? 1,
         ValidationSplit = manifest.Training.ValidationSplit,
     };
 

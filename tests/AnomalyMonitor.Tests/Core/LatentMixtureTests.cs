@@ -108,4 +108,32 @@ public sealed class LatentMixtureTests : IDisposable
         var scores = loaded.CreateScorer().Score(data);
         Assert.All(scores, s => Assert.True(float.IsFinite(s) && s >= 0, $"score {s}"));
     }
+
+    [Theory]
+    [InlineData(5, 10_000, 64, 5)] // a full class: the count asked for
+    [InlineData(5, 750, 64, 5)]    // a cold start from 1,000 images (a quarter held out)
+    [InlineData(5, 300, 64, 2)]
+    [InlineData(5, 100, 64, 1)]    // one Gaussian
+    [InlineData(1, 10_000, 64, 1)]
+    public void A_small_sample_fits_fewer_components(int requested, int codes, int dimensions, int expected) =>
+        Assert.Equal(expected, Trainer.Components(requested, codes, dimensions));
+
+    [Fact]
+    public void A_sample_too_small_for_its_mixture_fits_fewer_and_its_retraining_asks_again()
+    {
+        var data = Synthetic.Set(blobs: 64, stripes: 8, noise: 8, seed: 22); // 80 images: 60 train, 20 held out
+        var model = _dir.File("model-small");
+        ModelBuilder.TrainAndSave(data, new BuildRequest
+        {
+            Spec = ModelSpec.Create(ModelSpec.Conv, data.Shape, 8),
+            Training = new TrainingOptions { Epochs = 1, BatchSize = 16, Seed = 1, Score = ScoreKind.Latent, LatentComponents = 64 },
+            DataDescription = "synthetic",
+            NormalClass = "0",
+        }, model, CPU, TimeProvider.System);
+
+        var manifest = ModelFiles.ReadManifest(model);
+        Assert.Equal(Trainer.Components(64, 60, 8), manifest.Detector?.Mixture?.Components); // 3: 60 codes of 8 values
+        Assert.Equal(64, manifest.Training.LatentComponents);
+        Assert.Equal(64, TrainingOptions.Like(manifest).LatentComponents); // a larger sample later may carry more
+    }
 }
