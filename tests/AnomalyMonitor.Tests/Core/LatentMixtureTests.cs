@@ -89,14 +89,7 @@ public sealed class LatentMixtureTests : IDisposable
     public void A_model_trained_with_a_mixture_saves_it_scores_with_it_and_retrains_with_it()
     {
         var data = Synthetic.Set(blobs: 64, stripes: 8, noise: 8, seed: 21);
-        var model = _dir.File("model");
-        ModelBuilder.TrainAndSave(data, new BuildRequest
-        {
-            Spec = ModelSpec.Create(ModelSpec.Conv, data.Shape, 8),
-            Training = new TrainingOptions { Epochs = 2, BatchSize = 16, Seed = 1, Score = ScoreKind.Latent, LatentComponents = 3 },
-            DataDescription = "synthetic",
-            NormalClass = "0",
-        }, model, CPU, TimeProvider.System);
+        var model = TrainWithMixture(data, "model", epochs: 2, components: 3);
 
         var manifest = ModelFiles.ReadManifest(model);
         var mixture = Assert.IsType<LatentMixture>(manifest.Detector?.Mixture);
@@ -122,18 +115,24 @@ public sealed class LatentMixtureTests : IDisposable
     public void A_sample_too_small_for_its_mixture_fits_fewer_and_its_retraining_asks_again()
     {
         var data = Synthetic.Set(blobs: 64, stripes: 8, noise: 8, seed: 22); // 80 images: 60 train, 20 held out
-        var model = _dir.File("model-small");
-        ModelBuilder.TrainAndSave(data, new BuildRequest
-        {
-            Spec = ModelSpec.Create(ModelSpec.Conv, data.Shape, 8),
-            Training = new TrainingOptions { Epochs = 1, BatchSize = 16, Seed = 1, Score = ScoreKind.Latent, LatentComponents = 64 },
-            DataDescription = "synthetic",
-            NormalClass = "0",
-        }, model, CPU, TimeProvider.System);
+        var model = TrainWithMixture(data, "model-small", epochs: 1, components: 64);
 
         var manifest = ModelFiles.ReadManifest(model);
         Assert.Equal(Trainer.Components(64, 60, 8), manifest.Detector?.Mixture?.Components); // 3: 60 codes of 8 values
         Assert.Equal(64, manifest.Training.LatentComponents);
         Assert.Equal(64, TrainingOptions.Like(manifest).LatentComponents); // a larger sample later may carry more
+    }
+
+    private string TrainWithMixture(ImageSet data, string name, int epochs, int components)
+    {
+        var model = _dir.File(name);
+        ModelBuilder.TrainAndSave(data, new BuildRequest
+        {
+            Spec = ModelSpec.Create(ModelSpec.Conv, data.Shape, 8),
+            Training = new TrainingOptions { Epochs = epochs, BatchSize = 16, Seed = 1, Score = ScoreKind.Latent, LatentComponents = components },
+            DataDescription = "synthetic",
+            NormalClass = "0",
+        }, model, CPU, TimeProvider.System);
+        return model;
     }
 }
