@@ -35,6 +35,8 @@ public sealed class CliTests : IDisposable
         Assert.True(trained.ExitCode == 0, trained.Stderr + trained.Stdout);
         Assert.Contains("epoch 8/8", trained.Stdout); // plain lines when not on a terminal
         Assert.Contains("threshold:", trained.Stdout);
+        // 180 training codes of 64 values carry one Gaussian, not the five the default asks for.
+        Assert.Contains("latent density: one Gaussian on 64-value codes (5 asked", trained.Stdout);
         Assert.Matches(@"on its calibration: flags \d+\.\d\d% of \d+ held-out normals; skew -?\d+\.\d\d", trained.Stdout);
 
         var evaluated = await CliProcess.RunAsync("evaluate", "--model", model, "--data", test, "--json", "--plots", _dir.File("plots"));
