@@ -104,7 +104,7 @@ internal static class OneClassBenchmark
         }
         var spec = ModelSpec.Create(arch, shape, latent ?? Recommended.Latent(arch));
         var label = overrides.Length == 0 ? "tool defaults" : "defaults with " + string.Join(", ", overrides);
-        label += $" (arch {spec.Architecture}, latent {spec.Latent}, loss {training.Loss}, error {error}, epochs {training.Epochs}, patience {training.Patience}, noise {training.Noise}, score {training.Score}, augment {training.Augmentation}, threshold {threshold})";
+        label += $" (arch {spec.Architecture}, latent {spec.Latent}, loss {training.Loss}, error {error}, epochs {training.Epochs}, patience {training.Patience}, noise {training.Noise}, score {training.Score}, latent components {training.LatentComponents}, augment {training.Augmentation}, threshold {threshold})";
         return (new BuildRequest { Spec = spec, Training = training, ErrorMetric = error, Threshold = threshold }, label);
     }
 

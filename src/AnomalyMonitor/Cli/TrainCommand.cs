@@ -108,7 +108,7 @@ internal static class TrainCommand
             Console.WriteLine($"model: {spec.Architecture}, {manifest.ParameterCount:N0} parameters, best epoch {manifest.BestEpoch} of {manifest.History.Count} (budget {manifest.Training.EpochBudget}), {manifest.Training.Steps:N0} steps, {manifest.Training.Seconds.ToString("0.0", inv)} s{(manifest.Training.StoppedEarly ? ", stopped early" : "")}");
             if (manifest.Detector is { Latent: not null } detector)
                 Console.WriteLine($"latent density: {(detector.Mixture is { } m ? $"a mixture of {m.Components} Gaussians" : "one Gaussian")} on {detector.Latent.Dimensions}-value codes" +
-                    (manifest.Training.LatentComponents is { } asked && asked != (detector.Mixture?.Components ?? 1) ? $" ({asked} asked; the sample carries at most one a {Trainer.CodesPerDimension}·d codes)" : ""));
+                    (manifest.Training.LatentComponents is { } asked && asked != (detector.Mixture?.Components ?? 1) ? $" ({asked} asked; the sample carries at most one per {Trainer.CodesPerDimension}·d codes)" : ""));
             Console.WriteLine($"calibration ({cal.Source}, {cal.Count} images): mean {cal.Mean.ToString("G5", inv)}, σ {cal.Std.ToString("G5", inv)}, log-mean {cal.LogMean.ToString("G5", inv)}, log-σ {cal.LogStd.ToString("G5", inv)}");
             Console.WriteLine($"threshold: {policy.UpperThreshold(cal).ToString("G6", inv)} ({policy})");
             if (CalibrationCheck.Of(policy, cal) is { } check)

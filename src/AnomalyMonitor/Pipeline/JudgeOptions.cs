@@ -30,6 +30,12 @@ public sealed class JudgeOptions
     /// crowd there, and a stream mostly of them must not teach the judge they are normal. 0: off.
     /// </summary>
     public double Guard { get; set; } = 3;
+    /// <summary>
+    /// The calibration's weight beside the window, in multiples of its count of held-out scores: the threshold
+    /// comes from both, pooled by size, so a short run of unusually clean (or rough) normals cannot move it
+    /// further than its evidence allows. 0: the window alone.
+    /// </summary>
+    public double CalibrationWeight { get; set; } = 1;
     public TimeSpan SaveInterval { get; set; } = TimeSpan.FromSeconds(30);
     public DriftOptions Drift { get; set; } = new();
 }
@@ -59,6 +65,7 @@ internal sealed class JudgeOptionsValidator : IValidateOptions<JudgeOptions>
         if (o.MinWindow < 2 || o.MinWindow > o.Window) f.Add($"Judge:MinWindow must be between 2 and Judge:Window ({o.Window}), was {o.MinWindow}.");
         if (o.Accept > o.K) f.Add($"Judge:Accept ({o.Accept}) must not exceed Judge:K ({o.K}): only items well inside the normal range may train the next model.");
         if (!(o.Guard >= 0)) f.Add($"Judge:Guard must be 0 (off) or positive, was {o.Guard}.");
+        if (!(o.CalibrationWeight >= 0) || double.IsInfinity(o.CalibrationWeight)) f.Add($"Judge:CalibrationWeight must be 0 (the window alone) or positive, was {o.CalibrationWeight}.");
         OptionChecks.Positive(f, "Judge:SaveInterval", o.SaveInterval);
         if (o.Drift.Fraction is <= 0 or > 1) f.Add($"Judge:Drift:Fraction must be in (0, 1], was {o.Drift.Fraction}.");
         OptionChecks.Positive(f, "Judge:Drift:Duration", o.Drift.Duration);

@@ -237,6 +237,7 @@ public sealed class ModelHolder(
         TruncationCorrection = o.TruncationCorrection,
         Accept = o.Accept,
         Guard = o.Guard,
+        CalibrationWeight = o.CalibrationWeight,
         Rule = string.IsNullOrWhiteSpace(o.Rule) ? null : ThresholdPolicy.Parse(o.Rule),
     };
 

@@ -41,7 +41,7 @@ public class RollingJudgeTests
     public void Uses_calibration_until_the_window_is_full_enough_then_the_window()
     {
         var calibration = CalibrationStats.From([0.010f, 0.012f, 0.011f, 0.013f, 0.009f], "validation");
-        var judge = new RollingJudge(new JudgeSettings { Space = StatisticSpace.Linear, MinWindow = 3, Window = 10, TruncationCorrection = false }, calibration);
+        var judge = new RollingJudge(new JudgeSettings { Space = StatisticSpace.Linear, MinWindow = 3, Window = 10, TruncationCorrection = false, CalibrationWeight = 0 }, calibration);
         Assert.Equal(calibration.Mean + 3 * calibration.Std, judge.Threshold, 12);
         Assert.False(judge.Judge(0.011).FromWindow);
         judge.Judge(0.012);
@@ -50,6 +50,49 @@ public class RollingJudgeTests
         double[] window = [0.011, 0.012, 0.010];
         double mean = window.Average(), std = Math.Sqrt(window.Select(x => (x - mean) * (x - mean)).Average());
         Assert.Equal(mean + 3 * std, judge.Threshold, 12);
+    }
+
+    [Fact]
+    public void The_calibration_and_the_window_pool_like_one_sample_of_both()
+    {
+        float[] held = [0.010f, 0.012f, 0.011f, 0.013f, 0.009f];
+        var calibration = CalibrationStats.From(held, "validation");
+        var judge = new RollingJudge(new JudgeSettings { Space = StatisticSpace.Linear, MinWindow = 3, Window = 10, TruncationCorrection = false, Guard = 0 }, calibration);
+        double[] window = [0.0100, 0.0105, 0.0095];
+        foreach (var w in window) judge.Judge(w);
+        Assert.True(judge.UsingWindow);
+        // Weight 1: each held-out score counts as one window score, so the statistics are those of all eight.
+        var (mean, std) = Statistics.MeanStd([.. held.Select(h => (double)h), .. window]);
+        Assert.Equal(mean, judge.Statistics().Mean, 12);
+        Assert.Equal(std, judge.Statistics().Std, 12);
+        Assert.Equal(mean + 3 * std, judge.Threshold, 12);
+    }
+
+    /// <summary>
+    /// Normals in the order a test split comes in: a clean stretch first (σ 0.6 of the calibration's). A window
+    /// of that stretch alone sets the threshold far down, and the normals after it pay in false alarms; pooled
+    /// with the 1,000 held-out scores, the threshold moves only part of the way.
+    /// </summary>
+    [Fact]
+    public void A_clean_stretch_of_normals_moves_the_pooled_threshold_only_as_far_as_its_evidence()
+    {
+        double LogThresholdAfterCleanStretch(double weight, out double calibrationThreshold)
+        {
+            var rng = new Random(5);
+            var calibration = CalibrationStats.From(Enumerable.Range(0, 1000).Select(_ => (float)Math.Exp(-4 + 0.5 * Gaussian(rng))).ToArray(), "validation");
+            var judge = new RollingJudge(new JudgeSettings { K = 2, Window = 5000, MinWindow = 200, CalibrationWeight = weight }, calibration);
+            calibrationThreshold = Math.Log(judge.Threshold);
+            for (int i = 0; i < 600; i++) judge.Judge(Math.Exp(-4 + 0.3 * Gaussian(rng)));
+            Assert.True(judge.UsingWindow);
+            return Math.Log(judge.Threshold);
+        }
+        // In log space (this seed): calibration -2.97; the window alone -3.24, 0.27 below; pooled (1,000 held-out
+        // against about 500 accepted) -3.03, a fifth of that way.
+        double alone = LogThresholdAfterCleanStretch(0, out double calibration);
+        double pooled = LogThresholdAfterCleanStretch(1, out _);
+        Assert.True(calibration - alone > 0.15, $"the window alone moved the log-threshold from {calibration:F3} to {alone:F3}");
+        Assert.True(calibration - pooled < 0.5 * (calibration - alone), $"pooled: {pooled:F3}, alone: {alone:F3}, calibration: {calibration:F3}");
+        Assert.True(pooled < calibration, $"pooled: {pooled:F3} should still move towards the stretch from {calibration:F3}");
     }
 
     [Fact]
@@ -111,7 +154,8 @@ public class RollingJudgeTests
     {
         var rng = new Random(7);
         var calibration = LogNormalCalibration(rng);
-        var judge = new RollingJudge(new JudgeSettings { K = 3, Window = 1000, MinWindow = 200, Guard = guard }, calibration);
+        // The window alone: pooled with the calibration, the climb without the guard would be diluted, not gone.
+        var judge = new RollingJudge(new JudgeSettings { K = 3, Window = 1000, MinWindow = 200, Guard = guard, CalibrationWeight = 0 }, calibration);
         double Normal() => Math.Exp(-4 + 0.5 * Gaussian(rng));
         for (int i = 0; i < 5000; i++)
         {
