@@ -23,6 +23,10 @@ internal static class EvaluateCommand
         var limit = CommonOptions.Limit();
         var threshold = new Option<string?>("--threshold") { Description = "Override the model's threshold rule, e.g. percentile:p=99 or mean-ksigma:k=3,linear." };
         var json = new Option<bool>("--json") { Description = "Print one JSON object (threshold, flagged, total, accuracy, precision, recall, f1, auroc, aupr, confusion)." };
+        var replay = new Option<bool>("--replay")
+        {
+            Description = "Also judge the images in their order as the service does: a rolling window with the Judge defaults, learning from what it accepts.",
+        };
         var plots = new Option<string?>("--plots") { Description = "Write PNG figures to this directory: reconstructions, error histogram, loss curves." };
         var batchSize = CommonOptions.BatchSize(64, "Images per scoring batch.");
         var device = CommonOptions.Device();
@@ -30,7 +34,7 @@ internal static class EvaluateCommand
 
         var command = new Command("evaluate", "Score labelled data and report how well the model separates anomalies.")
         {
-            model, data, normalClass, split, limit, threshold, json, plots, batchSize, device, maxBytes,
+            model, data, normalClass, split, limit, threshold, json, replay, plots, batchSize, device, maxBytes,
         };
         command.SetAction((parse, ct) => CliRunner.RunAsync(token =>
         {
@@ -56,10 +60,18 @@ internal static class EvaluateCommand
                 var files = EvaluationPlots.WriteAll(plotDir, loaded, load.Images, report);
                 foreach (var f in files) Console.Error.WriteLine($"plot: {f}");
             }
+            var replayed = parse.GetValue(replay) ? Replay.Run(report, loaded.Manifest.Calibration, new JudgeSettings()) : null;
             if (parse.GetValue(json))
-                Console.WriteLine(JsonSerializer.Serialize(ToJson(report), JsonOut));
+            {
+                var fields = ToJson(report);
+                if (replayed is not null) fields["replay"] = ToJson(replayed);
+                Console.WriteLine(JsonSerializer.Serialize(fields, JsonOut));
+            }
             else
+            {
                 PrintText(report, deviceNote, load.Description, normalText);
+                if (replayed is not null) PrintReplay(replayed);
+            }
             return load.Rejected.Count > 0 ? ExitCodes.SomeInputsRejected : ExitCodes.Ok;
         }, ct));
         return command;
@@ -89,6 +101,28 @@ internal static class EvaluateCommand
                 ["fn"] = m.Confusion.FalseNegative,
             },
         };
+    }
+
+    private static Dictionary<string, object?> ToJson(ReplayReport r) => new()
+    {
+        ["flagged"] = r.Flagged,
+        ["total"] = r.Total,
+        ["falseAlarmRate"] = Finite(r.FalseAlarmRate),
+        ["recall"] = Finite(r.Recall),
+        ["finalThreshold"] = r.FinalThreshold,
+        ["window"] = r.WindowCount,
+    };
+
+    private static void PrintReplay(ReplayReport r)
+    {
+        var inv = CultureInfo.InvariantCulture;
+        var defaults = new JudgeSettings();
+        Console.WriteLine();
+        Console.WriteLine($"replayed in order through the service's rolling judge (window {defaults.Window}, min {defaults.MinWindow}, calibration weight {defaults.CalibrationWeight.ToString(inv)}):");
+        Console.WriteLine($"  flagged:      {r.Flagged} / {r.Total}");
+        if (r.Normals > 0) Console.WriteLine($"  false alarms: {r.NormalsFlagged} / {r.Normals} ({(100 * r.FalseAlarmRate).ToString("0.00", inv)}%)");
+        if (r.Anomalies > 0) Console.WriteLine($"  recall:       {r.AnomaliesFlagged} / {r.Anomalies} ({(100 * r.Recall).ToString("0.0", inv)}%)");
+        Console.WriteLine($"  threshold at the end: {r.FinalThreshold.ToString("G6", inv)} (window of {r.WindowCount} accepted scores)");
     }
 
     private static double? Finite(double? v) => v is { } x && double.IsFinite(x) ? x : null;

@@ -52,9 +52,14 @@ public sealed class CliTests : IDisposable
         foreach (var png in new[] { "reconstructions.png", "error-histogram.png", "loss-curves.png" })
             Assert.True(new FileInfo(Path.Combine(_dir.File("plots"), png)).Length > 1000, png);
 
-        var text = await CliProcess.RunAsync("evaluate", "--model", model, "--data", test);
+        var text = await CliProcess.RunAsync("evaluate", "--model", model, "--data", test, "--replay");
         Assert.Contains("auroc:", text.Stdout);
         Assert.Contains("flagged:", text.Stdout);
+        // 40 normals never fill the window (200): the replay judges by the calibration, exactly as evaluate does.
+        var flagged = System.Text.RegularExpressions.Regex.Match(text.Stdout, @"^flagged:\s+(\d+) / 80", System.Text.RegularExpressions.RegexOptions.Multiline);
+        Assert.True(flagged.Success, text.Stdout);
+        Assert.Contains($"replayed in order through the service's rolling judge", text.Stdout);
+        Assert.Matches($@"\n  flagged:\s+{flagged.Groups[1].Value} / 80\n", text.Stdout);
 
         File.WriteAllText(_dir.File("bad.png"), "not an image");
         var scored = await CliProcess.RunAsync("score", "--model", model, Path.Combine(test, "blob", "0000.png"), Path.Combine(test, "noise", "0079.png"), _dir.File("bad.png"));

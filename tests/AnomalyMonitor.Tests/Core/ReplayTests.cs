@@ -1,0 +1,52 @@
+using AnomalyMonitor.Core.Evaluation;
+using AnomalyMonitor.Core.Thresholds;
+
+namespace AnomalyMonitor.Tests.Core;
+
+public class ReplayTests
+{
+    private static double Gaussian(Random rng) => Math.Sqrt(-2 * Math.Log(1 - rng.NextDouble())) * Math.Cos(2 * Math.PI * rng.NextDouble());
+
+    private static EvaluationReport Report(CalibrationStats calibration, ThresholdPolicy policy, IReadOnlyList<(double Score, bool Anomaly)> stream)
+    {
+        var errors = stream.Select(s => (float)s.Score).ToArray();
+        var judgements = errors.Select(e => policy.Judge(e, calibration)).ToArray();
+        return new EvaluationReport(policy.UpperThreshold(calibration), policy, errors, judgements, [.. stream.Select(s => s.Anomaly)], null);
+    }
+
+    [Fact]
+    public void Fewer_normals_than_the_window_needs_are_judged_as_evaluate_judges_them()
+    {
+        var rng = new Random(3);
+        var calibration = CalibrationStats.From(Enumerable.Range(0, 1000).Select(_ => (float)Math.Exp(-4 + 0.5 * Gaussian(rng))).ToArray(), "validation");
+        var policy = ThresholdPolicy.Parse("mean-ksigma:k=2,log");
+        var stream = Enumerable.Range(0, 150).Select(i => i % 3 == 0 ? (Math.Exp(-4 + 5 * 0.5), true) : (Math.Exp(-4 + 0.5 * Gaussian(rng)), false)).ToList();
+        var report = Report(calibration, policy, stream);
+        var replayed = Replay.Run(report, calibration, new JudgeSettings());
+        Assert.Equal(0, replayed.WindowCount); // under MinWindow (200) accepted: the calibration judges throughout
+        Assert.Equal(report.Flagged, replayed.Flagged);
+        Assert.Equal(50, replayed.AnomaliesFlagged);
+        Assert.Equal(100, replayed.Normals);
+    }
+
+    /// <summary>A clean stretch of normals first, as a test split's cleaner writers come first: the order matters to the service's judge.</summary>
+    [Fact]
+    public void A_clean_stretch_first_makes_the_window_alone_flag_more_of_the_rest_than_evaluate()
+    {
+        var rng = new Random(4);
+        var calibration = CalibrationStats.From(Enumerable.Range(0, 1000).Select(_ => (float)Math.Exp(-4 + 0.5 * Gaussian(rng))).ToArray(), "validation");
+        var policy = ThresholdPolicy.Parse("mean-ksigma:k=2,log");
+        var stream = Enumerable.Range(0, 600).Select(_ => (Math.Exp(-4 + 0.3 * Gaussian(rng)), false))
+            .Concat(Enumerable.Range(0, 1000).Select(_ => (Math.Exp(-4 + 0.5 * Gaussian(rng)), false)))
+            .Concat(Enumerable.Range(0, 100).Select(_ => (Math.Exp(-4 + 5 * 0.5), true))).ToList();
+        var report = Report(calibration, policy, stream);
+        int fixedFlags = report.Judgements.Take(1600).Count(j => j.IsAnomaly);
+        var alone = Replay.Run(report, calibration, new JudgeSettings { CalibrationWeight = 0 });
+        var pooled = Replay.Run(report, calibration, new JudgeSettings());
+        // This seed: evaluate flags 26 of the 1,600 normals, the window alone 50, pooled with the calibration 35.
+        Assert.True(alone.NormalsFlagged > 1.5 * fixedFlags, $"window alone {alone.NormalsFlagged}, evaluate {fixedFlags}");
+        Assert.True(pooled.NormalsFlagged - fixedFlags < 0.6 * (alone.NormalsFlagged - fixedFlags), $"pooled {pooled.NormalsFlagged}, alone {alone.NormalsFlagged}, evaluate {fixedFlags}");
+        Assert.Equal(100, pooled.AnomaliesFlagged);
+        Assert.True(pooled.WindowCount > 0);
+    }
+}
