@@ -60,7 +60,8 @@ internal static class EvaluateCommand
                 var files = EvaluationPlots.WriteAll(plotDir, loaded, load.Images, report);
                 foreach (var f in files) Console.Error.WriteLine($"plot: {f}");
             }
-            var replayed = parse.GetValue(replay) ? Replay.Run(report, loaded.Manifest.Calibration, new JudgeSettings()) : null;
+            var judge = new JudgeSettings(); // the service's Judge:* defaults
+            var replayed = parse.GetValue(replay) ? Replay.Run(report, loaded.Manifest.Calibration, judge) : null;
             if (parse.GetValue(json))
             {
                 var fields = ToJson(report);
@@ -70,7 +71,7 @@ internal static class EvaluateCommand
             else
             {
                 PrintText(report, deviceNote, load.Description, normalText);
-                if (replayed is not null) PrintReplay(replayed);
+                if (replayed is not null) PrintReplay(replayed, judge);
             }
             return load.Rejected.Count > 0 ? ExitCodes.SomeInputsRejected : ExitCodes.Ok;
         }, ct));
@@ -113,10 +114,9 @@ internal static class EvaluateCommand
         ["window"] = r.WindowCount,
     };
 
-    private static void PrintReplay(ReplayReport r)
+    private static void PrintReplay(ReplayReport r, JudgeSettings defaults)
     {
         var inv = CultureInfo.InvariantCulture;
-        var defaults = new JudgeSettings();
         Console.WriteLine();
         Console.WriteLine($"replayed in order through the service's rolling judge (window {defaults.Window}, min {defaults.MinWindow}, calibration weight {defaults.CalibrationWeight.ToString(inv)}):");
         Console.WriteLine($"  flagged:      {r.Flagged} / {r.Total}");

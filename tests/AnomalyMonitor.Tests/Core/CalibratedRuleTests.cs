@@ -1,12 +1,11 @@
 using AnomalyMonitor.Core.Thresholds;
+using static AnomalyMonitor.Tests.Support.Draws;
 
 namespace AnomalyMonitor.Tests.Core;
 
 /// <summary>The rules that promise a false-alarm rate, checked on synthetic scores whose distribution is known.</summary>
 public class CalibratedRuleTests
 {
-    private static double Gaussian(Random rng) => Math.Sqrt(-2 * Math.Log(1 - rng.NextDouble())) * Math.Cos(2 * Math.PI * rng.NextDouble());
-
     /// <summary>A Gumbel variable: right-skewed, with a heavier right tail than a Gaussian of the same σ.</summary>
     private static double Gumbel(Random rng) => -Math.Log(-Math.Log(1 - rng.NextDouble()));
 

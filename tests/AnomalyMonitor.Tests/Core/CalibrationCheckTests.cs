@@ -1,12 +1,11 @@
 using AnomalyMonitor.Core.Thresholds;
+using static AnomalyMonitor.Tests.Support.Draws;
 
 namespace AnomalyMonitor.Tests.Core;
 
 /// <summary>The check training prints: how many of its own held-out normals a rule flags, and why.</summary>
 public class CalibrationCheckTests
 {
-    private static double Gaussian(Random rng) => Math.Sqrt(-2 * Math.Log(1 - rng.NextDouble())) * Math.Cos(2 * Math.PI * rng.NextDouble());
-
     /// <summary>An exponential variable: skew 2, and mean + 3σ (= 4) is passed by e⁻⁴ = 1.8% of it, against 0.13% of a Gaussian.</summary>
     private static double Exponential(Random rng) => -Math.Log(1 - rng.NextDouble());
 

@@ -1,12 +1,11 @@
 using AnomalyMonitor.Core.Evaluation;
 using AnomalyMonitor.Core.Thresholds;
+using static AnomalyMonitor.Tests.Support.Draws;
 
 namespace AnomalyMonitor.Tests.Core;
 
 public class ReplayTests
 {
-    private static double Gaussian(Random rng) => Math.Sqrt(-2 * Math.Log(1 - rng.NextDouble())) * Math.Cos(2 * Math.PI * rng.NextDouble());
-
     private static EvaluationReport Report(CalibrationStats calibration, ThresholdPolicy policy, IReadOnlyList<(double Score, bool Anomaly)> stream)
     {
         var errors = stream.Select(s => (float)s.Score).ToArray();
@@ -18,9 +17,9 @@ public class ReplayTests
     public void Fewer_normals_than_the_window_needs_are_judged_as_evaluate_judges_them()
     {
         var rng = new Random(3);
-        var calibration = CalibrationStats.From(Enumerable.Range(0, 1000).Select(_ => (float)Math.Exp(-4 + 0.5 * Gaussian(rng))).ToArray(), "validation");
+        var calibration = LogNormalCalibration(rng, 1000);
         var policy = ThresholdPolicy.Parse("mean-ksigma:k=2,log");
-        var stream = Enumerable.Range(0, 150).Select(i => i % 3 == 0 ? (Math.Exp(-4 + 5 * 0.5), true) : (Math.Exp(-4 + 0.5 * Gaussian(rng)), false)).ToList();
+        var stream = Enumerable.Range(0, 150).Select(i => i % 3 == 0 ? (Math.Exp(-4 + 5 * 0.5), true) : (LogNormal(rng), false)).ToList();
         var report = Report(calibration, policy, stream);
         var replayed = Replay.Run(report, calibration, new JudgeSettings());
         Assert.Equal(0, replayed.WindowCount); // under MinWindow (200) accepted: the calibration judges throughout
@@ -34,10 +33,10 @@ public class ReplayTests
     public void A_clean_stretch_first_makes_the_window_alone_flag_more_of_the_rest_than_evaluate()
     {
         var rng = new Random(4);
-        var calibration = CalibrationStats.From(Enumerable.Range(0, 1000).Select(_ => (float)Math.Exp(-4 + 0.5 * Gaussian(rng))).ToArray(), "validation");
+        var calibration = LogNormalCalibration(rng, 1000);
         var policy = ThresholdPolicy.Parse("mean-ksigma:k=2,log");
-        var stream = Enumerable.Range(0, 600).Select(_ => (Math.Exp(-4 + 0.3 * Gaussian(rng)), false))
-            .Concat(Enumerable.Range(0, 1000).Select(_ => (Math.Exp(-4 + 0.5 * Gaussian(rng)), false)))
+        var stream = Enumerable.Range(0, 600).Select(_ => (LogNormal(rng, 0.3), false))
+            .Concat(Enumerable.Range(0, 1000).Select(_ => (LogNormal(rng), false)))
             .Concat(Enumerable.Range(0, 100).Select(_ => (Math.Exp(-4 + 5 * 0.5), true))).ToList();
         var report = Report(calibration, policy, stream);
         int fixedFlags = report.Judgements.Take(1600).Count(j => j.IsAnomaly);

@@ -1,11 +1,10 @@
 using AnomalyMonitor.Core.Thresholds;
+using static AnomalyMonitor.Tests.Support.Draws;
 
 namespace AnomalyMonitor.Tests.Core;
 
 public class RollingJudgeTests
 {
-    private static double Gaussian(Random rng) => Math.Sqrt(-2 * Math.Log(1 - rng.NextDouble())) * Math.Cos(2 * Math.PI * rng.NextDouble());
-
     /// <summary>
     /// A stationary stream of log-normal scores (no model), fed through 100 window turnovers: the judge
     /// only adds what it judges normal, so without a correction the threshold would creep down.
@@ -19,12 +18,12 @@ public class RollingJudgeTests
         // Bound: with the correction the rate must stay within ×1.5 of where it started (and of nominal);
         // without it, the known downward creep of σ is allowed up to ×2.5 over 100 turnovers.
         var rng = new Random(42);
-        var calibration = CalibrationStats.From(Enumerable.Range(0, 5000).Select(_ => (float)Math.Exp(-4 + 0.5 * Gaussian(rng))).ToArray(), "validation");
+        var calibration = LogNormalCalibration(rng, 5000);
         var judge = new RollingJudge(new JudgeSettings { K = 3, Window = window, MinWindow = window, TruncationCorrection = correction }, calibration);
         double Rate(int n)
         {
             int flagged = 0;
-            for (int i = 0; i < n; i++) if (judge.Judge(Math.Exp(-4 + 0.5 * Gaussian(rng))).IsAnomaly) flagged++;
+            for (int i = 0; i < n; i++) if (judge.Judge(LogNormal(rng)).IsAnomaly) flagged++;
             return (double)flagged / n;
         }
         Rate(window);                           // the first fill, judged by the calibration
@@ -79,10 +78,10 @@ public class RollingJudgeTests
         double LogThresholdAfterCleanStretch(double weight, out double calibrationThreshold)
         {
             var rng = new Random(5);
-            var calibration = CalibrationStats.From(Enumerable.Range(0, 1000).Select(_ => (float)Math.Exp(-4 + 0.5 * Gaussian(rng))).ToArray(), "validation");
+            var calibration = LogNormalCalibration(rng, 1000);
             var judge = new RollingJudge(new JudgeSettings { K = 2, Window = 5000, MinWindow = 200, CalibrationWeight = weight }, calibration);
             calibrationThreshold = Math.Log(judge.Threshold);
-            for (int i = 0; i < 600; i++) judge.Judge(Math.Exp(-4 + 0.3 * Gaussian(rng)));
+            for (int i = 0; i < 600; i++) judge.Judge(LogNormal(rng, 0.3));
             Assert.True(judge.UsingWindow);
             return Math.Log(judge.Threshold);
         }
@@ -140,9 +139,6 @@ public class RollingJudgeTests
         Assert.Equal(judge.Threshold, again.Threshold, 12);
     }
 
-    private static CalibrationStats LogNormalCalibration(Random rng) =>
-        CalibrationStats.From(Enumerable.Range(0, 2000).Select(_ => (float)Math.Exp(-4 + 0.5 * Gaussian(rng))).ToArray(), "validation");
-
     /// <summary>
     /// The test split as a stream: 10% normals, 90% anomalies of which half sit just inside the accept cut
     /// (z in [0, 1)), where nothing can tell them from normals one at a time. Only their share gives them away.
@@ -153,10 +149,10 @@ public class RollingJudgeTests
     public void A_stream_mostly_of_anomalies_does_not_teach_the_window_and_normals_release_it(double guard)
     {
         var rng = new Random(7);
-        var calibration = LogNormalCalibration(rng);
+        var calibration = LogNormalCalibration(rng, 2000);
         // The window alone: pooled with the calibration, the climb without the guard would be diluted, not gone.
         var judge = new RollingJudge(new JudgeSettings { K = 3, Window = 1000, MinWindow = 200, Guard = guard, CalibrationWeight = 0 }, calibration);
-        double Normal() => Math.Exp(-4 + 0.5 * Gaussian(rng));
+        double Normal() => LogNormal(rng);
         for (int i = 0; i < 5000; i++)
         {
             double score = (i % 10) switch
@@ -192,9 +188,9 @@ public class RollingJudgeTests
     public void A_stream_of_normals_is_almost_never_held()
     {
         var rng = new Random(11);
-        var calibration = LogNormalCalibration(rng);
+        var calibration = LogNormalCalibration(rng, 2000);
         var judge = new RollingJudge(new JudgeSettings { K = 3, Window = 5000, MinWindow = 200 }, calibration);
-        for (int i = 0; i < 20_000; i++) judge.Judge(Math.Exp(-4 + 0.5 * Gaussian(rng)));
+        for (int i = 0; i < 20_000; i++) judge.Judge(LogNormal(rng));
         // About 84 blocks of 200; a 3σ test refuses about one normal block in 700.
         Assert.True(judge.BlocksLearned >= 80, $"{judge.BlocksLearned} blocks learned");
         Assert.True(judge.BlocksRefused <= 2, $"{judge.BlocksRefused} normal blocks refused");
@@ -204,7 +200,7 @@ public class RollingJudgeTests
     [Fact]
     public void Items_the_model_trained_on_are_judged_but_never_learned_from()
     {
-        var calibration = LogNormalCalibration(new Random(3));
+        var calibration = LogNormalCalibration(new Random(3), 2000);
         var judge = new RollingJudge(new JudgeSettings { MinWindow = 10, Window = 100 }, calibration);
         for (int i = 0; i < 50; i++)
         {
