@@ -28,9 +28,8 @@ public sealed class FolderLayout(string root)
     {
         var name = Path.GetFileName(file);
         var target = Path.Combine(folder, name);
-        for (int i = 1; File.Exists(target); i++)
+        for (int i = 1; !NoReplaceMove.TryMove(file, target); i++)
             target = Path.Combine(folder, $"{Path.GetFileNameWithoutExtension(name)}.{i}{Path.GetExtension(name)}");
-        File.Move(file, target);
         return target;
     }
 }
