@@ -45,13 +45,14 @@ internal static class PipelineBenchmark
 
     private sealed record Run(string Path, int Items, double Rate, double Raw, double RawTwo, double DecodeUs, double ScoreUs, double SinkUs, double ProcessUs, string PerSink, double OthersUs);
 
-    public static async Task<int> RunAsync(string dataDir, string scorer, int runs, int soakItems, int mqttItems, int lanes = 0)
+    public static async Task<int> RunAsync(string dataDir, string scorer, int runs, int soakItems, int mqttItems, int lanes = 0, IReadOnlyDictionary<string, string?>? settings = null)
     {
+        _settings = settings ?? new Dictionary<string, string?>();
         bool nullScorer = scorer == "null";
         var (train, test) = Mnist.Load(dataDir);
         var root = Path.Combine(Path.GetTempPath(), "am-bench-" + Guid.NewGuid().ToString("N")[..8]);
         var modelDir = Path.Combine(root, "models");
-        Console.WriteLine($"# pipeline, {(nullScorer ? "null scorer (no model)" : "conv model")} at 28x28x1, batch {Batch}, {runs} runs, Models:Lanes {lanes}; {Mnist.Machine()}");
+        Console.WriteLine($"# pipeline, {(nullScorer ? "null scorer (no model)" : "conv model")} at 28x28x1, batch {Batch}, {runs} runs, Models:Lanes {lanes}{string.Concat(_settings.Select(kv => $", {kv.Key}={kv.Value}"))}; {Mnist.Machine()}");
         ModelBuilder.TrainAndSave(train.Where(l => l == 1), new BuildRequest
         {
             Spec = ModelSpec.Create(ModelSpec.Conv, train.Shape),
@@ -236,9 +237,12 @@ internal static class PipelineBenchmark
         File.Move(temp, Path.Combine(inbox, name));
     }
 
+    /// <summary>The run's --set settings, over the benchmark's own.</summary>
+    private static IReadOnlyDictionary<string, string?> _settings = new Dictionary<string, string?>();
+
     private static async Task<WebApplication> StartServiceAsync(string root, string broker, bool nullScorer, int lanes, bool waitForMqtt = true)
     {
-        var app = ServiceHost.Build(overrides: new Dictionary<string, string?>
+        var overrides = new Dictionary<string, string?>
         {
             ["Models:Path"] = "models",
             ["Mqtt:Broker"] = broker,
@@ -253,7 +257,9 @@ internal static class PipelineBenchmark
             ["Retrain:Enabled"] = "false",
             ["Models:Lanes"] = lanes.ToString(Inv),
             ["Logging:LogLevel:Default"] = "Warning",
-        }, paths: new PathResolver(root), configure: builder =>
+        };
+        foreach (var (key, value) in _settings) overrides[key] = value;
+        var app = ServiceHost.Build(overrides: overrides, paths: new PathResolver(root), configure: builder =>
         {
             if (nullScorer) builder.Services.AddSingleton<IBatchScorerFactory, NullScorerFactory>();
         });

@@ -35,6 +35,7 @@ public sealed class FolderSource(
     private readonly ConcurrentQueue<(string Path, DateTimeOffset Due)> _retries = new();
     private readonly SemaphoreSlim _wake = new(0);
     private volatile bool _stopping;
+    private FolderMover<SettledFile>? _mover;
 
     private FolderSourceOptions Options => ingest.Value.Folder;
     public string Name => "folder";
@@ -52,7 +53,24 @@ public sealed class FolderSource(
     public override Task StartAsync(CancellationToken cancellationToken)
     {
         if (Enabled) Layout.Create();
+        _mover = new FolderMover<SettledFile>(Enabled ? Options.MoveQueue : 0, MoveOut);
         return base.StartAsync(cancellationToken);
+    }
+
+    /// <summary>Files judged whose move out of processing/ is still queued (a test's view of the mover).</summary>
+    internal int PendingMoves => _mover?.Pending ?? 0;
+
+    /// <summary>The queued moves are done before the service stops; settlements after that move their file at once.</summary>
+    public override async Task StopAsync(CancellationToken cancellationToken)
+    {
+        await base.StopAsync(cancellationToken).ConfigureAwait(false);
+        _mover?.Dispose();
+    }
+
+    public override void Dispose()
+    {
+        _mover?.Dispose();
+        base.Dispose();
     }
 
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
@@ -274,16 +292,9 @@ public sealed class FolderSource(
 
     private void MoveToRejected(string path, string reasonText)
     {
-        try
-        {
-            var target = FolderLayout.MoveInto(path, Layout.Rejected); // a rename: moves a link itself, never what it points to
-            // Whole or absent: a script that lists rejected/ never reads half a reason.
-            AtomicFile.Write(target + ".reason.txt", System.Text.Encoding.UTF8.GetBytes(reasonText + Environment.NewLine));
-        }
-        catch (IOException e)
-        {
-            Log.FolderError(logger, path, e.Message);
-        }
+        var target = FolderLayout.MoveInto(path, Layout.Rejected); // a rename: moves a link itself, never what it points to
+        // Whole or absent: a script that lists rejected/ never reads half a reason.
+        AtomicFile.Write(target + ".reason.txt", System.Text.Encoding.UTF8.GetBytes(reasonText + Environment.NewLine));
     }
 
     /// <summary>
@@ -330,18 +341,28 @@ public sealed class FolderSource(
             return;
         }
         _attempts.TryRemove(path, out _);
+        var settled = item.Rejections.Count >= item.Images
+            ? new SettledFile(path, null, string.Join(Environment.NewLine, item.Rejections.Take(MaxReasonLines).Select(r => $"{r.Id}: {r.Reason.Name()}: {r.Detail}")))
+            : new SettledFile(path, Options.DeleteProcessed ? null : item.Anomalies > 0 ? Layout.Anomaly : Layout.Normal, null);
+        if (_mover is { } mover) mover.Move(settled);
+        else MoveOut(settled);
+    }
+
+    /// <summary>Where a settled file goes: rejected/ with its reasons, a processed/ folder, or (Folder:DeleteProcessed) away.</summary>
+    private readonly record struct SettledFile(string Path, string? Folder, string? RejectedBecause);
+
+    /// <summary>On the mover's thread (or the caller's): a failure is logged, and the file stays in processing/ for the next start.</summary>
+    private void MoveOut(SettledFile file)
+    {
         try
         {
-            if (item.Rejections.Count >= item.Images)
-                MoveToRejected(path, string.Join(Environment.NewLine, item.Rejections.Take(MaxReasonLines).Select(r => $"{r.Id}: {r.Reason.Name()}: {r.Detail}")));
-            else if (Options.DeleteProcessed)
-                File.Delete(path);
-            else
-                FolderLayout.MoveInto(path, item.Anomalies > 0 ? Layout.Anomaly : Layout.Normal);
+            if (file.RejectedBecause is { } reasons) MoveToRejected(file.Path, reasons);
+            else if (file.Folder is null) File.Delete(file.Path);
+            else FolderLayout.MoveInto(file.Path, file.Folder);
         }
-        catch (IOException e)
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
-            Log.FolderError(logger, path, e.Message);
+            Log.FolderError(logger, file.Path, e.Message);
         }
     }
 }

@@ -13,6 +13,11 @@ public sealed class FolderSourceOptions
     public TimeSpan StableFor { get; set; } = TimeSpan.FromMilliseconds(300);
     /// <summary>Delete judged files instead of moving them to processed/.</summary>
     public bool DeleteProcessed { get; set; }
+    /// <summary>
+    /// Judged files whose move out of processing/ may wait for the mover thread (0: the sink thread moves each
+    /// itself). A kill -9 judges these again at the next start.
+    /// </summary>
+    public int MoveQueue { get; set; } = 256;
     public long MaxFileBytes { get; set; } = 64L * 1024 * 1024;
 }
 
@@ -41,6 +46,7 @@ internal sealed class IngestOptionsValidator : IValidateOptions<IngestOptions>
         OptionChecks.Positive(f, "Ingest:Folder:RescanInterval", o.Folder.RescanInterval);
         if (o.Folder.StableFor < TimeSpan.Zero) f.Add($"Ingest:Folder:StableFor must not be negative, was {o.Folder.StableFor}.");
         OptionChecks.AtLeast(f, "Ingest:Folder:MaxFileBytes", o.Folder.MaxFileBytes, 1);
+        OptionChecks.AtLeast(f, "Ingest:Folder:MoveQueue", o.Folder.MoveQueue, 0);
         if (o.Mqtt.Enabled && o.Mqtt.Topics.Count == 0) f.Add("Ingest:Mqtt:Topics must hold at least one topic filter when the MQTT source is enabled.");
         foreach (var t in o.Mqtt.Topics.Where(t => string.IsNullOrWhiteSpace(t) || t.Contains('#', StringComparison.Ordinal) && !t.EndsWith('#')))
             f.Add($"Ingest:Mqtt:Topics: '{t}' is not a valid filter ('#' may only end a filter).");

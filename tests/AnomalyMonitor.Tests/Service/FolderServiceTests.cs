@@ -72,6 +72,20 @@ public sealed class FolderServiceTests : IDisposable
     }
 
     [Fact]
+    public async Task A_graceful_stop_moves_every_judged_file_out_of_processing()
+    {
+        TestModel.CopyTo(Path.Combine(_dir.Path, "models"));
+        const int files = 60;
+        await using (var service = await TestService.StartAsync(_dir.Path, new Dictionary<string, string?>()))
+        {
+            for (int i = 0; i < files; i++) File.WriteAllBytes(In($"n-{i:D2}.png"), TestModel.NormalPng(i));
+            await Wait.UntilAsync(() => service.Pipeline.Judged >= files, "every file judged");
+        } // the stop drains the mover's queue, whatever it still held
+        Assert.Empty(Directory.GetFiles(In("processing")));
+        Assert.Equal(files, Directory.GetFiles(In("processed", "normal")).Length);
+    }
+
+    [Fact]
     public async Task The_rolling_window_is_restored_after_a_restart()
     {
         TestModel.CopyTo(Path.Combine(_dir.Path, "models"));

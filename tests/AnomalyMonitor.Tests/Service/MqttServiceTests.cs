@@ -156,8 +156,9 @@ public sealed class MqttServiceTests : IAsyncLifetime
                 $"ingest connected {service.App.Services.GetRequiredServiceOf<AnomalyMonitor.Mqtt.MqttSource>().Connected}; alerts connected {publisherConnected}; " +
                 $"alerts received: {string.Join(", ", subscriber.Alerts(Alerts).Select(a => a.GetProperty("id").GetString()))}", e);
         }
-        Assert.Equal(5, Directory.GetFiles(Path.Combine(service.Inbox, "processed", "anomaly")).Length);
-        Assert.Equal(5, Directory.GetFiles(Path.Combine(service.Inbox, "processed", "normal")).Length);
+        // Judged files leave processing/ on the folder's mover thread, after their records: wait for it.
+        await Wait.UntilAsync(() => Directory.GetFiles(Path.Combine(service.Inbox, "processed", "anomaly")).Length == 5
+            && Directory.GetFiles(Path.Combine(service.Inbox, "processed", "normal")).Length == 5, "the outage's 10 files moved");
     }
 }
 
