@@ -152,6 +152,8 @@ internal static class PipelineBenchmark
         GC.Collect();
         long before = pipeline.Judged, d0 = decode.DecodeTicks, s0 = scoring.ScoreTicks, k0 = sinks.Ticks;
         var perSink0 = sinks.SinkTicks.ToDictionary(p => p.Sink, p => p.Ticks);
+        var folder = app.Services.GetRequiredService<AnomalyMonitor.Ingest.FolderSource>();
+        long inline0 = folder.MovesOnPipelineThread;
         var cpu0 = Process.GetCurrentProcess().TotalProcessorTime;
         double machine0 = MachineCpuMicroseconds();
         var clock = Stopwatch.StartNew();
@@ -168,11 +170,14 @@ internal static class PipelineBenchmark
             Console.WriteLine($"  slow: {clock.Elapsed.TotalSeconds:0} s, judged {pipeline.Judged - before} of {items}, queue {metrics.QueueDepth.Value}, " +
                 $"ingest connected {mqtt.Connected}, takeovers {metrics.MqttSessionTakeovers.WithLabels("ingest").Value}, process CPU {Process.GetCurrentProcess().TotalProcessorTime.TotalSeconds:0.0} s");
         }
+        // A folder item is done when its file has left processing/: the mover's queue counts in the time.
+        while (folder.PendingMoves > 0) await Task.Delay(1);
         double seconds = clock.Elapsed.TotalSeconds;
         var cpu = (Process.GetCurrentProcess().TotalProcessorTime - cpu0).TotalMicroseconds;
         double others = MachineCpuMicroseconds() - machine0 - cpu;
         double Us(long ticks) => ticks * 1e6 / Stopwatch.Frequency / items;
-        var perSink = string.Join(", ", sinks.SinkTicks.Select(p => $"{p.Sink.Replace("Sink", "", StringComparison.Ordinal)} {Us(p.Ticks - perSink0[p.Sink]):0.0}"));
+        var perSink = string.Join(", ", sinks.SinkTicks.Select(p => $"{p.Sink.Replace("Sink", "", StringComparison.Ordinal)} {Us(p.Ticks - perSink0[p.Sink]):0.0}"))
+            + (folder.MovesOnPipelineThread - inline0 is var inline and > 0 ? $"; {inline} files moved on the sink thread (mover queue full)" : "");
         return new Run(path, items, items / seconds, raw.One, raw.Two, Us(decode.DecodeTicks - d0), Us(scoring.ScoreTicks - s0), Us(sinks.Ticks - k0), cpu / items, perSink, others / items);
     }
 
@@ -299,12 +304,17 @@ internal static class PipelineBenchmark
         using var sampling = new CancellationTokenSource();
         long maxPending = 0;
         int maxThreads = 0;
+        // The GC's pauses stop every thread of the service (it runs in this process): do they explain the tail?
+        int[] gcBefore = [GC.CollectionCount(0), GC.CollectionCount(1), GC.CollectionCount(2)];
+        var pausedBefore = GC.GetTotalPauseDuration();
+        double maxPauseMs = 0;
         var sampler = Task.Run(async () =>
         {
             while (!sampling.IsCancellationRequested)
             {
                 maxPending = Math.Max(maxPending, ThreadPool.PendingWorkItemCount);
                 maxThreads = Math.Max(maxThreads, ThreadPool.ThreadCount);
+                foreach (var pause in GC.GetGCMemoryInfo(GCKind.Any).PauseDurations) maxPauseMs = Math.Max(maxPauseMs, pause.TotalMilliseconds);
                 try { await Task.Delay(10, sampling.Token); } catch (OperationCanceledException) { }
             }
         });
@@ -324,6 +334,8 @@ internal static class PipelineBenchmark
         string Part(string name, Func<(double Total, double In, double Judge, double Out), double> f) =>
             $"{name} p50 {Percentile([.. all.Select(f).Order()], 50):0.0} / p99 {Percentile([.. all.Select(f).Order()], 99):0.0} ms, in the slowest 1% {slowest.Average(f):0.0} ms";
         Console.WriteLine($"  thread pool: up to {maxThreads} threads, up to {maxPending} work items waiting for one");
+        Console.WriteLine($"  GC: {GC.CollectionCount(0) - gcBefore[0]} / {GC.CollectionCount(1) - gcBefore[1]} / {GC.CollectionCount(2) - gcBefore[2]} collections of gen 0 / 1 / 2, " +
+            $"paused {(GC.GetTotalPauseDuration() - pausedBefore).TotalMilliseconds:0.0} ms in all, longest pause seen {maxPauseMs:0.0} ms");
         Console.WriteLine($"  where it went: {Part("publish → received", p => p.In)}; {Part("received → judged", p => p.Judge)}; {Part("judged → alert received", p => p.Out)}");
     }
 

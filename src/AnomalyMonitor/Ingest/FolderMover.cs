@@ -25,20 +25,33 @@ internal sealed class FolderMover<T> : IDisposable
         _thread.Start();
     }
 
-    /// <summary>Files queued and not yet moved.</summary>
-    public int Pending => _queue?.Reader.Count ?? 0;
+    /// <summary>Files queued or being moved by the thread.</summary>
+    public int Pending => Volatile.Read(ref _pending);
+    private int _pending;
+
+    /// <summary>Moves the callers did themselves: the queue was full, or stopped (the benchmark's view of whether it keeps up).</summary>
+    public long MovedByCaller => Interlocked.Read(ref _movedByCaller);
+    private long _movedByCaller;
 
     /// <summary>Queues the move, or does it now when the queue is full or stopped. Never waits for the thread.</summary>
     public void Move(T file)
     {
-        if (_queue is null || !_queue.Writer.TryWrite(file)) _move(file);
+        Interlocked.Increment(ref _pending);
+        if (_queue is not null && _queue.Writer.TryWrite(file)) return;
+        Interlocked.Decrement(ref _pending);
+        Interlocked.Increment(ref _movedByCaller);
+        _move(file);
     }
 
     private void Run()
     {
         var reader = _queue!.Reader;
         while (reader.WaitToReadAsync().AsTask().GetAwaiter().GetResult())
-            while (reader.TryRead(out var file)) _move(file);
+            while (reader.TryRead(out var file))
+            {
+                _move(file);
+                Interlocked.Decrement(ref _pending);
+            }
     }
 
     /// <summary>Moves everything still queued before it returns; later moves happen on the caller's thread.</summary>

@@ -57,8 +57,11 @@ public sealed class FolderSource(
         return base.StartAsync(cancellationToken);
     }
 
-    /// <summary>Files judged whose move out of processing/ is still queued (a test's view of the mover).</summary>
-    internal int PendingMoves => _mover?.Pending ?? 0;
+    /// <summary>Files judged whose move out of processing/ is queued or under way.</summary>
+    public int PendingMoves => _mover?.Pending ?? 0;
+
+    /// <summary>Settled files moved on the pipeline's thread because the mover's queue was full (or stopped).</summary>
+    public long MovesOnPipelineThread => _mover?.MovedByCaller ?? 0;
 
     /// <summary>The queued moves are done before the service stops; settlements after that move their file at once.</summary>
     public override async Task StopAsync(CancellationToken cancellationToken)

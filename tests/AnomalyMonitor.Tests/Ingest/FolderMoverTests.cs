@@ -87,7 +87,7 @@ public sealed class FolderMoverTests : IDisposable
         for (int i = 1; i <= 4; i++) mover.Move(i); // 1 and 2 fill the queue; 3 and 4 find it full
 
         Assert.Equal([3, 4], onCaller);
-        Assert.Equal(2, mover.Pending);
+        Assert.Equal(3, mover.Pending); // two queued, one at the gate
         gate.Set();
         mover.Dispose();
         Assert.Equal(0, mover.Pending);
