@@ -43,7 +43,7 @@ internal static class PipelineBenchmark
     /// <summary>Items of a queued drain judged before its clock starts: the restarted service's connect and first batches are not its rate.</summary>
     private const int QueuedWarmUp = 2_000;
 
-    private sealed record Run(string Path, int Items, double Rate, double Raw, double RawTwo, double DecodeUs, double ScoreUs, double SinkUs, double ProcessUs, string PerSink, double OthersUs);
+    private sealed record Run(string Path, int Items, double Rate, double Raw, double RawTwo, double DecodeUs, double ScoreUs, double SinkUs, double ProcessUs, string PerSink, double OthersUs, double MeanBatch = double.NaN);
 
     public static async Task<int> RunAsync(string dataDir, string scorer, int runs, int soakItems, int mqttItems, int lanes = 0, IReadOnlyDictionary<string, string?>? settings = null)
     {
@@ -129,7 +129,7 @@ internal static class PipelineBenchmark
             var evidence = app.Services.GetRequiredService<AnomalyMonitor.Evidence.EvidenceStore>();
             while (outbox.Count > 0 || evidence.Queued > 0) await Task.Delay(50);
             await Task.Delay(1000);
-            await LatencyAsync(broker.Port, mixedFile, capacity * share, share);
+            await LatencyAsync(app, broker.Port, mixedFile, capacity * share, share);
         }
 
         if (soakItems > 0) await SoakAsync(app, root, inbox, idx, soakItems);
@@ -141,7 +141,8 @@ internal static class PipelineBenchmark
 
     private static void Print(int run, Run r) =>
         Console.WriteLine($"run {run}: {r.Path}: {r.Items} in {r.Items / r.Rate:0.00} s, {r.Rate:0} img/s{(double.IsNaN(r.Raw) ? "" : $" ({r.Rate / r.Raw:P0} of raw forward {r.Raw:0}, {r.Rate / r.RawTwo:P0} of two side by side {r.RawTwo:0})")}; " +
-            $"µs/item: decode {r.DecodeUs:0.0}, score+judge {r.ScoreUs:0.0}, sinks+settle {r.SinkUs:0.0} (each sink: {r.PerSink}), whole process {r.ProcessUs:0.0}, rest of the machine {r.OthersUs:0.0}");
+            $"µs/item: decode {r.DecodeUs:0.0}, score+judge {r.ScoreUs:0.0}, sinks+settle {r.SinkUs:0.0} (each sink: {r.PerSink}), whole process {r.ProcessUs:0.0}, rest of the machine {r.OthersUs:0.0}" +
+            (double.IsNaN(r.MeanBatch) ? "" : $"; mean batch {r.MeanBatch:0.0}"));
 
     private static async Task<Run> MeasureAsync(WebApplication app, string path, int items, (double One, double Two) raw, Func<Task> feed)
     {
@@ -154,11 +155,12 @@ internal static class PipelineBenchmark
         var perSink0 = sinks.SinkTicks.ToDictionary(p => p.Sink, p => p.Ticks);
         var folder = app.Services.GetRequiredService<AnomalyMonitor.Ingest.FolderSource>();
         long inline0 = folder.MovesOnPipelineThread;
+        var metrics = app.Services.GetRequiredService<AnomalyMonitor.Telemetry.MonitorMetrics>();
+        double batchSum0 = metrics.BatchSize.Sum, batches0 = metrics.BatchSize.Count;
         var cpu0 = Process.GetCurrentProcess().TotalProcessorTime;
         double machine0 = MachineCpuMicroseconds();
         var clock = Stopwatch.StartNew();
         await feed();
-        var metrics = app.Services.GetRequiredService<AnomalyMonitor.Telemetry.MonitorMetrics>();
         var mqtt = app.Services.GetRequiredService<AnomalyMonitor.Mqtt.MqttSource>();
         var nextTrace = TimeSpan.FromSeconds(20);
         while (pipeline.Judged - before < items)
@@ -178,7 +180,9 @@ internal static class PipelineBenchmark
         double Us(long ticks) => ticks * 1e6 / Stopwatch.Frequency / items;
         var perSink = string.Join(", ", sinks.SinkTicks.Select(p => $"{p.Sink.Replace("Sink", "", StringComparison.Ordinal)} {Us(p.Ticks - perSink0[p.Sink]):0.0}"))
             + (folder.MovesOnPipelineThread - inline0 is var inline and > 0 ? $"; {inline} files moved on the sink thread (mover queue full)" : "");
-        return new Run(path, items, items / seconds, raw.One, raw.Two, Us(decode.DecodeTicks - d0), Us(scoring.ScoreTicks - s0), Us(sinks.Ticks - k0), cpu / items, perSink, others / items);
+        // Smaller batches cost more forward per image (and below Models:SmallBatch run on one thread): how full they were.
+        double meanBatch = (metrics.BatchSize.Sum - batchSum0) / Math.Max(1, metrics.BatchSize.Count - batches0);
+        return new Run(path, items, items / seconds, raw.One, raw.Two, Us(decode.DecodeTicks - d0), Us(scoring.ScoreTicks - s0), Us(sinks.Ticks - k0), cpu / items, perSink, others / items, meanBatch);
     }
 
     /// <summary>
@@ -274,8 +278,10 @@ internal static class PipelineBenchmark
         return app;
     }
 
-    private static async Task LatencyAsync(int port, string payloads, double rate, double share)
+    private static async Task LatencyAsync(WebApplication app, int port, string payloads, double rate, double share)
     {
+        var batchSize = app.Services.GetRequiredService<AnomalyMonitor.Telemetry.MonitorMetrics>().BatchSize;
+        double batchSum0 = batchSize.Sum, batches0 = batchSize.Count;
         var latencies = new ConcurrentBag<double>();
         // Where each alert's time went, from the alert's own receivedAt and judgedAt (wall clock, this machine):
         // publish → the service received it; received → judged; judged → the subscriber has the alert.
@@ -333,7 +339,8 @@ internal static class PipelineBenchmark
         var slowest = all.OrderByDescending(p => p.Total).Take(Math.Max(1, all.Length / 100)).ToArray();
         string Part(string name, Func<(double Total, double In, double Judge, double Out), double> f) =>
             $"{name} p50 {Percentile([.. all.Select(f).Order()], 50):0.0} / p99 {Percentile([.. all.Select(f).Order()], 99):0.0} ms, in the slowest 1% {slowest.Average(f):0.0} ms";
-        Console.WriteLine($"  thread pool: up to {maxThreads} threads, up to {maxPending} work items waiting for one");
+        Console.WriteLine($"  thread pool: up to {maxThreads} threads, up to {maxPending} work items waiting for one; " +
+            $"{batchSize.Count - batches0} batches, mean {(batchSize.Sum - batchSum0) / Math.Max(1, batchSize.Count - batches0):0.0} images");
         Console.WriteLine($"  GC: {GC.CollectionCount(0) - gcBefore[0]} / {GC.CollectionCount(1) - gcBefore[1]} / {GC.CollectionCount(2) - gcBefore[2]} collections of gen 0 / 1 / 2, " +
             $"paused {(GC.GetTotalPauseDuration() - pausedBefore).TotalMilliseconds:0.0} ms in all, longest pause seen {maxPauseMs:0.0} ms");
         Console.WriteLine($"  where it went: {Part("publish → received", p => p.In)}; {Part("received → judged", p => p.Judge)}; {Part("judged → alert received", p => p.Out)}");

@@ -37,11 +37,15 @@ public sealed class DecodeStage(ItemQueue queue, Intake intake, ModelHolder hold
                     {
                         // A partial batch waits for company at most MaxBatchWait after its first image.
                         var left = _options.MaxBatchWait - Stopwatch.GetElapsedTime(batch.Started);
-                        if (left <= TimeSpan.Zero || !await WaitForItemAsync(left, hard).ConfigureAwait(false))
+                        if (left > TimeSpan.Zero && await WaitForItemAsync(left, hard).ConfigureAwait(false)) continue;
+                        // Due. With room at the scorer it goes at once; while the scorer is busy it keeps filling
+                        // instead of waiting half empty in line, so a backlog is scored in full batches.
+                        if (!ready.TryWrite(batch))
                         {
-                            await ready.WriteAsync(batch, hard).ConfigureAwait(false);
-                            batch = null;
+                            if (await WaitForRoomOrItemAsync(ready, hard).ConfigureAwait(false)) continue; // an item joins it
+                            await ready.WriteAsync(batch, hard).ConfigureAwait(false); // room now, or the queue is closed
                         }
+                        batch = null;
                         continue;
                     }
                     if (!await queue.Reader.WaitToReadAsync(hard).ConfigureAwait(false)) break; // closed and empty: shutdown
@@ -73,6 +77,22 @@ public sealed class DecodeStage(ItemQueue queue, Intake intake, ModelHolder hold
         {
             return false;
         }
+    }
+
+    /// <summary>
+    /// Waits until the scorer has room for a batch or another item is queued, whichever comes first; false when
+    /// the batch should be handed on now (room, or the queue is closed), true when an item can join it.
+    /// </summary>
+    private async Task<bool> WaitForRoomOrItemAsync(ChannelWriter<Batch> ready, CancellationToken hard)
+    {
+        using var either = CancellationTokenSource.CreateLinkedTokenSource(hard);
+        var room = ready.WaitToWriteAsync(either.Token).AsTask();
+        var item = queue.Reader.WaitToReadAsync(either.Token).AsTask();
+        var first = await Task.WhenAny(room, item).ConfigureAwait(false);
+        await either.CancelAsync().ConfigureAwait(false);
+        hard.ThrowIfCancellationRequested();
+        if (first == room) return false;
+        return await item.ConfigureAwait(false); // false: closed and empty, so nothing will join
     }
 
     /// <summary>Decodes every image of an item into batches, handing on each one that fills; returns the batch still filling.</summary>

@@ -1,4 +1,3 @@
-using AnomalyMonitor.Hosting;
 using AnomalyMonitor.Ingest;
 using AnomalyMonitor.Pipeline;
 using AnomalyMonitor.Tests.Support;
@@ -16,20 +15,16 @@ public sealed class ScoringLaneTests : IDisposable
     [Fact]
     public async Task Batches_scored_side_by_side_judge_every_item_once_and_a_failing_batch_goes_back_alone()
     {
-        TestModel.CopyTo(Path.Combine(_dir.Path, "models"));
-        await using var service = await TestService.StartAsync(_dir.Path, new Dictionary<string, string?>
+        await using var service = await TestService.StartJudgingAsync(_dir.Path, new Dictionary<string, string?>
         {
             ["Models:Threads"] = "2",
             ["Models:Lanes"] = "2",
             ["Pipeline:MaxBatchSize"] = "2",
             ["Pipeline:DecodeWorkers"] = "2",
-        }, builder => builder.Services.AddIngestSource<RecordingSource>(hosted: false));
-        var holder = service.App.Services.GetRequiredService<ModelHolder>();
-        await Wait.UntilAsync(() => holder.IsJudging, "the model loaded");
-        Assert.Equal(2, holder.Lanes);
-        Assert.NotNull(holder.SideScorer);
-        var source = service.App.Services.GetRequiredService<RecordingSource>();
-        var intake = service.App.Services.GetRequiredService<Intake>();
+        });
+        Assert.Equal(2, service.Holder.Lanes);
+        Assert.NotNull(service.Holder.SideScorer);
+        var (source, intake) = (service.Recording, service.Intake);
 
         // The first batch waits until every item is in: behind it the decoders fill the ready queue, so the
         // batches after it find another waiting and go two at a time.

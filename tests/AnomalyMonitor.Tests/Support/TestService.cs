@@ -88,6 +88,18 @@ public sealed class TestService : IAsyncDisposable
         return new TestService(app, root);
     }
 
+    /// <summary>The test model judging, with a <see cref="RecordingSource"/> to submit items through <see cref="Intake"/> and hear them settle.</summary>
+    public static async Task<TestService> StartJudgingAsync(string root, IDictionary<string, string?> settings)
+    {
+        TestModel.CopyTo(Path.Combine(root, "models"));
+        var service = await StartAsync(root, settings, builder => builder.Services.AddIngestSource<RecordingSource>(hosted: false));
+        await Wait.UntilAsync(() => service.Holder.IsJudging, "the model loaded");
+        return service;
+    }
+
+    public RecordingSource Recording => App.Services.GetRequiredService<RecordingSource>();
+    public AnomalyMonitor.Ingest.Intake Intake => App.Services.GetRequiredService<AnomalyMonitor.Ingest.Intake>();
+
     /// <summary>Items judged so far by outcome, read from the service's own counters.</summary>
     public double Count(string outcome, string? source = null) =>
         Metrics.Items.GetAllLabelValues().Where(l => l[1] == outcome && (source is null || l[0] == source)).Sum(l => Metrics.Items.WithLabels(l).Value);
