@@ -20,8 +20,11 @@ public sealed class ScoringLane : IDisposable
     private Exception? _error;
     private volatile bool _stopping;
 
-    public ScoringLane()
+    private readonly int _nice;
+
+    public ScoringLane(int nice = 0)
     {
+        _nice = nice;
         _thread = new Thread(Loop) { IsBackground = true, Name = "scoring lane" };
         _thread.Start();
     }
@@ -42,6 +45,7 @@ public sealed class ScoringLane : IDisposable
 
     private void Loop()
     {
+        ScoringPriority.Apply(_nice); // a refusal was logged for the loop's own thread: the same call, the same answer
         while (true)
         {
             _work.Wait();
