@@ -118,7 +118,7 @@ internal static class EvaluateCommand
     {
         var inv = CultureInfo.InvariantCulture;
         Console.WriteLine();
-        Console.WriteLine($"replayed in order through the service's rolling judge (window {defaults.Window}, min {defaults.MinWindow}, calibration weight {defaults.CalibrationWeight.ToString(inv)}):");
+        Console.WriteLine($"replayed in order through the service's rolling judge (window {defaults.Window}, min {defaults.MinWindow}, calibration weight {defaults.CalibrationWeight.ToString(inv)}, {(defaults.Floor ? "never below the calibration's threshold" : "free both ways")}):");
         Console.WriteLine($"  flagged:      {r.Flagged} / {r.Total}");
         if (r.Normals > 0) Console.WriteLine($"  false alarms: {r.NormalsFlagged} / {r.Normals} ({(100 * r.FalseAlarmRate).ToString("0.00", inv)}%)");
         if (r.Anomalies > 0) Console.WriteLine($"  recall:       {r.AnomaliesFlagged} / {r.Anomalies} ({(100 * r.Recall).ToString("0.0", inv)}%)");

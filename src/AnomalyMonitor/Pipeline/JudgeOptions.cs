@@ -36,6 +36,11 @@ public sealed class JudgeOptions
     /// further than its evidence allows. 0: the window alone.
     /// </summary>
     public double CalibrationWeight { get; set; } = 1;
+    /// <summary>
+    /// The calibration's threshold is a floor: the window may raise the threshold (a stream rougher than the
+    /// held-out normals), never lower it. False: the window moves it both ways.
+    /// </summary>
+    public bool Floor { get; set; } = true;
     public TimeSpan SaveInterval { get; set; } = TimeSpan.FromSeconds(30);
     public DriftOptions Drift { get; set; } = new();
 }

@@ -241,6 +241,7 @@ public sealed class ModelHolder(
         Accept = o.Accept,
         Guard = o.Guard,
         CalibrationWeight = o.CalibrationWeight,
+        Floor = o.Floor,
         Rule = string.IsNullOrWhiteSpace(o.Rule) ? null : ThresholdPolicy.Parse(o.Rule),
     };
 

@@ -31,8 +31,8 @@ public sealed class MonitorMetrics
         Scores = f.CreateHistogram("anomaly_monitor_score", "Per-item anomaly score: the reconstruction error, the latent score (about 1 for normals) or the combined score, as the model's detector says.",
             new HistogramConfiguration { Buckets = Histogram.ExponentialBuckets(0.0001, 2, 28) });
         Threshold = f.CreateGauge("anomaly_monitor_threshold", "Current anomaly threshold on the score's scale.");
-        Mean = f.CreateGauge("anomaly_monitor_judge_mean", "Mean the judge uses, in its space: the window pooled with the model's calibration (the calibration alone until the window holds Judge:MinWindow scores).", "space");
-        Std = f.CreateGauge("anomaly_monitor_judge_stddev", "Standard deviation the judge uses, in its space: the window pooled with the model's calibration (the calibration alone until the window holds Judge:MinWindow scores).", "space");
+        Mean = f.CreateGauge("anomaly_monitor_judge_mean", "Mean the judge uses, in its space: the window pooled with the model's calibration, or the calibration's own where the pooled threshold would fall below it (Judge:Floor), and alone until the window holds Judge:MinWindow scores.", "space");
+        Std = f.CreateGauge("anomaly_monitor_judge_stddev", "Standard deviation the judge uses, in its space: the window pooled with the model's calibration, or the calibration's own where the pooled threshold would fall below it (Judge:Floor), and alone until the window holds Judge:MinWindow scores.", "space");
         WindowScores = f.CreateGauge("anomaly_monitor_judge_window_scores", "Scores in the judge's rolling window.");
         WindowHeld = f.CreateGauge("anomaly_monitor_judge_window_held", "1 while the judge's last block of accepted scores was refused (it crowded the top of the accepted range, as anomalies under the cut do): the window keeps its statistics and the store accepts nothing.");
         BandShare = f.CreateGauge("anomaly_monitor_judge_band_share", "Share of the last tested block of accepted scores in the top band of the accepted range; 0.25 for normals.");

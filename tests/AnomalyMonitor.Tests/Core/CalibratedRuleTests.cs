@@ -94,7 +94,7 @@ public class CalibratedRuleTests
         var calibration = CalibrationStats.From(Scores(rng, 5000, Gumbel), "validation");
         if (!measuredCorrection) calibration = calibration with { Scores = null }; // as a model without stored scores
         const int Window = 2000;
-        var judge = new RollingJudge(new JudgeSettings { K = 3, Window = Window, MinWindow = Window }, calibration);
+        var judge = new RollingJudge(new JudgeSettings { K = 3, Window = Window, MinWindow = Window, Floor = false }, calibration);
         var policy = new ThresholdPolicy { K = 3 };
         // What evaluate reports: the calibration's own rule on fresh normals.
         var fresh = Scores(rng, 100_000, Gumbel);

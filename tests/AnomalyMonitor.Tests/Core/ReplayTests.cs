@@ -40,12 +40,38 @@ public class ReplayTests
             .Concat(Enumerable.Range(0, 100).Select(_ => (Math.Exp(-4 + 5 * 0.5), true))).ToList();
         var report = Report(calibration, policy, stream);
         int fixedFlags = report.Judgements.Take(1600).Count(j => j.IsAnomaly);
-        var alone = Replay.Run(report, calibration, new JudgeSettings { CalibrationWeight = 0 });
-        var pooled = Replay.Run(report, calibration, new JudgeSettings());
+        var alone = Replay.Run(report, calibration, new JudgeSettings { CalibrationWeight = 0, Floor = false });
+        var pooled = Replay.Run(report, calibration, new JudgeSettings { Floor = false });
         // This seed: evaluate flags 26 of the 1,600 normals, the window alone 50, pooled with the calibration 35.
         Assert.True(alone.NormalsFlagged > 1.5 * fixedFlags, $"window alone {alone.NormalsFlagged}, evaluate {fixedFlags}");
         Assert.True(pooled.NormalsFlagged - fixedFlags < 0.6 * (alone.NormalsFlagged - fixedFlags), $"pooled {pooled.NormalsFlagged}, alone {alone.NormalsFlagged}, evaluate {fixedFlags}");
         Assert.Equal(100, pooled.AnomaliesFlagged);
         Assert.True(pooled.WindowCount > 0);
+    }
+
+    /// <summary>
+    /// Judge:Floor (the default): the same clean-then-ordinary stream, judged with the calibration's threshold as a
+    /// floor, flags only what `evaluate` flags; a rough stretch still raises the threshold.
+    /// </summary>
+    [Fact]
+    public void With_the_floor_a_clean_stretch_flags_nothing_evaluate_would_not_and_a_rough_one_still_raises_it()
+    {
+        var rng = new Random(4);
+        var calibration = LogNormalCalibration(rng, 1000);
+        var policy = ThresholdPolicy.Parse("mean-ksigma:k=2,log");
+        var clean = Enumerable.Range(0, 600).Select(_ => (LogNormal(rng, 0.3), false))
+            .Concat(Enumerable.Range(0, 1000).Select(_ => (LogNormal(rng), false))).ToList();
+        var report = Report(calibration, policy, clean);
+        var floored = Replay.Run(report, calibration, new JudgeSettings());
+        var free = Replay.Run(report, calibration, new JudgeSettings { Floor = false });
+        Assert.True(floored.WindowCount > 0);
+        Assert.True(floored.NormalsFlagged <= report.Flagged, $"floored {floored.NormalsFlagged}, evaluate {report.Flagged}");
+        Assert.True(free.NormalsFlagged > floored.NormalsFlagged, $"free {free.NormalsFlagged}, floored {floored.NormalsFlagged}: the stream was meant to pull a free window down");
+        Assert.Equal(policy.UpperThreshold(calibration), floored.FinalThreshold, 9);
+
+        // A stream rougher than the calibration (σ 0.7 against 0.5) still lifts the threshold above it.
+        var rough = Enumerable.Range(0, 1500).Select(_ => (LogNormal(rng, 0.7), false)).ToList();
+        var lifted = Replay.Run(Report(calibration, policy, rough), calibration, new JudgeSettings());
+        Assert.True(lifted.FinalThreshold > policy.UpperThreshold(calibration) * 1.05, $"threshold {lifted.FinalThreshold} vs calibration {policy.UpperThreshold(calibration)}");
     }
 }

@@ -40,7 +40,7 @@ public class RollingJudgeTests
     public void Uses_calibration_until_the_window_is_full_enough_then_the_window()
     {
         var calibration = CalibrationStats.From([0.010f, 0.012f, 0.011f, 0.013f, 0.009f], "validation");
-        var judge = new RollingJudge(new JudgeSettings { Space = StatisticSpace.Linear, MinWindow = 3, Window = 10, TruncationCorrection = false, CalibrationWeight = 0 }, calibration);
+        var judge = new RollingJudge(new JudgeSettings { Space = StatisticSpace.Linear, MinWindow = 3, Window = 10, TruncationCorrection = false, CalibrationWeight = 0, Floor = false }, calibration);
         Assert.Equal(calibration.Mean + 3 * calibration.Std, judge.Threshold, 12);
         Assert.False(judge.Judge(0.011).FromWindow);
         judge.Judge(0.012);
@@ -56,7 +56,7 @@ public class RollingJudgeTests
     {
         float[] held = [0.010f, 0.012f, 0.011f, 0.013f, 0.009f];
         var calibration = CalibrationStats.From(held, "validation");
-        var judge = new RollingJudge(new JudgeSettings { Space = StatisticSpace.Linear, MinWindow = 3, Window = 10, TruncationCorrection = false, Guard = 0 }, calibration);
+        var judge = new RollingJudge(new JudgeSettings { Space = StatisticSpace.Linear, MinWindow = 3, Window = 10, TruncationCorrection = false, Guard = 0, Floor = false }, calibration);
         double[] window = [0.0100, 0.0105, 0.0095];
         foreach (var w in window) judge.Judge(w);
         Assert.True(judge.UsingWindow);
@@ -79,7 +79,7 @@ public class RollingJudgeTests
         {
             var rng = new Random(5);
             var calibration = LogNormalCalibration(rng, 1000);
-            var judge = new RollingJudge(new JudgeSettings { K = 2, Window = 5000, MinWindow = 200, CalibrationWeight = weight }, calibration);
+            var judge = new RollingJudge(new JudgeSettings { K = 2, Window = 5000, MinWindow = 200, CalibrationWeight = weight, Floor = false }, calibration);
             calibrationThreshold = Math.Log(judge.Threshold);
             for (int i = 0; i < 600; i++) judge.Judge(LogNormal(rng, 0.3));
             Assert.True(judge.UsingWindow);
@@ -151,7 +151,7 @@ public class RollingJudgeTests
         var rng = new Random(7);
         var calibration = LogNormalCalibration(rng, 2000);
         // The window alone: pooled with the calibration, the climb without the guard would be diluted, not gone.
-        var judge = new RollingJudge(new JudgeSettings { K = 3, Window = 1000, MinWindow = 200, Guard = guard, CalibrationWeight = 0 }, calibration);
+        var judge = new RollingJudge(new JudgeSettings { K = 3, Window = 1000, MinWindow = 200, Guard = guard, CalibrationWeight = 0, Floor = false }, calibration);
         double Normal() => LogNormal(rng);
         for (int i = 0; i < 5000; i++)
         {
@@ -227,5 +227,22 @@ public class RollingJudgeTests
         var rng = new Random(5);
         var values = Enumerable.Range(0, 50_000).Select(_ => Gaussian(rng)).ToArray();
         Assert.Equal(b, RollingJudge.BandStart(values, accept, twoSided), 1);
+    }
+
+    /// <summary>The two-sided rule with the floor: a narrow window widens nothing away; the band spans the calibration's.</summary>
+    [Fact]
+    public void With_the_floor_the_two_sided_band_never_narrows_below_the_calibration()
+    {
+        var rng = new Random(9);
+        var calibration = LogNormalCalibration(rng, 1000);
+        var judge = new RollingJudge(new JudgeSettings { K = 3, TwoSided = true, Window = 2000, MinWindow = 200 }, calibration);
+        for (int i = 0; i < 1500; i++) judge.Judge(LogNormal(rng, 0.2)); // far narrower than the calibration's 0.5
+        Assert.True(judge.UsingWindow);
+        var (mean, std) = judge.Statistics();
+        Assert.True(mean - (3 * std) <= calibration.LogMean - (3 * calibration.LogStd) + 1e-12, "the band's low side moved in");
+        Assert.True(mean + (3 * std) >= calibration.LogMean + (3 * calibration.LogStd) - 1e-12, "the band's high side moved in");
+        // A score the calibration's band holds is never an anomaly.
+        Assert.False(judge.Judge(Math.Exp(calibration.LogMean + (2.9 * calibration.LogStd))).IsAnomaly);
+        Assert.False(judge.Judge(Math.Exp(calibration.LogMean - (2.9 * calibration.LogStd))).IsAnomaly);
     }
 }
