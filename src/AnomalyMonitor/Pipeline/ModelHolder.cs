@@ -120,9 +120,6 @@ public sealed class ModelHolder(
     public int Lanes => models.Value.Lanes > 0 ? models.Value.Lanes
         : Device.type == TorchSharp.DeviceType.CPU && ScoringThreads(int.MaxValue) >= 2 ? 2 : 1;
 
-    /// <summary>Models:ScoringNice, for the scoring thread and its lane.</summary>
-    public int ScoringNice => models.Value.ScoringNice;
-
     /// <summary>The libtorch threads each of two side-by-side batches scores on.</summary>
     public int LaneThreads => Math.Max(1, ScoringThreads(int.MaxValue) / 2);
 

@@ -56,7 +56,6 @@ public sealed class ScoringStage(
     /// <summary>The loop: runs on its own thread until the decoders are done and every batch is through, or <paramref name="hard"/> is cancelled.</summary>
     public void Run(ChannelReader<Batch> ready, ChannelWriter<JudgedBatch> sinks, CancellationToken hard)
     {
-        if (!ScoringPriority.Apply(holder.ScoringNice)) Log.ScoringNiceRefused(logger, holder.ScoringNice);
         try
         {
             while (true)
@@ -164,7 +163,7 @@ public sealed class ScoringStage(
             catch (Exception e) when (e is not OutOfMemoryException) { secondError = e; }
             if (secondError is null)
             {
-                _lane ??= new ScoringLane(holder.ScoringNice);
+                _lane ??= new ScoringLane();
                 _laneOutput = OutputFor(second, _laneOutput);
                 _lane.Start(holder.SideScorer!, second, _laneOutput, holder.LaneThreads);
                 metrics.SideBySide.Inc();

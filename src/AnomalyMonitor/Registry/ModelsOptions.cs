@@ -23,12 +23,6 @@ public sealed class ModelsOptions
     /// 1.28–1.71x faster with two lanes than with one (docs/benchmarks.md, 4b, "Scoring lanes").
     /// </summary>
     public int Lanes { get; set; }
-    /// <summary>
-    /// The nice value of the scoring threads (0 to 19; 0 leaves them as the process runs). Above 0 the short-lived
-    /// threads an item also waits for (MQTT, decoding, sinks, alerts) preempt a busy forward pass instead of queueing
-    /// behind it (Pipeline/Scoring/ScoringPriority.cs).
-    /// </summary>
-    public int ScoringNice { get; set; }
     /// <summary>Versions v&lt;N&gt; kept in the registry (the newest ones); the current version is always kept.</summary>
     public int KeepVersions { get; set; } = 5;
 }
@@ -44,7 +38,6 @@ internal sealed class ModelsOptionsValidator : IValidateOptions<ModelsOptions>
             f.Add($"Models:Device must be auto, cpu, cuda or cuda:N, was '{o.Device}'.");
         if (o.Threads < 0) f.Add($"Models:Threads must be 0 (libtorch's default) or more, was {o.Threads}.");
         if (o.SmallBatch < 0) f.Add($"Models:SmallBatch must be 0 (off) or more, was {o.SmallBatch}.");
-        if (o.ScoringNice is < 0 or > 19) f.Add($"Models:ScoringNice must be 0 to 19, was {o.ScoringNice}.");
         if (o.Lanes is < 0 or > 2) f.Add($"Models:Lanes must be 0 (automatic), 1 or 2, was {o.Lanes}.");
         OptionChecks.AtLeast(f, "Models:KeepVersions", o.KeepVersions, 1);
         return OptionChecks.Result(f);

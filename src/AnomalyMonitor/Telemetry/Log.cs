@@ -121,7 +121,4 @@ internal static partial class Log
 
     [LoggerMessage(37, LogLevel.Information, "Judge window learning again: {Share:P1} of the last block just under the cut (normals: {Expected:P0})")]
     public static partial void WindowReleased(ILogger logger, double share, double expected);
-
-    [LoggerMessage(40, LogLevel.Warning, "Models:ScoringNice {Nice} was refused by the system; the scoring threads run at the process's priority")]
-    public static partial void ScoringNiceRefused(ILogger logger, int nice);
 }

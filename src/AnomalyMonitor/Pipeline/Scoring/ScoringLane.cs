@@ -20,11 +20,8 @@ public sealed class ScoringLane : IDisposable
     private Exception? _error;
     private volatile bool _stopping;
 
-    private readonly int _nice;
-
-    public ScoringLane(int nice = 0)
+    public ScoringLane()
     {
-        _nice = nice;
         _thread = new Thread(Loop) { IsBackground = true, Name = "scoring lane" };
         _thread.Start();
     }
@@ -45,7 +42,6 @@ public sealed class ScoringLane : IDisposable
 
     private void Loop()
     {
-        ScoringPriority.Apply(_nice); // a refusal was logged for the loop's own thread: the same call, the same answer
         while (true)
         {
             _work.Wait();
