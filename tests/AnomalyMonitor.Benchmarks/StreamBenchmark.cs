@@ -114,9 +114,9 @@ internal static class StreamBenchmark
             double offlineFar = (double)m.Confusion.FalsePositive / normals;
             // The service's rolling judge replayed offline over the same scores in the test split's order, with the
             // calibration as a floor (Judge:Floor, the default) and without: what the floor changes, on one model.
-            var judge = AnomalyMonitor.Pipeline.ModelHolder.Settings(new AnomalyMonitor.Pipeline.JudgeOptions());
-            var floorOn = AnomalyMonitor.Core.Evaluation.Replay.Run(report, model.Manifest.Calibration, judge with { Floor = true });
-            var floorOff = AnomalyMonitor.Core.Evaluation.Replay.Run(report, model.Manifest.Calibration, judge with { Floor = false });
+            var judge = ModelHolder.Settings(new JudgeOptions());
+            var floorOn = Replay.Run(report, model.Manifest.Calibration, judge with { Floor = true });
+            var floorOff = Replay.Run(report, model.Manifest.Calibration, judge with { Floor = false });
             Console.WriteLine($"| {c} | {normals} | {anomalies} | {100 * offlineFar:0.00} | {100 * serviceFar:0.00} | {100 * (serviceFar - offlineFar):+0.00;-0.00} | {100 * m.Recall:0.0} | {100 * serviceRecall:0.0} | " +
                 $"{100 * floorOn.FalseAlarmRate:0.00} / {100 * floorOff.FalseAlarmRate:0.00} | {trainSeconds:0} | {rate:0} |");
             var isNormal = test.Labels.Select(l => l == c).ToArray();
