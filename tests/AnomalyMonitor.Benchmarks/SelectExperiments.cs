@@ -12,7 +12,8 @@ namespace AnomalyMonitor.Benchmarks;
 /// --set views=views:rot=10,shift=1;... (test-time views), knn=1,5 (nearest training codes, plain and
 /// whitened, and whitened plus latent), refit=0.001,0.1 (the Gaussian fitted again, also on moved images),
 /// far=1 (the k = 3 rule's false alarms on the calibration and on unseen validation normals), gmm=2,3,5
-/// (a Gaussian mixture of K components on the training codes instead of one Gaussian).
+/// (a Gaussian mixture of K components on the training codes instead of one Gaussian), gmmshrink=0.01,auto
+/// (the trainer's latent density fitted again with other covariance shrinkages, OAS's "auto" included).
 /// </summary>
 internal static class SelectExperiments
 {
@@ -23,7 +24,8 @@ internal static class SelectExperiments
         Func<string, string, string> get, Augmentation augmentation)
     {
         var viewSets = get("views", "").Split(';', StringSplitOptions.RemoveEmptyEntries).Select(ScoreViews.Parse).ToList();
-        var shrinkages = get("refit", "").Split(',', StringSplitOptions.RemoveEmptyEntries).Select(v => double.Parse(v, Inv)).ToArray();
+        var shrinkages = get("refit", "").Split(',', StringSplitOptions.RemoveEmptyEntries).Select(Shrinkage.Parse).ToArray();
+        var mixtureShrinkages = get("gmmshrink", "").Split(',', StringSplitOptions.RemoveEmptyEntries).Select(Shrinkage.Parse).ToArray();
         var neighbours = get("knn", "").Split(',', StringSplitOptions.RemoveEmptyEntries).Select(int.Parse).ToArray();
         var mixtures = get("gmm", "").Split(',', StringSplitOptions.RemoveEmptyEntries).Select(int.Parse).ToArray();
         if (mixtures.Length > 0)
@@ -48,6 +50,7 @@ internal static class SelectExperiments
                 Console.WriteLine($"  gmm{k}: held-out normals' mean log-likelihood {bound - (mixture.Dimensions / 2.0 * meanScore):0.00}");
             }
         }
+        if (mixtureShrinkages.Length > 0) MixtureShrinkages(scores, result, fit, valNormal, valAnomalies, int.Parse(get("components", "1"), Inv), mixtureShrinkages);
         foreach (var views in viewSets)
         {
             var (n, a) = (ViewScores(result, valNormal, views), ViewScores(result, valAnomalies, views));
@@ -65,8 +68,49 @@ internal static class SelectExperiments
             foreach (var augmented in new[] { false, true })
             {
                 var refit = Refit(result, fit, shrink, augmented ? augmentation : Augmentation.None);
-                scores[$"refit{shrink.ToString(Inv)}{(augmented ? "aug" : "")}"] = (refit.Score(valNormal), refit.Score(valAnomalies));
+                scores[$"refit{Shrinkage.Name(shrink)}{(augmented ? "aug" : "")}"] = (refit.Score(valNormal), refit.Score(valAnomalies));
             }
+    }
+
+    /// <summary>
+    /// The trainer's latent density (as many components as the sample carries) fitted again with each shrinkage,
+    /// "auto" included; prints the single Gaussian's OAS ρ of the training codes for reference.
+    /// </summary>
+    internal static void MixtureShrinkages(Dictionary<string, (double[] N, double[] A)> scores, TrainingResult result, ImageSet fit, ImageSet valNormal, ImageSet valAnomalies,
+        int requested, double[] shrinkages)
+    {
+        var train = result.TrainIndices;
+        using var bank = Codes(result, fit.Subset(train));
+        using var n = Codes(result, valNormal);
+        using var a = Codes(result, valAnomalies);
+        int d = (int)bank.shape[1], k = Trainer.Components(requested, train.Length, d);
+        using (var s = NewDisposeScope())
+        {
+            var x = bank.to(float64);
+            var centred = x - x.mean([0L]);
+            var cov = centred.t().matmul(centred) / (x.shape[0] - 1);
+            Console.WriteLine($"  {train.Length} training codes, d {d}, K {k}; one Gaussian's OAS ρ {Shrinkage.Oas(cov.trace().item<double>(), cov.square().sum().item<double>(), d, x.shape[0]):0.000}");
+        }
+        foreach (var shrink in shrinkages)
+        {
+            double[] Score(Tensor codes, Func<Tensor, Tensor> score)
+            {
+                using var s = NewDisposeScope();
+                return [.. score(codes).data<float>().ToArray().Select(v => Statistics.SafeLog(v))];
+            }
+            Func<Tensor, Tensor> density;
+            if (k > 1)
+            {
+                var mixture = LatentMixture.Fit(bank, k, shrink, seed: 1);
+                density = c => mixture.Score(c, CPU);
+            }
+            else
+            {
+                var gaussian = LatentGaussian.Fit(bank.data<float>().ToArray(), train.Length, d, shrink);
+                density = c => gaussian.Score(c, CPU);
+            }
+            scores[$"k{k}@{Shrinkage.Name(shrink)}"] = (Score(n, density), Score(a, density));
+        }
     }
 
     /// <summary>The latent score over test-time views: the mean of the views' scores, and the mean of their logs.</summary>

@@ -7,8 +7,8 @@ namespace AnomalyMonitor.Core.Scoring;
 /// A Gaussian fitted to the autoencoder's codes of the normal training images (the latent-density half of
 /// LSA, CVPR 2019, with a Gaussian for the density). An image's latent score is its squared Mahalanobis
 /// distance over the number of dimensions: about 1 for a normal image, whatever the model, and large for
-/// a code the normal class does not produce. The covariance is shrunk towards its average variance, so
-/// that a few thousand codes give a stable inverse.
+/// a code the normal class does not produce. The covariance is shrunk towards its average variance, by a
+/// fixed amount or by <see cref="Shrinkage.Auto"/>, so that a small sample gives a stable inverse.
 /// </summary>
 public sealed record LatentGaussian(float[] Mean, float[] Precision)
 {
@@ -40,6 +40,12 @@ public sealed record LatentGaussian(float[] Mean, float[] Precision)
         }
         // A dead unit (a ReLU that never fires) has zero variance: the floor keeps the inverse finite.
         double average = Math.Max(trace / d, 1e-12);
+        if (Shrinkage.IsAuto(shrinkage))
+        {
+            double squares = 0;
+            foreach (var v in cov) squares += v * v;
+            shrinkage = Shrinkage.Oas(trace, squares, d, count);
+        }
         for (int a = 0; a < d; a++)
             for (int b = 0; b < d; b++) cov[a, b] = ((1 - shrinkage) * cov[a, b]) + (a == b ? shrinkage * average : 0);
 

@@ -71,7 +71,10 @@ public sealed record LatentMixture(float[] Weights, float[][] Means, float[][] P
             var cov = (centred * resp.select(1, k).unsqueeze(1)).t().matmul(centred) / counts.select(0, k);
             // A dead unit (a ReLU that never fires) has zero variance: the floor keeps the inverse finite.
             double average = Math.Max(cov.diagonal().mean().item<double>(), 1e-12);
-            cov = ((1 - shrinkage) * cov) + (shrinkage * average * eye(d, dtype: float64));
+            double rho = Shrinkage.IsAuto(shrinkage)
+                ? Shrinkage.Oas(cov.trace().item<double>(), cov.square().sum().item<double>(), (int)d, counts.select(0, k).item<double>())
+                : shrinkage;
+            cov = ((1 - rho) * cov) + (rho * average * eye(d, dtype: float64));
             var factor = linalg.cholesky(cov);
             precisions[k] = cholesky_inverse(factor);
             logDets[k] = 2 * factor.diagonal().log().sum().item<double>();
