@@ -13,7 +13,9 @@ namespace AnomalyMonitor.Benchmarks;
 /// whitened, and whitened plus latent), refit=0.001,0.1 (the Gaussian fitted again, also on moved images),
 /// far=1 (the k = 3 rule's false alarms on the calibration and on unseen validation normals), gmm=2,3,5
 /// (a Gaussian mixture of K components on the training codes instead of one Gaussian), gmmshrink=0.01,auto
-/// (the trainer's latent density fitted again with other covariance shrinkages, OAS's "auto" included).
+/// (the trainer's latent density fitted again with other covariance shrinkages, OAS's "auto" included),
+/// densityseeds=1,2,3 and bag=3 (the density on the training codes alone and on training plus held-out codes, per
+/// k-means seed, and several seeds' fits pooled).
 /// </summary>
 internal static class SelectExperiments
 {
@@ -25,6 +27,7 @@ internal static class SelectExperiments
     {
         var viewSets = get("views", "").Split(';', StringSplitOptions.RemoveEmptyEntries).Select(ScoreViews.Parse).ToList();
         var shrinkages = get("refit", "").Split(',', StringSplitOptions.RemoveEmptyEntries).Select(Shrinkage.Parse).ToArray();
+        var densitySeeds = get("densityseeds", "").Split(',', StringSplitOptions.RemoveEmptyEntries).Select(int.Parse).ToArray();
         var mixtureShrinkages = get("gmmshrink", "").Split(',', StringSplitOptions.RemoveEmptyEntries).Select(Shrinkage.Parse).ToArray();
         var neighbours = get("knn", "").Split(',', StringSplitOptions.RemoveEmptyEntries).Select(int.Parse).ToArray();
         var mixtures = get("gmm", "").Split(',', StringSplitOptions.RemoveEmptyEntries).Select(int.Parse).ToArray();
@@ -50,6 +53,7 @@ internal static class SelectExperiments
                 Console.WriteLine($"  gmm{k}: held-out normals' mean log-likelihood {bound - (mixture.Dimensions / 2.0 * meanScore):0.00}");
             }
         }
+        if (densitySeeds.Length > 0) DensitySeeds(scores, result, fit, valNormal, valAnomalies, int.Parse(get("components", "1"), Inv), densitySeeds, int.Parse(get("bag", "0"), Inv));
         if (mixtureShrinkages.Length > 0) MixtureShrinkages(scores, result, fit, valNormal, valAnomalies, int.Parse(get("components", "1"), Inv), mixtureShrinkages);
         foreach (var views in viewSets)
         {
@@ -112,6 +116,49 @@ internal static class SelectExperiments
             scores[$"k{k}@{Shrinkage.Name(shrink)}"] = (Score(n, density), Score(a, density));
         }
     }
+
+    /// <summary>
+    /// The latent density fitted to the training codes alone ("train", as the trainer does) and to the training and
+    /// held-out codes ("all"), once per k-means seed: the seeds show how far one fit's luck moves the AUROC. With bag=M,
+    /// also each run of M consecutive seeds' fits pooled into one mixture of M·K components, each weight divided by M
+    /// ("train-bag1-3": seeds 1 to 3), which averages the fits' densities.
+    /// </summary>
+    internal static void DensitySeeds(Dictionary<string, (double[] N, double[] A)> scores, TrainingResult result, ImageSet fit, ImageSet valNormal, ImageSet valAnomalies,
+        int requested, int[] seeds, int bag)
+    {
+        using var n = Codes(result, valNormal);
+        using var a = Codes(result, valAnomalies);
+        foreach (var (name, indices) in new[] { ("train", result.TrainIndices), ("all", Enumerable.Range(0, fit.Count).ToArray()) })
+        {
+            using var bank = Codes(result, fit.Subset(indices));
+            int d = (int)bank.shape[1], k = Trainer.Components(requested, indices.Length, d);
+            var fits = new List<LatentMixture>();
+            foreach (var seed in seeds)
+            {
+                var mixture = LatentMixture.Fit(bank, k, seed: seed);
+                fits.Add(mixture);
+                scores[$"{name}#{seed}"] = (MixtureScores(mixture, n), MixtureScores(mixture, a));
+            }
+            for (int b = 0; bag > 1 && b + bag <= fits.Count; b += bag)
+            {
+                var pooled = Pool(fits.GetRange(b, bag));
+                scores[$"{name}-bag{seeds[b]}-{seeds[b + bag - 1]}"] = (MixtureScores(pooled, n), MixtureScores(pooled, a));
+            }
+        }
+    }
+
+    private static double[] MixtureScores(LatentMixture mixture, Tensor codes)
+    {
+        using var s = NewDisposeScope();
+        return [.. mixture.Score(codes, CPU).data<float>().ToArray().Select(v => Statistics.SafeLog(v))];
+    }
+
+    /// <summary>Several fits as one mixture: every component of each, its weight divided by the number of fits.</summary>
+    internal static LatentMixture Pool(IReadOnlyList<LatentMixture> fits) => new(
+        [.. fits.SelectMany(f => f.Weights.Select(w => w / fits.Count))],
+        [.. fits.SelectMany(f => f.Means)],
+        [.. fits.SelectMany(f => f.Precisions)],
+        [.. fits.SelectMany(f => f.LogDeterminants)]);
 
     /// <summary>The latent score over test-time views: the mean of the views' scores, and the mean of their logs.</summary>
     internal static (double[] Mean, double[] LogMean) ViewScores(TrainingResult result, ImageSet images, ScoreViews views)
