@@ -39,12 +39,7 @@ internal static class SelectExperiments
             foreach (var k in mixtures)
             {
                 var mixture = LatentMixture.Fit(bank, k);
-                double[] Score(Tensor codes)
-                {
-                    using var s = NewDisposeScope();
-                    return [.. mixture.Score(codes, CPU).data<float>().ToArray().Select(v => Statistics.SafeLog(v))];
-                }
-                scores[$"gmm{k}"] = (Score(n), Score(a));
+                scores[$"gmm{k}"] = (LogScores(c => mixture.Score(c, CPU), n), LogScores(c => mixture.Score(c, CPU), a));
                 // A choice of K from normal data alone: the held-out normals' mean log-likelihood (less d/2·log 2π),
                 // recovered from the score, which is (2·bound − 2·log-likelihood) / d.
                 double bound = Enumerable.Range(0, k).Max(c => Math.Log(mixture.Weights[c]) - (0.5 * mixture.LogDeterminants[c])) + Math.Log(k);
@@ -89,19 +84,9 @@ internal static class SelectExperiments
         using var a = Codes(result, valAnomalies);
         int d = (int)bank.shape[1], k = Trainer.Components(requested, train.Length, d);
         using (var s = NewDisposeScope())
-        {
-            var x = bank.to(float64);
-            var centred = x - x.mean([0L]);
-            var cov = centred.t().matmul(centred) / (x.shape[0] - 1);
-            Console.WriteLine($"  {train.Length} training codes, d {d}, K {k}; one Gaussian's OAS ρ {Shrinkage.Oas(cov.trace().item<double>(), cov.square().sum().item<double>(), d, x.shape[0]):0.000}");
-        }
+            Console.WriteLine($"  {train.Length} training codes, d {d}, K {k}; one Gaussian's OAS ρ {Shrinkage.Oas(bank.to(float64).T.cov(), train.Length):0.000}");
         foreach (var shrink in shrinkages)
         {
-            double[] Score(Tensor codes, Func<Tensor, Tensor> score)
-            {
-                using var s = NewDisposeScope();
-                return [.. score(codes).data<float>().ToArray().Select(v => Statistics.SafeLog(v))];
-            }
             Func<Tensor, Tensor> density;
             if (k > 1)
             {
@@ -113,7 +98,7 @@ internal static class SelectExperiments
                 var gaussian = LatentGaussian.Fit(bank.data<float>().ToArray(), train.Length, d, shrink);
                 density = c => gaussian.Score(c, CPU);
             }
-            scores[$"k{k}@{Shrinkage.Name(shrink)}"] = (Score(n, density), Score(a, density));
+            scores[$"k{k}@{Shrinkage.Name(shrink)}"] = (LogScores(density, n), LogScores(density, a));
         }
     }
 
@@ -137,20 +122,21 @@ internal static class SelectExperiments
             {
                 var mixture = LatentMixture.Fit(bank, k, seed: seed);
                 fits.Add(mixture);
-                scores[$"{name}#{seed}"] = (MixtureScores(mixture, n), MixtureScores(mixture, a));
+                scores[$"{name}#{seed}"] = (LogScores(c => mixture.Score(c, CPU), n), LogScores(c => mixture.Score(c, CPU), a));
             }
             for (int b = 0; bag > 1 && b + bag <= fits.Count; b += bag)
             {
                 var pooled = Pool(fits.GetRange(b, bag));
-                scores[$"{name}-bag{seeds[b]}-{seeds[b + bag - 1]}"] = (MixtureScores(pooled, n), MixtureScores(pooled, a));
+                scores[$"{name}-bag{seeds[b]}-{seeds[b + bag - 1]}"] = (LogScores(c => pooled.Score(c, CPU), n), LogScores(c => pooled.Score(c, CPU), a));
             }
         }
     }
 
-    private static double[] MixtureScores(LatentMixture mixture, Tensor codes)
+    /// <summary>The log of a density's score of each code, as the AUROC reads scores.</summary>
+    private static double[] LogScores(Func<Tensor, Tensor> score, Tensor codes)
     {
         using var s = NewDisposeScope();
-        return [.. mixture.Score(codes, CPU).data<float>().ToArray().Select(v => Statistics.SafeLog(v))];
+        return [.. score(codes).data<float>().ToArray().Select(v => Statistics.SafeLog(v))];
     }
 
     /// <summary>Several fits as one mixture: every component of each, its weight divided by the number of fits.</summary>

@@ -72,7 +72,7 @@ public sealed record LatentMixture(float[] Weights, float[][] Means, float[][] P
             // A dead unit (a ReLU that never fires) has zero variance: the floor keeps the inverse finite.
             double average = Math.Max(cov.diagonal().mean().item<double>(), 1e-12);
             double rho = Shrinkage.IsAuto(shrinkage)
-                ? Shrinkage.Oas(cov.trace().item<double>(), cov.square().sum().item<double>(), (int)d, counts.select(0, k).item<double>())
+                ? Shrinkage.Oas(cov, counts.select(0, k).item<double>())
                 : shrinkage;
             cov = ((1 - rho) * cov) + (rho * average * eye(d, dtype: float64));
             var factor = linalg.cholesky(cov);

@@ -27,6 +27,10 @@ public static class Shrinkage
         return denominator <= 0 ? 1 : Math.Clamp(numerator / denominator, 0, 1);
     }
 
+    /// <summary>OAS's ρ of a d × d sample covariance tensor from <paramref name="samples"/> (effective) codes.</summary>
+    public static double Oas(TorchSharp.torch.Tensor covariance, double samples) =>
+        Oas(covariance.trace().item<double>(), covariance.square().sum().item<double>(), (int)covariance.shape[0], samples);
+
     /// <summary>Parses a setting: a number in [0, 1] or "auto".</summary>
     public static double Parse(string text) =>
         text.Trim().Equals("auto", StringComparison.OrdinalIgnoreCase) ? Auto

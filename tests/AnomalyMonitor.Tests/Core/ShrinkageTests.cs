@@ -22,22 +22,17 @@ public sealed class ShrinkageTests
         return codes;
     }
 
-    private static (double Trace, double Squares) Moments(float[] codes, int n, int d)
+    private static double OasOf(float[] codes, int n, int d)
     {
         using var scope = NewDisposeScope();
-        var x = tensor(codes, [n, d]).to(float64);
-        var centred = x - x.mean([0L]);
-        var cov = centred.t().matmul(centred) / (n - 1);
-        return (cov.trace().item<double>(), cov.square().sum().item<double>());
+        return Shrinkage.Oas(tensor(codes, [n, d]).to(float64).T.cov(), n);
     }
 
     [Fact]
     public void Oas_shrinks_hard_for_few_codes_a_dimension_and_little_for_many()
     {
         const int d = 64;
-        var (t1, s1) = Moments(Codes(150, d, seed: 1), 150, d);
-        var (t2, s2) = Moments(Codes(20_000, d, seed: 2), 20_000, d);
-        double few = Shrinkage.Oas(t1, s1, d, 150), many = Shrinkage.Oas(t2, s2, d, 20_000);
+        double few = OasOf(Codes(150, d, seed: 1), 150, d), many = OasOf(Codes(20_000, d, seed: 2), 20_000, d);
         Assert.True(few > 10 * many, $"ρ from 150 codes {few}, from 20,000 {many}");
         Assert.InRange(many, 0, 0.02);
         // A covariance that is already a multiple of I: nothing to learn beyond its scale.
