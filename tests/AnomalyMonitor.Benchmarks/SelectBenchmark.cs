@@ -41,6 +41,8 @@ internal static class SelectBenchmark
             Augmentation = Augmentation.Parse(Get("augment", "none")),
             LatentShrinkage = double.Parse(Get("shrinkage", "0.01"), Inv),
             LatentComponents = int.Parse(Get("components", "1"), Inv),
+            LatentFits = int.Parse(Get("fits", "1"), Inv),
+            LatentHeldOut = Get("heldout", "0") == "1",
             Score = ScoreKind.Combined, // fits the latent Gaussian and the normalisation: all three scores from one training
         };
         set_num_threads(int.Parse(Get("threads", "2"), Inv));
@@ -114,7 +116,7 @@ internal static class SelectBenchmark
     }
 
     /// <summary>The share of anomalies above the normals' (1 − rate) quantile.</summary>
-    private static double RecallAt(double[] normals, double[] anomalies, double rate)
+    internal static double RecallAt(double[] normals, double[] anomalies, double rate)
     {
         var sorted = normals.Order().ToArray();
         double cut = sorted[Math.Clamp((int)Math.Ceiling((1 - rate) * sorted.Length) - 1, 0, sorted.Length - 1)];

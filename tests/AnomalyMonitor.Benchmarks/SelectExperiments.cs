@@ -126,7 +126,7 @@ internal static class SelectExperiments
             }
             for (int b = 0; bag > 1 && b + bag <= fits.Count; b += bag)
             {
-                var pooled = Pool(fits.GetRange(b, bag));
+                var pooled = LatentMixture.Pool(fits.GetRange(b, bag));
                 scores[$"{name}-bag{seeds[b]}-{seeds[b + bag - 1]}"] = (LogScores(c => pooled.Score(c, CPU), n), LogScores(c => pooled.Score(c, CPU), a));
             }
         }
@@ -138,13 +138,6 @@ internal static class SelectExperiments
         using var s = NewDisposeScope();
         return [.. score(codes).data<float>().ToArray().Select(v => Statistics.SafeLog(v))];
     }
-
-    /// <summary>Several fits as one mixture: every component of each, its weight divided by the number of fits.</summary>
-    internal static LatentMixture Pool(IReadOnlyList<LatentMixture> fits) => new(
-        [.. fits.SelectMany(f => f.Weights.Select(w => w / fits.Count))],
-        [.. fits.SelectMany(f => f.Means)],
-        [.. fits.SelectMany(f => f.Precisions)],
-        [.. fits.SelectMany(f => f.LogDeterminants)]);
 
     /// <summary>The latent score over test-time views: the mean of the views' scores, and the mean of their logs.</summary>
     internal static (double[] Mean, double[] LogMean) ViewScores(TrainingResult result, ImageSet images, ScoreViews views)

@@ -53,10 +53,12 @@ public sealed record InputShapeJson(int Channels, int Height, int Width);
 /// <summary>
 /// How a model was trained. MinSteps, Steps (taken) and EpochBudget are absent (0) in models written before
 /// they existed; LatentComponents is the mixture asked for (the detector holds the one a sample could carry,
-/// perhaps fewer), absent (null) before it existed.
+/// perhaps fewer), absent (null) before it existed; so are LatentFits (seeds pooled) and LatentHeldOut (the density
+/// fitted on the held-out codes too, calibrated by cross-fitting).
 /// </summary>
 public sealed record TrainingParameters(int Epochs, int BatchSize, double LearningRate, double ValidationSplit, bool Shuffle, int? Seed, int Patience, string Noise, bool StoppedEarly, double Seconds,
-    int MinSteps = 0, int Steps = 0, int EpochBudget = 0, string? Augmentation = null, int? LatentComponents = null);
+    int MinSteps = 0, int Steps = 0, int EpochBudget = 0, string? Augmentation = null, int? LatentComponents = null,
+    int? LatentFits = null, bool? LatentHeldOut = null);
 
 public sealed record DataProvenance(string Fingerprint, string Description, int Count, string? NormalClass);
 

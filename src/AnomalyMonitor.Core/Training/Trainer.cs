@@ -132,9 +132,11 @@ public static class Trainer
                 throw new TrainingDivergedException($"Training diverged: {result.Diverged}, before any epoch finished with a finite loss.");
 
             model.eval();
-            var heldOut = valIdx.Length > 0 ? valIdx : trainIdx;
-            result.Detector = FitDetector(model, data, trainIdx, heldOut, options, device, errorMetric);
-            result.Calibration = Calibrate(model, data, heldOut, valIdx.Length > 0 ? "validation" : "training", device, errorMetric, result.Detector);
+            var (detector, crossFitted) = FitDetector(model, data, trainIdx, valIdx, options, device, errorMetric);
+            result.Detector = detector;
+            result.Calibration = crossFitted is not null
+                ? CalibrationStats.From(crossFitted, "validation (cross-fitted)")
+                : Calibrate(model, data, valIdx.Length > 0 ? valIdx : trainIdx, valIdx.Length > 0 ? "validation" : "training", device, errorMetric, detector);
             result.Seconds = clock.Elapsed.TotalSeconds;
             return result;
         }
@@ -158,44 +160,55 @@ public static class Trainer
     }
 
     /// <summary>
-    /// For a latent or combined score: the Gaussian of the training images' codes, and for the combined
-    /// score the log-space mean and σ of both parts on the held-out images.
+    /// For a latent or combined score: the density of the codes (LatentFit), and for the combined score the
+    /// log-space mean and σ of both parts on the held-out images. With <see cref="TrainingOptions.LatentHeldOut"/>
+    /// the density takes the held-out codes too, and the held-out images' scores, cross-fitted, come back
+    /// for the calibration; otherwise they are null and the caller scores the held-out images itself.
     /// </summary>
-    public static Detector FitDetector(nn.Module<Tensor, Tensor> model, ImageSet data, int[] train, int[] heldOut, TrainingOptions options, Device device, ErrorMetric metric)
+    public static (Detector Detector, float[]? HeldOutScores) FitDetector(nn.Module<Tensor, Tensor> model, ImageSet data, int[] train, int[] heldOut,
+        TrainingOptions options, Device device, ErrorMetric metric)
     {
-        if (options.Score == ScoreKind.Reconstruction) return Detector.Reconstruction;
+        if (options.Score == ScoreKind.Reconstruction) return (Detector.Reconstruction, null);
         if (model is not IAutoencoder autoencoder)
             throw new ArgumentException($"A {Detector.Name(options.Score)} score needs an autoencoder with a readable code (conv or dense), not {model.GetType().Name}.");
         model.eval();
+        var (trainCodes, dimensions) = Codes(autoencoder, data, train, device);
+        Detector detector;
+        float[]? latentHeldOut = null;
+        if (options.LatentHeldOut && heldOut.Length > 0)
+            (detector, latentHeldOut) = LatentFit.CrossFit(trainCodes, Codes(autoencoder, data, heldOut, device).Codes, dimensions, options);
+        else
+            detector = LatentFit.Fit(trainCodes, dimensions, options);
+        if (options.Score != ScoreKind.Combined) return (detector, latentHeldOut);
+
+        var calibration = heldOut.Length > 0 ? heldOut : train;
+        var parts = new Scorer(model, device, data.Shape, metric, detector with { Score = ScoreKind.Latent }).Score(data.Subset(calibration), 0, calibration.Length, detailed: true, 256);
+        var latentParts = latentHeldOut ?? parts.LatentScores;
+        var (rm, rs) = Statistics.MeanStd(parts.ReconstructionErrors.Select(e => Statistics.SafeLog(e)).ToArray());
+        var (lm, ls) = Statistics.MeanStd(latentParts.Select(e => Statistics.SafeLog(e)).ToArray());
+        var normalization = new ScoreNormalization(rm, Math.Max(rs, 1e-6), lm, Math.Max(ls, 1e-6));
+        detector = detector with { Normalization = normalization };
+        if (latentHeldOut is null) return (detector, null);
+        using var scope = NewDisposeScope();
+        return (detector, Scorer.Combine(tensor(parts.ReconstructionErrors), tensor(latentHeldOut), normalization).data<float>().ToArray());
+    }
+
+    /// <summary>The codes of the images at <paramref name="indices"/>, N x d row after row, and d.</summary>
+    private static (float[] Codes, int Dimensions) Codes(IAutoencoder autoencoder, ImageSet data, int[] indices, Device device)
+    {
         var codes = new List<float>();
         int dimensions = 0;
-        using (no_grad())
+        using var noGrad = no_grad();
+        for (int b = 0; b < indices.Length; b += 256)
         {
-            for (int b = 0; b < train.Length; b += 256)
-            {
-                int n = Math.Min(256, train.Length - b);
-                using var scope = NewDisposeScope();
-                var subset = data.Subset(train.AsSpan(b, n).ToArray());
-                var code = autoencoder.Encode(tensor(subset.Pixels, [n, data.Shape.Channels, data.Shape.Height, data.Shape.Width]).to(device)).flatten(1).cpu();
-                dimensions = (int)code.shape[1];
-                codes.AddRange(code.data<float>().ToArray());
-            }
+            int n = Math.Min(256, indices.Length - b);
+            using var scope = NewDisposeScope();
+            var subset = data.Subset(indices.AsSpan(b, n).ToArray());
+            var code = autoencoder.Encode(tensor(subset.Pixels, [n, data.Shape.Channels, data.Shape.Height, data.Shape.Width]).to(device)).flatten(1).cpu();
+            dimensions = (int)code.shape[1];
+            codes.AddRange(code.data<float>().ToArray());
         }
-        var all = codes.ToArray();
-        var latent = LatentGaussian.Fit(all, train.Length, dimensions, options.LatentShrinkage);
-        LatentMixture? mixture = null;
-        int components = Components(options.LatentComponents, train.Length, dimensions);
-        if (components > 1)
-        {
-            using var bank = tensor(all, [train.Length, dimensions]);
-            mixture = LatentMixture.Fit(bank, components, options.LatentShrinkage, seed: options.Seed ?? 1);
-        }
-        var detector = new Detector(options.Score, latent, Mixture: mixture);
-        if (options.Score != ScoreKind.Combined) return detector;
-        var parts = new Scorer(model, device, data.Shape, metric, detector with { Score = ScoreKind.Latent }).Score(data.Subset(heldOut), 0, heldOut.Length, detailed: true, 256);
-        var (rm, rs) = Statistics.MeanStd(parts.ReconstructionErrors.Select(e => Statistics.SafeLog(e)).ToArray());
-        var (lm, ls) = Statistics.MeanStd(parts.LatentScores.Select(e => Statistics.SafeLog(e)).ToArray());
-        return detector with { Normalization = new ScoreNormalization(rm, Math.Max(rs, 1e-6), lm, Math.Max(ls, 1e-6)) };
+        return ([.. codes], dimensions);
     }
 
     /// <summary>Codes per dimension each component's covariance needs: fewer, and its inverse is mostly shrinkage.</summary>

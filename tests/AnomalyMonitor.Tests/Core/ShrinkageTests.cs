@@ -11,16 +11,7 @@ public sealed class ShrinkageTests
 {
     public ShrinkageTests() => TorchRuntime.EnsureLoaded();
 
-    /// <summary>N codes of d values, the j-th with standard deviation 0.2 + j / 8: an anisotropic Gaussian, as codes are.</summary>
-    private static float[] Codes(int n, int d, int seed)
-    {
-        var rng = new Random(seed);
-        var codes = new float[n * d];
-        for (int i = 0; i < n; i++)
-            for (int j = 0; j < d; j++)
-                codes[(i * d) + j] = (float)((0.2 + (j / 8.0)) * Math.Sqrt(-2 * Math.Log(1 - rng.NextDouble())) * Math.Cos(2 * Math.PI * rng.NextDouble()));
-        return codes;
-    }
+    private static float[] Codes(int n, int d, int seed) => Synthetic.Codes(n, d, seed);
 
     private static double OasOf(float[] codes, int n, int d)
     {

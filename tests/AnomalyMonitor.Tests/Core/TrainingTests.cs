@@ -167,10 +167,11 @@ public class TrainingTests
     {
         var train = Synthetic.Set(blobs: 8, stripes: 0, noise: 0);
         var e = Assert.Throws<ArgumentException>(() =>
-            Trainer.Train(train, ModelSpec.Create(ModelSpec.Dense, train.Shape), new TrainingOptions { Epochs = 0, BatchSize = 0, ValidationSplit = 1.5 }, torch.CPU));
+            Trainer.Train(train, ModelSpec.Create(ModelSpec.Dense, train.Shape), new TrainingOptions { Epochs = 0, BatchSize = 0, ValidationSplit = 1.5, LatentFits = 0 }, torch.CPU));
         Assert.Contains("epochs", e.Message);
         Assert.Contains("batch size", e.Message);
         Assert.Contains("validation split", e.Message);
+        Assert.Contains("latent fits", e.Message);
     }
 
     private sealed class Callback(Action<EpochReport> action) : IProgress<EpochReport>

@@ -31,6 +31,21 @@ public static class Synthetic
     public static float[] Noise(Random rng, int size) =>
         Enumerable.Range(0, size * size).Select(_ => (float)rng.NextDouble()).ToArray();
 
+    /// <summary>
+    /// N latent codes of d values, row after row, shaped as an encoder's are: the j-th value with standard deviation
+    /// 0.2 + j / 8 (anisotropic), and with <paramref name="styles"/> &gt; 0 two styles at ±styles on the first axis.
+    /// </summary>
+    public static float[] Codes(int n, int d, int seed, double styles = 0)
+    {
+        var rng = new Random(seed);
+        var codes = new float[n * d];
+        for (int i = 0; i < n; i++)
+            for (int j = 0; j < d; j++)
+                codes[(i * d) + j] = (float)((j == 0 ? (i % 2 == 0 ? styles : -styles) : 0)
+                    + ((0.2 + (j / 8.0)) * Math.Sqrt(-2 * Math.Log(1 - rng.NextDouble())) * Math.Cos(2 * Math.PI * rng.NextDouble())));
+        return codes;
+    }
+
     /// <summary>Labels: 0 blob (normal), 1 stripes, 2 noise.</summary>
     public static ImageSet Set(int blobs, int stripes, int noise, int size = 16, int seed = 1)
     {

@@ -1,0 +1,55 @@
+using AnomalyMonitor.Core.Scoring;
+using static TorchSharp.torch;
+
+namespace AnomalyMonitor.Core.Training;
+
+/// <summary>
+/// Fits the latent density a detector scores by, on N x d codes laid out row after row: one Gaussian, and a
+/// mixture pooled over <see cref="TrainingOptions.LatentFits"/> k-means seeds when the sample carries more than
+/// one component. With the held-out codes in the fit, their scores come from cross-fitting, so that the
+/// calibration never sees a density fitted on the very codes it scores.
+/// </summary>
+public static class LatentFit
+{
+    /// <summary>Folds of the held-out codes: each is scored by a density fitted on the training codes and the other folds.</summary>
+    public const int Folds = 5;
+
+    public static Detector Fit(float[] codes, int dimensions, TrainingOptions options)
+    {
+        int count = codes.Length / dimensions;
+        var latent = LatentGaussian.Fit(codes, count, dimensions, options.LatentShrinkage);
+        int components = Trainer.Components(options.LatentComponents, count, dimensions);
+        if (components < 2) return new Detector(options.Score, latent);
+        using var bank = tensor(codes, [count, dimensions]);
+        int seed = options.Seed ?? 1;
+        var fits = Enumerable.Range(0, options.LatentFits)
+            .Select(i => LatentMixture.Fit(bank, components, options.LatentShrinkage, seed: seed + i))
+            .ToList();
+        return new Detector(options.Score, latent, Mixture: LatentMixture.Pool(fits));
+    }
+
+    /// <summary>
+    /// The density fitted on the training and held-out codes together, and each held-out code's latent score
+    /// under a density fitted without its fold (held-out code i is in fold i mod <see cref="Folds"/>).
+    /// </summary>
+    public static (Detector Detector, float[] HeldOutScores) CrossFit(float[] train, float[] heldOut, int dimensions, TrainingOptions options)
+    {
+        var detector = Fit([.. train, .. heldOut], dimensions, options);
+        int held = heldOut.Length / dimensions;
+        int folds = Math.Min(Folds, held);
+        var scores = new float[held];
+        for (int fold = 0; fold < folds; fold++)
+        {
+            var inFold = Enumerable.Range(0, held).Where(i => i % folds == fold).ToArray();
+            var rest = new List<float>(train);
+            for (int i = 0; i < held; i++)
+                if (i % folds != fold) rest.AddRange(heldOut.AsSpan(i * dimensions, dimensions));
+            var without = Fit([.. rest], dimensions, options);
+            var foldCodes = inFold.SelectMany(i => heldOut.AsSpan(i * dimensions, dimensions).ToArray()).ToArray();
+            using var scope = NewDisposeScope();
+            var foldScores = without.LatentScore(tensor(foldCodes, [inFold.Length, dimensions]), CPU).data<float>().ToArray();
+            for (int j = 0; j < inFold.Length; j++) scores[inFold[j]] = foldScores[j];
+        }
+        return (detector, scores);
+    }
+}
