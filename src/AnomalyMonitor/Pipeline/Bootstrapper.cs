@@ -69,6 +69,7 @@ public sealed class Bootstrapper(
                 {
                     Epochs = o.Epochs, MinSteps = o.MinSteps, Seed = o.Seed,
                     Score = Detector.Parse(o.Score), Augmentation = Augmentation.Parse(o.Augment), LatentComponents = o.LatentComponents,
+                    LatentFits = o.LatentFits, LatentHeldOut = o.LatentHeldOut,
                 },
                 DataDescription = description,
                 NormalClass = o.NormalClass,
