@@ -10,6 +10,11 @@ var speed = new Command("speed", "Training and scoring throughput and peak memor
 speed.SetAction(p => SpeedBenchmark.Run(p.GetValue(data)!));
 root.Add(speed);
 
+var densityRuns = new Option<int>("--runs") { DefaultValueFactory = _ => 3 };
+var density = new Command("density", "Seconds to fit the latent density after training: one fit, against three pooled fits on all codes with cross-fitted calibration.") { densityRuns };
+density.SetAction(p => DensityBenchmark.Run(p.GetValue(densityRuns)));
+root.Add(density);
+
 var worksheet = new Command("worksheet", "Worksheet 000 replication: conv, BCE, 20 epochs, digit 1, mean+3σ of the training MSE.") { data };
 worksheet.SetAction(p => WorksheetBenchmark.Run(p.GetValue(data)!));
 root.Add(worksheet);
@@ -67,8 +72,9 @@ var streamSeed = new Option<int>("--seed") { DefaultValueFactory = _ => 1 };
 var coldStart = new Option<int>("--cold-start") { Description = "Learn the first model in the service from this many training images of the class instead.", DefaultValueFactory = _ => 0 };
 var streamRule = new Option<string?>("--rule") { Description = "Judge:Rule for the service and the same rule offline (default: the default rule)." };
 var streamClasses = new Option<string>("--classes") { DefaultValueFactory = _ => "0,1,2,3,4,5,6,7,8,9" };
-var stream = new Command("stream", "The service judging each class's test split through the folder, beside evaluate's figures for the same model.") { data, streamClasses, streamSeed, coldStart, streamRule };
-stream.SetAction((p, ct) => StreamBenchmark.RunAsync(p.GetValue(data)!, p.GetValue(streamClasses)!, p.GetValue(streamSeed), p.GetValue(coldStart), p.GetValue(streamRule)));
+var streamSettings = new Option<string[]>("--set") { Description = "A service setting for the run, Section:Key=value (repeatable), e.g. Bootstrap:LatentFits=1.", AllowMultipleArgumentsPerToken = true };
+var stream = new Command("stream", "The service judging each class's test split through the folder, beside evaluate's figures for the same model.") { data, streamClasses, streamSeed, coldStart, streamRule, streamSettings };
+stream.SetAction((p, ct) => StreamBenchmark.RunAsync(p.GetValue(data)!, p.GetValue(streamClasses)!, p.GetValue(streamSeed), p.GetValue(coldStart), p.GetValue(streamRule), p.GetValue(streamSettings) ?? []));
 root.Add(stream);
 
 var backlogMessages = new Option<int>("--messages") { DefaultValueFactory = _ => 20_000 };

@@ -30,11 +30,12 @@ internal static class StreamBenchmark
     private static readonly (string Rule, double Target)[] Calibrated =
         [("conformal:alpha=0.01", 0.01), ("conformal:alpha=0.001", 0.001), ("spot:q=0.001", 0.001), ("spot:q=0.0001", 0.0001), ("percentile:p=99", 0.01)];
 
-    public static async Task<int> RunAsync(string dataDir, string classesText, int seed, int coldStart, string? rule)
+    public static async Task<int> RunAsync(string dataDir, string classesText, int seed, int coldStart, string? rule, string[] extra)
     {
         var (train, test) = Mnist.Load(dataDir);
         var classes = classesText.Split(',').Select(int.Parse).ToArray();
-        Console.WriteLine($"# stream {Path.GetFileName(Path.GetFullPath(dataDir))}, {(coldStart > 0 ? $"cold start from {coldStart} images" : "defaults")}, rule {rule ?? "default"}; {Mnist.Machine()}");
+        Console.WriteLine($"# stream {Path.GetFileName(Path.GetFullPath(dataDir))}, {(coldStart > 0 ? $"cold start from {coldStart} images" : "defaults")}, rule {rule ?? "default"}" +
+            $"{(extra.Length > 0 ? ", " + string.Join(' ', extra) : "")}; {Mnist.Machine()}");
         Console.WriteLine("| class | normals | anomalies | offline false alarms % | service false alarms % | difference, points | offline recall % | service recall % | replayed false alarms %, floor on / off | training s | stream items/s |");
         Console.WriteLine("|---|---|---|---|---|---|---|---|---|---|---|");
         var ruleRows = new List<string>();
@@ -63,6 +64,8 @@ internal static class StreamBenchmark
             };
             if (rule is not null) settings["Judge:Rule"] = rule;
             if (coldStart > 0) settings["Bootstrap:Samples"] = coldStart.ToString(Inv);
+            foreach (var pair in extra.Select(e => e.Split('=', 2)))
+                settings[pair[0]] = pair.Length > 1 ? pair[1] : throw new ArgumentException($"--set {pair[0]}: expected Section:Key=value.");
             // libtorch's thread count is per thread, and a thread that never set one takes the last count set anywhere:
             // after the previous class's service scored small batches on one thread, training here ran on one core.
             set_num_threads(Environment.ProcessorCount);
