@@ -43,4 +43,29 @@ public sealed class ColdStartTests : IDisposable
         await Wait.UntilAsync(() => File.Exists(In("processed", "anomaly", "after-stripes.png")), "an anomaly judged by the learned model");
         await Wait.UntilAsync(() => Directory.GetFiles(In("processed", "normal")).Length + Directory.GetFiles(In("processed", "anomaly")).Length == 121, "all 121 files moved");
     }
+
+    [Fact]
+    public async Task A_latent_cold_start_pools_its_fits_on_all_codes_and_calibrates_out_of_sample()
+    {
+        // The defaults' density on a small sample: 120 items, 30 held out, codes of 16 values carry 2 components a fit.
+        await using var service = await TestService.StartAsync(_dir.Path, new Dictionary<string, string?>
+        {
+            ["Bootstrap:Samples"] = "120",
+            ["Bootstrap:Shape"] = "16x16x1",
+            ["Bootstrap:Epochs"] = "2",
+            ["Bootstrap:Seed"] = "5",
+            ["Bootstrap:Score"] = "latent",
+            ["Bootstrap:LatentComponents"] = "2",
+        });
+        for (int i = 0; i < 120; i++) File.WriteAllBytes(Path.Combine(service.Inbox, $"first-{i:D3}.png"), TestModel.NormalPng(i));
+        await Wait.UntilAsync(() => service.Holder.IsJudging, "the first model trained", seconds: 120);
+
+        var manifest = AnomalyMonitor.Core.Storage.ModelFiles.ReadManifest(Path.Combine(_dir.Path, "models", "v1"));
+        Assert.Equal(3, manifest.Training.LatentFits);
+        Assert.True(manifest.Training.LatentHeldOut);
+        Assert.Equal(2 * 3, manifest.Detector?.Mixture?.Components);
+        Assert.Equal("validation (cross-fitted)", manifest.Calibration.Source);
+        Assert.Equal(30, manifest.Calibration.Count);
+        await Wait.UntilAsync(() => service.Pipeline.Judged >= 120, "the held items judged");
+    }
 }
