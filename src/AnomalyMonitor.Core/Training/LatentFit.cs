@@ -14,16 +14,17 @@ public static class LatentFit
     /// <summary>Folds of the held-out codes: each is scored by a density fitted on the training codes and the other folds.</summary>
     public const int Folds = 5;
 
-    public static Detector Fit(float[] codes, int dimensions, TrainingOptions options)
+    /// <summary>The density of N x d codes; <paramref name="components"/> overrides the count the sample carries.</summary>
+    public static Detector Fit(float[] codes, int dimensions, TrainingOptions options, int? components = null)
     {
         int count = codes.Length / dimensions;
         var latent = LatentGaussian.Fit(codes, count, dimensions, options.LatentShrinkage);
-        int components = Trainer.Components(options.LatentComponents, count, dimensions);
+        components ??= Trainer.Components(options.LatentComponents, count, dimensions);
         if (components < 2) return new Detector(options.Score, latent);
         using var bank = tensor(codes, [count, dimensions]);
         int seed = options.Seed ?? 1;
         var fits = Enumerable.Range(0, options.LatentFits)
-            .Select(i => LatentMixture.Fit(bank, components, options.LatentShrinkage, seed: seed + i))
+            .Select(i => LatentMixture.Fit(bank, components.Value, options.LatentShrinkage, seed: seed + i))
             .ToList();
         return new Detector(options.Score, latent, Mixture: LatentMixture.Pool(fits));
     }
@@ -34,7 +35,11 @@ public static class LatentFit
     /// </summary>
     public static (Detector Detector, float[] HeldOutScores) CrossFit(float[] train, float[] heldOut, int dimensions, TrainingOptions options)
     {
-        var detector = Fit([.. train, .. heldOut], dimensions, options);
+        if (heldOut.Length < dimensions) throw new ArgumentException("Cross-fitting needs at least one held-out code.", nameof(heldOut));
+        // The folds fit as many components as the final density, though each has a fifth fewer codes: the
+        // calibration must describe the density the model judges with.
+        int components = Trainer.Components(options.LatentComponents, (train.Length + heldOut.Length) / dimensions, dimensions);
+        var detector = Fit([.. train, .. heldOut], dimensions, options, components);
         int held = heldOut.Length / dimensions;
         int folds = Math.Min(Folds, held);
         var scores = new float[held];
@@ -44,7 +49,7 @@ public static class LatentFit
             var rest = new List<float>(train);
             for (int i = 0; i < held; i++)
                 if (i % folds != fold) rest.AddRange(heldOut.AsSpan(i * dimensions, dimensions));
-            var without = Fit([.. rest], dimensions, options);
+            var without = Fit([.. rest], dimensions, options, components);
             var foldCodes = inFold.SelectMany(i => heldOut.AsSpan(i * dimensions, dimensions).ToArray()).ToArray();
             using var scope = NewDisposeScope();
             var foldScores = without.LatentScore(tensor(foldCodes, [inFold.Length, dimensions]), CPU).data<float>().ToArray();

@@ -111,10 +111,14 @@ internal static class TrainCommand
             var inv = CultureInfo.InvariantCulture;
             Console.WriteLine($"model: {spec.Architecture}, {manifest.ParameterCount:N0} parameters, best epoch {manifest.BestEpoch} of {manifest.History.Count} (budget {manifest.Training.EpochBudget}), {manifest.Training.Steps:N0} steps, {manifest.Training.Seconds.ToString("0.0", inv)} s{(manifest.Training.StoppedEarly ? ", stopped early" : "")}");
             if (manifest.Detector is { Latent: not null } detector)
+            {
+                // A pooled mixture holds every fit's components: the count the sample carried is one fit's.
+                int perFit = detector.Mixture is { } pooled ? pooled.Components / options.LatentFits : 1;
                 Console.WriteLine($"latent density: {(detector.Mixture is { } m ? $"a mixture of {m.Components} Gaussians" : "one Gaussian")} on {detector.Latent.Dimensions}-value codes" +
-                    (options.LatentFits > 1 && detector.Mixture is not null ? $" ({options.LatentFits} fits pooled)" : "") +
-                    (options.LatentHeldOut ? ", fitted on the held-out codes too" : "") +
-                    (manifest.Training.LatentComponents is { } asked && asked != (detector.Mixture?.Components ?? 1) ? $" ({asked} asked; the sample carries at most one per {Trainer.CodesPerDimension}·d codes)" : ""));
+                    (options.LatentFits > 1 && detector.Mixture is not null ? $" ({options.LatentFits} fits of {perFit} pooled)" : "") +
+                    (cal.Source.Contains("cross-fitted", StringComparison.Ordinal) ? ", fitted on the held-out codes too" : "") +
+                    (manifest.Training.LatentComponents is { } asked && asked != perFit ? $" ({asked} asked; the sample carries at most one per {Trainer.CodesPerDimension}·d codes)" : ""));
+            }
             Console.WriteLine($"calibration ({cal.Source}, {cal.Count} images): mean {cal.Mean.ToString("G5", inv)}, σ {cal.Std.ToString("G5", inv)}, log-mean {cal.LogMean.ToString("G5", inv)}, log-σ {cal.LogStd.ToString("G5", inv)}");
             Console.WriteLine($"threshold: {policy.UpperThreshold(cal).ToString("G6", inv)} ({policy})");
             if (CalibrationCheck.Of(policy, cal) is { } check)

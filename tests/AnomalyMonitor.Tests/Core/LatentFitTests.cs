@@ -69,6 +69,26 @@ public sealed class LatentFitTests
     }
 
     [Fact]
+    public void Near_the_sample_limit_each_fold_fits_as_many_components_as_the_final_density()
+    {
+        // 48 + 16 codes of 16 values carry 2 components (one per 32 codes); a fold's 51 codes alone would carry 1.
+        const int d = 16;
+        var train = Codes(48, d, seed: 7);
+        var heldOut = Codes(16, d, seed: 8);
+        var options = Options with { LatentFits = 1 };
+        var (detector, scores) = LatentFit.CrossFit(train, heldOut, d, options);
+        Assert.Equal(2, detector.Mixture!.Components);
+
+        int[] inFold = [0, 5, 10, 15];
+        var rest = train.Concat(Enumerable.Range(0, 16).Where(i => i % LatentFit.Folds != 0).SelectMany(i => heldOut.Skip(i * d).Take(d))).ToArray();
+        var foldCodes = inFold.SelectMany(i => heldOut.Skip(i * d).Take(d)).ToArray();
+        Assert.Null(LatentFit.Fit(rest, d, options).Mixture); // what the fold's own count would fit: one Gaussian
+        var refit = Scores(LatentFit.Fit(rest, d, options, components: 2), foldCodes, d);
+        for (int j = 0; j < inFold.Length; j++) Assert.Equal(refit[j], scores[inFold[j]], Math.Max(1e-4f, refit[j] * 1e-4f));
+        Assert.Throws<ArgumentException>(() => LatentFit.CrossFit(train, [], d, options));
+    }
+
+    [Fact]
     public void Cross_fitted_scores_run_above_the_same_codes_scored_in_sample()
     {
         // 150 codes of 16 values: a density fitted on a code scores it low, as no unseen normal will be scored. The
