@@ -40,9 +40,9 @@ public static class TorchRuntime
         {
             return cuda
                 ? (torch.CUDA, $"auto: CUDA is available ({torch.cuda.device_count()} device(s)), using cuda:0")
-                : (torch.CPU, "auto: CUDA is not available, using the CPU");
+                : (torch.CPU, "auto: CUDA is not available, using the CPU" + CpuKernels);
         }
-        if (text == "cpu") return (torch.CPU, "cpu (as configured)");
+        if (text == "cpu") return (torch.CPU, "cpu (as configured)" + CpuKernels);
         if (text.StartsWith("cuda", StringComparison.Ordinal))
         {
             if (!cuda)
@@ -56,6 +56,8 @@ public static class TorchRuntime
         }
         throw new ArgumentException($"Device '{requested}' is not one of auto, cpu, cuda or cuda:N.");
     }
+
+    private static string CpuKernels => OneDnn.Cap is { } cap ? $"; oneDNN kernels up to {cap} ({OneDnn.Variable})" : "";
 
     public static string TorchSharpVersion =>
         typeof(torch).Assembly.GetName().Version?.ToString() ?? "unknown";

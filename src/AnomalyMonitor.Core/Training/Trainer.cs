@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using System.Runtime.InteropServices;
 using AnomalyMonitor.Core.Data;
 using AnomalyMonitor.Core.Models;
 using AnomalyMonitor.Core.Scoring;
@@ -249,9 +250,20 @@ public static class Trainer
         return sum / indices.Length;
     }
 
-    private static Tensor Loss(Tensor output, Tensor target, LossKind kind) => kind == LossKind.Mse
-        ? nn.functional.mse_loss(output, target)
-        : nn.functional.binary_cross_entropy(output, target);
+    private static Tensor Loss(Tensor output, Tensor target, LossKind kind)
+    {
+        if (kind == LossKind.Mse) return nn.functional.mse_loss(output, target);
+        try
+        {
+            return nn.functional.binary_cross_entropy(output, target);
+        }
+        catch (ExternalException e) when (e.Message.Contains("between 0 and 1", StringComparison.Ordinal))
+        {
+            // libtorch refuses a NaN output where MSE would return NaN; a NaN loss (with a graph, so that
+            // backward() still runs) lets the epoch's divergence check name it instead of a native stack trace.
+            return output.mean() * double.NaN;
+        }
+    }
 
     private static void ReplaceSnapshot(ref Dictionary<string, Tensor>? snapshot, nn.Module model)
     {

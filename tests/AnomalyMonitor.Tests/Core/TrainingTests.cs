@@ -39,6 +39,30 @@ public class TrainingTests
         Assert.Equal(100, result.Calibration.Scores!.Length);
     }
 
+    [Theory]
+    [InlineData(LossKind.Bce)]
+    [InlineData(LossKind.Mse)]
+    public void A_loss_that_turns_NaN_is_reported_as_divergence_not_as_a_native_error(LossKind loss)
+    {
+        // One NaN pixel stands in for a CPU kernel that returns NaN (seen with oneDNN's AVX2 kernels on one
+        // machine): from the first step the model's output is NaN, and BCE in libtorch throws on it.
+        var set = Synthetic.Set(blobs: 40, stripes: 0, noise: 0, seed: 4);
+        var pixels = (float[])set.Pixels.Clone();
+        pixels[5] = float.NaN;
+        var broken = new ImageSet(set.Shape, pixels, set.Labels, set.Ids);
+        var e = Assert.Throws<TrainingDivergedException>(() =>
+            Trainer.Train(broken, ModelSpec.Create(ModelSpec.Conv, set.Shape), Quick with { Epochs = 2, Loss = loss, ValidationSplit = 0 }, torch.CPU));
+        Assert.Contains("the loss became NaN in epoch 1", e.Message);
+    }
+
+    [Fact]
+    public void OneDnn_is_capped_at_AVX_unless_the_environment_names_a_cap()
+    {
+        var named = Environment.GetEnvironmentVariable(OneDnn.Variable) ?? Environment.GetEnvironmentVariable("DNNL_MAX_CPU_ISA");
+        Assert.Equal(named ?? OneDnn.DefaultCap, OneDnn.Cap);
+        if (named is null) Assert.Equal(OneDnn.DefaultCap, OneDnn.NativeValue());
+    }
+
     [Fact]
     public void No_tensor_outlives_training_or_scoring()
     {
