@@ -8,8 +8,8 @@ namespace AnomalyMonitor.Core.Runtime;
 /// Caps libtorch's oneDNN CPU kernels at AVX unless the environment already names a cap. On some x86
 /// machines (seen on an AMD EPYC of family 26 under a hypervisor) oneDNN's AVX2 and AVX-512 training
 /// kernels return NaN in the first optimizer steps of a conv autoencoder, with one thread or two, while
-/// its AVX kernels train correctly; inference was unaffected. The AVX cap cost about 10% of CPU
-/// scoring speed there, and nothing on CUDA. Set ONEDNN_MAX_CPU_ISA (e.g. ALL) to choose otherwise.
+/// its AVX kernels train correctly; inference was unaffected. The cap cost no measurable scoring speed
+/// there, and nothing on CUDA. Set ONEDNN_MAX_CPU_ISA (e.g. ALL) to choose otherwise.
 /// </summary>
 public static partial class OneDnn
 {
