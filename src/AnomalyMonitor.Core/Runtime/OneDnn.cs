@@ -27,13 +27,14 @@ public static partial class OneDnn
     internal static void ApplyDefaultCap()
     {
         if (!OperatingSystem.IsLinux() || RuntimeInformation.ProcessArchitecture != Architecture.X64) return;
-        var set = Environment.GetEnvironmentVariable(Variable) ?? Environment.GetEnvironmentVariable(LegacyVariable);
-        if (!string.IsNullOrWhiteSpace(set))
+        // oneDNN takes an empty value as unset, so a blank one is replaced too.
+        var set = new[] { Variable, LegacyVariable }.Select(Environment.GetEnvironmentVariable).FirstOrDefault(v => !string.IsNullOrWhiteSpace(v));
+        if (set is not null)
         {
             Cap = set;
             return;
         }
-        if (SetEnv(Variable, DefaultCap, 0) == 0) Cap = DefaultCap;
+        if (SetEnv(Variable, DefaultCap, 1) == 0) Cap = DefaultCap;
     }
 
     /// <summary>What libc's environment, the one oneDNN reads, holds for <see cref="Variable"/>.</summary>

@@ -54,11 +54,12 @@ public sealed record InputShapeJson(int Channels, int Height, int Width);
 /// How a model was trained. MinSteps, Steps (taken) and EpochBudget are absent (0) in models written before
 /// they existed; LatentComponents is the mixture asked for (the detector holds the one a sample could carry,
 /// perhaps fewer), absent (null) before it existed; so are LatentFits (seeds pooled) and LatentHeldOut (the density
-/// fitted on the held-out codes too, calibrated by cross-fitting).
+/// fitted on the held-out codes too, calibrated by cross-fitting). Diverged says why training stopped on a
+/// non-finite loss (the weights are then those of the best epoch before it); null when it did not.
 /// </summary>
 public sealed record TrainingParameters(int Epochs, int BatchSize, double LearningRate, double ValidationSplit, bool Shuffle, int? Seed, int Patience, string Noise, bool StoppedEarly, double Seconds,
     int MinSteps = 0, int Steps = 0, int EpochBudget = 0, string? Augmentation = null, int? LatentComponents = null,
-    int? LatentFits = null, bool? LatentHeldOut = null);
+    int? LatentFits = null, bool? LatentHeldOut = null, string? Diverged = null);
 
 public sealed record DataProvenance(string Fingerprint, string Description, int Count, string? NormalClass);
 

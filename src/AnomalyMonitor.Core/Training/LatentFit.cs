@@ -49,7 +49,8 @@ public static class LatentFit
             var rest = new List<float>(train);
             for (int i = 0; i < held; i++)
                 if (i % folds != fold) rest.AddRange(heldOut.AsSpan(i * dimensions, dimensions));
-            var without = Fit([.. rest], dimensions, options, components);
+            // Only at d = 1 can a fold's codes fall below the two per component a fit needs.
+            var without = Fit([.. rest], dimensions, options, Math.Min(components, rest.Count / dimensions / 2));
             var foldCodes = inFold.SelectMany(i => heldOut.AsSpan(i * dimensions, dimensions).ToArray()).ToArray();
             using var scope = NewDisposeScope();
             var foldScores = without.LatentScore(tensor(foldCodes, [inFold.Length, dimensions]), CPU).data<float>().ToArray();

@@ -46,7 +46,7 @@ public static class ModelBuilder
             Threshold = request.Threshold.ToString(),
             Training = new TrainingParameters(t.Epochs, t.BatchSize, t.LearningRate, t.ValidationSplit, t.Shuffle, t.Seed, t.Patience,
                 t.Noise.ToString(), result.StoppedEarly, Math.Round(result.Seconds, 2), t.MinSteps, result.Steps, result.EpochBudget, t.Augmentation.ToString(), t.LatentComponents,
-                t.LatentFits, t.LatentHeldOut),
+                t.LatentFits, t.LatentHeldOut, result.Diverged),
             Detector = result.Detector,
             Data = new DataProvenance(data.Fingerprint(), request.DataDescription, data.Count, request.NormalClass),
             Calibration = result.Calibration!,

@@ -257,12 +257,18 @@ public static class Trainer
         {
             return nn.functional.binary_cross_entropy(output, target);
         }
-        catch (ExternalException e) when (e.Message.Contains("between 0 and 1", StringComparison.Ordinal))
+        catch (ExternalException e) when (e.Message.Contains("elements of input should be between 0 and 1", StringComparison.Ordinal) && HasNaN(output))
         {
             // libtorch refuses a NaN output where MSE would return NaN; a NaN loss (with a graph, so that
             // backward() still runs) lets the epoch's divergence check name it instead of a native stack trace.
             return output.mean() * double.NaN;
         }
+    }
+
+    private static bool HasNaN(Tensor t)
+    {
+        using var nan = t.isnan().any();
+        return nan.item<bool>();
     }
 
     private static void ReplaceSnapshot(ref Dictionary<string, Tensor>? snapshot, nn.Module model)

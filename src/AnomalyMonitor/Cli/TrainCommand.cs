@@ -126,6 +126,10 @@ internal static class TrainCommand
                 Console.WriteLine($"on its calibration: flags {(100 * check.FlaggedShare).ToString("0.00", inv)}% of {check.Count} held-out normals; skew {check.Skew.ToString("0.00", inv)}");
                 if (check.Warning is { } warning) Console.Error.WriteLine($"warning: {warning}");
             }
+            if (options.LatentHeldOut && manifest.Detector is { Latent: not null } && !cal.Source.Contains("cross-fitted", StringComparison.Ordinal))
+                Console.Error.WriteLine("warning: --latent-held-out had no held-out images to add (--validation-split 0): the density was fitted on the training codes only, and calibrated on them.");
+            if (manifest.Training.Diverged is { } diverged)
+                Console.Error.WriteLine($"warning: training diverged ({diverged}); the model keeps the weights of epoch {manifest.BestEpoch}, the last with a finite loss.");
             Console.WriteLine($"saved: {Path.GetFullPath(outDir)}");
             return load.Rejected.Count > 0 ? ExitCodes.SomeInputsRejected : ExitCodes.Ok;
         }, ct));

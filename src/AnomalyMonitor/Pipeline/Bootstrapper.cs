@@ -79,6 +79,7 @@ public sealed class Bootstrapper(
             await Task.Run(() =>
             {
                 using var result = Trainer.Train(data, request.Spec, request.Training, holder.Device, request.ErrorMetric, cancellationToken: cancellationToken);
+                if (result.Diverged is { } diverged) Log.BootstrapDiverged(logger, diverged, result.BestEpoch);
                 registry.Save(version, result.Model, ModelBuilder.Describe(result, data, request, time));
             }, cancellationToken).ConfigureAwait(false);
             registry.SetCurrent(version);

@@ -47,6 +47,9 @@ internal static partial class Log
     [LoggerMessage(14, LogLevel.Information, "Training the first model from {Count} images ({Source})")]
     public static partial void BootstrapTraining(ILogger logger, int count, string source);
 
+    [LoggerMessage(40, LogLevel.Warning, "The first model's training diverged ({Reason}); it keeps the weights of epoch {BestEpoch}, the last with a finite loss")]
+    public static partial void BootstrapDiverged(ILogger logger, string reason, int bestEpoch);
+
     [LoggerMessage(15, LogLevel.Information, "Folder {Folder}: re-judging {Count} file(s) left in processing/ by an earlier run")]
     public static partial void RecoveringFiles(ILogger logger, string folder, int count);
 

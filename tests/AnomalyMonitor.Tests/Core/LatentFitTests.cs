@@ -71,7 +71,7 @@ public sealed class LatentFitTests
     [Fact]
     public void Near_the_sample_limit_each_fold_fits_as_many_components_as_the_final_density()
     {
-        // 48 + 16 codes of 16 values carry 2 components (one per 32 codes); a fold's 51 codes alone would carry 1.
+        // 48 + 16 codes of 16 values carry 2 components (one per 32 codes); a fold's 60 codes alone would carry 1.
         const int d = 16;
         var train = Codes(48, d, seed: 7);
         var heldOut = Codes(16, d, seed: 8);
