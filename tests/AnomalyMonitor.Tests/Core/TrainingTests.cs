@@ -64,6 +64,13 @@ public class TrainingTests
     }
 
     [Fact]
+    public void NNPACK_is_switched_off_where_libtorch_cannot_initialise_it()
+    {
+        // Where it can, it stays on; where it cannot, libtorch would retry (and warn) at every small-batch convolution.
+        Assert.Equal(TorchRuntime.NnpackAvailable, Nnpack.Enabled);
+    }
+
+    [Fact]
     public void No_tensor_outlives_training_or_scoring()
     {
         static long Live() => DisposeScopeManager.Statistics.ThreadTotalLiveCount;
