@@ -59,9 +59,6 @@ public static class TorchRuntime
 
     private static string CpuKernels => OneDnn.Cap is { } cap ? $"; oneDNN kernels up to {cap} ({OneDnn.Variable})" : "";
 
-    /// <summary>Whether libtorch could initialise NNPACK (set at load; where it could not, NNPACK is switched off).</summary>
-    public static bool NnpackAvailable { get; private set; }
-
     public static string TorchSharpVersion =>
         typeof(torch).Assembly.GetName().Version?.ToString() ?? "unknown";
 
@@ -72,7 +69,7 @@ public static class TorchRuntime
             // The first call into libtorch loads the native libraries.
             torch.InitializeDeviceType(DeviceType.CPU);
             using var probe = torch.zeros(1);
-            NnpackAvailable = Nnpack.DisableIfUnavailable();
+            Nnpack.TryDisable();
             return null;
         }
         catch (Exception e) when (e is TypeInitializationException or DllNotFoundException or NotSupportedException or BadImageFormatException or EntryPointNotFoundException or InvalidOperationException)
