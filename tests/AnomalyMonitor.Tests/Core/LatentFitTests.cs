@@ -26,6 +26,13 @@ public sealed class LatentFitTests
         return detector.LatentScore(tensor(codes, [codes.Length / d, d]), CPU).data<float>().ToArray();
     }
 
+    /// <summary>The rows of N x d codes at <paramref name="rows"/>, row after row.</summary>
+    private static float[] Rows(float[] codes, IEnumerable<int> rows, int d) => [.. rows.SelectMany(i => codes.Skip(i * d).Take(d))];
+
+    /// <summary>What the density without fold <paramref name="fold"/> is fitted on: the training codes and the other folds.</summary>
+    private static float[] WithoutFold(float[] train, float[] heldOut, int d, int fold) =>
+        [.. train, .. Rows(heldOut, Enumerable.Range(0, heldOut.Length / d).Where(i => i % LatentFit.Folds != fold), d)];
+
     private static readonly TrainingOptions Options = new() { Score = ScoreKind.Latent, LatentComponents = 2, LatentFits = 3, Seed = 4 };
 
     [Fact]
@@ -62,8 +69,7 @@ public sealed class LatentFitTests
         for (int fold = 0; fold < LatentFit.Folds; fold++)
         {
             var inFold = Enumerable.Range(0, 50).Where(i => i % LatentFit.Folds == fold).ToArray();
-            var rest = train.Concat(Enumerable.Range(0, 50).Where(i => i % LatentFit.Folds != fold).SelectMany(i => heldOut.Skip(i * d).Take(d))).ToArray();
-            var refit = Scores(LatentFit.Fit(rest, d, Options), [.. inFold.SelectMany(i => heldOut.Skip(i * d).Take(d))], d);
+            var refit = Scores(LatentFit.Fit(WithoutFold(train, heldOut, d, fold), d, Options), Rows(heldOut, inFold, d), d);
             for (int j = 0; j < inFold.Length; j++) Assert.Equal(refit[j], scores[inFold[j]], Math.Max(1e-4f, refit[j] * 1e-4f));
         }
     }
@@ -80,8 +86,8 @@ public sealed class LatentFitTests
         Assert.Equal(2, detector.Mixture!.Components);
 
         int[] inFold = [0, 5, 10, 15];
-        var rest = train.Concat(Enumerable.Range(0, 16).Where(i => i % LatentFit.Folds != 0).SelectMany(i => heldOut.Skip(i * d).Take(d))).ToArray();
-        var foldCodes = inFold.SelectMany(i => heldOut.Skip(i * d).Take(d)).ToArray();
+        var rest = WithoutFold(train, heldOut, d, fold: 0);
+        var foldCodes = Rows(heldOut, inFold, d);
         Assert.Null(LatentFit.Fit(rest, d, options).Mixture); // what the fold's own count would fit: one Gaussian
         var refit = Scores(LatentFit.Fit(rest, d, options, components: 2), foldCodes, d);
         for (int j = 0; j < inFold.Length; j++) Assert.Equal(refit[j], scores[inFold[j]], Math.Max(1e-4f, refit[j] * 1e-4f));
