@@ -57,6 +57,22 @@ public static class TorchRuntime
         throw new ArgumentException($"Device '{requested}' is not one of auto, cpu, cuda or cuda:N.");
     }
 
+    /// <summary>
+    /// libtorch's own thread count, read once when it loads. Read later, get_num_threads() is not it: a thread
+    /// that never set a count takes the last one set on any thread (a scoring lane's 1, a retraining's 1), and a
+    /// service started after that would score every batch on one thread and never use its second lane.
+    /// </summary>
+    public static int DefaultThreads
+    {
+        get
+        {
+            EnsureLoaded();
+            return _defaultThreads;
+        }
+    }
+
+    private static int _defaultThreads = 1;
+
     private static string CpuKernels => OneDnn.Cap is { } cap ? $"; oneDNN kernels up to {cap} ({OneDnn.Variable})" : "";
 
     public static string TorchSharpVersion =>
@@ -69,6 +85,7 @@ public static class TorchRuntime
             // The first call into libtorch loads the native libraries.
             torch.InitializeDeviceType(DeviceType.CPU);
             using var probe = torch.zeros(1);
+            _defaultThreads = Math.Max(1, torch.get_num_threads());
             Nnpack.TryDisable();
             return null;
         }

@@ -100,7 +100,7 @@ public sealed class ModelHolder(
     /// libtorch's thread count (OpenMP) is kept per thread, and a thread that has not set its own starts
     /// from the last count set anywhere: after a retraining run set Retrain:Threads on its thread, a pool
     /// thread new to the scoring loop would score with that count. So the loop re-asserts Models:Threads
-    /// (or libtorch's default as first seen; one thread for a batch under Models:SmallBatch) before each
+    /// (or libtorch's default as read when it loaded; one thread for a batch under Models:SmallBatch) before each
     /// batch; a no-op when the count is already right.
     /// </summary>
     public void ApplyScoringThreads(int batchCount = int.MaxValue)
@@ -112,7 +112,7 @@ public sealed class ModelHolder(
     /// <summary>The libtorch threads a batch of <paramref name="batchCount"/> images scores on.</summary>
     public int ScoringThreads(int batchCount)
     {
-        if (_scoringThreads == 0) _scoringThreads = models.Value.Threads > 0 ? models.Value.Threads : TorchSharp.torch.get_num_threads();
+        if (_scoringThreads == 0) _scoringThreads = models.Value.Threads > 0 ? models.Value.Threads : TorchRuntime.DefaultThreads;
         return batchCount < models.Value.SmallBatch ? 1 : _scoringThreads;
     }
 
