@@ -43,16 +43,32 @@ internal static class PipelineBenchmark
     /// <summary>Items of a queued drain judged before its clock starts: the restarted service's connect and first batches are not its rate.</summary>
     private const int QueuedWarmUp = 2_000;
 
-    private sealed record Run(string Path, int Items, double Rate, double Raw, double RawTwo, double DecodeUs, double ScoreUs, double SinkUs, double ProcessUs, string PerSink, double OthersUs, double MeanBatch = double.NaN);
+    private sealed record Run(string Path, int Items, double Rate, double Raw, double RawTwo, double DecodeUs, double ScoreUs, double SinkUs, double ProcessUs, string PerSink, double OthersUs, double MeanBatch = double.NaN, double SideBySide = double.NaN)
+    {
+        /// <summary>CPU µs per image of raw forward two batches side by side (as the lanes score a flood).</summary>
+        public double ModelCpuUs { get; init; } = double.NaN;
 
-    public static async Task<int> RunAsync(string dataDir, string scorer, int runs, int soakItems, int mqttItems, int lanes = 0, IReadOnlyDictionary<string, string?>? settings = null)
+        /// <summary>CPU µs per item by thread name, the largest first.</summary>
+        public string Threads { get; init; } = "";
+
+        /// <summary>The service's own CPU per item beyond the model's: decoding, MQTT, judging, sinks, settling.</summary>
+        public double PathCpuUs => ProcessUs - ModelCpuUs;
+
+        /// <summary>
+        /// Images a second if the service's own path cost nothing: every core shared between the model's CPU and what
+        /// the rest of the machine (Mosquitto, the publisher) spent per item. A target above it cannot be met here.
+        /// </summary>
+        public double Ceiling => Environment.ProcessorCount * 1e6 / (ModelCpuUs + Math.Max(0, OthersUs));
+    }
+
+    public static async Task<int> RunAsync(string dataDir, string scorer, int runs, int soakItems, int mqttItems, int lanes = 0, IReadOnlyDictionary<string, string?>? settings = null, int warmUp = 1)
     {
         _settings = settings ?? new Dictionary<string, string?>();
         bool nullScorer = scorer == "null";
         var (train, test) = Mnist.Load(dataDir);
         var root = Path.Combine(Path.GetTempPath(), "am-bench-" + Guid.NewGuid().ToString("N")[..8]);
         var modelDir = Path.Combine(root, "models");
-        Console.WriteLine($"# pipeline, {(nullScorer ? "null scorer (no model)" : "conv model")} at 28x28x1, batch {Batch}, {runs} runs, Models:Lanes {lanes}{string.Concat(_settings.Select(kv => $", {kv.Key}={kv.Value}"))}; {Mnist.Machine()}");
+        Console.WriteLine($"# pipeline, {(nullScorer ? "null scorer (no model)" : "conv model")} at 28x28x1, batch {Batch}, {warmUp} warm-up + {runs} runs, Models:Lanes {lanes}{string.Concat(_settings.Select(kv => $", {kv.Key}={kv.Value}"))}; {Mnist.Machine()}");
         ModelBuilder.TrainAndSave(train.Where(l => l == 1), new BuildRequest
         {
             Spec = ModelSpec.Create(ModelSpec.Conv, train.Shape),
@@ -73,27 +89,31 @@ internal static class PipelineBenchmark
         var inbox = Path.Combine(root, "inbox");
 
         var results = new List<Run>();
-        for (int run = 1; run <= runs; run++)
+        var warm = new List<Run>();
+        // Runs 1 - warmUp .. 0 warm up, uncounted: in a fresh process the JIT's background tier-up of the hot path takes
+        // 70-160 µs of CPU an item for the first tens of thousands of items, which a service up for days has long finished.
+        for (int run = 1 - warmUp; run <= runs; run++)
         {
-            var raw = nullScorer ? (double.NaN, double.NaN) : RawForward(modelDir, ones, Batch);
+            var into = run <= 0 ? warm : results;
+            var raw = nullScorer ? (double.NaN, double.NaN, double.NaN) : RawForward(modelDir, ones, Batch);
             // Written beside the inbox before the clock starts and renamed in (as a well-behaved producer does): the producer's writes are not the service's time.
             var staging = Path.Combine(root, "staging");
             Directory.CreateDirectory(staging);
             for (int i = 0; i < pngs.Count; i++) File.WriteAllBytes(Path.Combine(staging, $"r{run}-f{i:D5}.png"), pngs[i]);
-            results.Add(await MeasureAsync(app, "folder, one PNG per file", pngs.Count, raw, () =>
+            into.Add(await MeasureAsync(app, "folder, one PNG per file", pngs.Count, raw, () =>
             {
                 foreach (var f in Directory.GetFiles(staging)) File.Move(f, Path.Combine(inbox, Path.GetFileName(f)));
                 return Task.CompletedTask;
             }));
-            results.Add(await MeasureAsync(app, "folder, IDX batch file", 10_000, raw, () =>
+            into.Add(await MeasureAsync(app, "folder, IDX batch file", 10_000, raw, () =>
             {
                 Drop(root, inbox, $"r{run}-images-idx3-ubyte", idx);
                 return Task.CompletedTask;
             }));
-            results.Add(await MeasureAsync(app, "MQTT via Mosquitto, raw PNG payloads", mqttItems, raw, async () =>
+            into.Add(await MeasureAsync(app, "MQTT via Mosquitto, raw PNG payloads", mqttItems, raw, async () =>
                 await StartPublisherAsync(broker.Port, normalFile, mqttItems, rate: 0, envelope: false)));
             // The latency workload flat out: its capacity, not the raw-PNG one, sets the 10% and 50% loads (anomalies write evidence and alerts).
-            results.Add(await MeasureAsync(app, LatencyPath, mqttItems, raw, async () =>
+            into.Add(await MeasureAsync(app, LatencyPath, mqttItems, raw, async () =>
                 await StartPublisherAsync(broker.Port, mixedFile, mqttItems, rate: 0, envelope: true)));
             // Stopped, the service's persistent session queues what is published; started again, it drains it. Once
             // with one scoring lane and once with two, in turns, so that the two are compared on the same minute.
@@ -104,21 +124,28 @@ internal static class PipelineBenchmark
                 using (var publisher = await StartPublisherAsync(broker.Port, normalFile, mqttItems + QueuedWarmUp, rate: 0, envelope: false))
                     await publisher.WaitForExitAsync();
                 (app, var queued) = await MeasureQueuedAsync(root, broker.Address, nullScorer, queuedLanes, $"{QueuedPath}, Models:Lanes {queuedLanes}", mqttItems, raw);
-                results.Add(queued);
+                into.Add(queued);
             }
-            foreach (var r in results.TakeLast(6)) Print(run, r);
+            // Back to the run's own setting: the last drain left the service on one lane in every other run, and the
+            // next run's live paths were then scored on one lane (runs 3, 5, ... of earlier reports).
+            await app.StopAsync();
+            await app.DisposeAsync();
+            app = await StartServiceAsync(root, broker.Address, nullScorer, lanes);
+            foreach (var r in into.TakeLast(6)) Print(run, r);
         }
         Console.WriteLine();
         Console.WriteLine($"medians of {runs} runs (each ratio against raw forward measured in the same run: one batch at a time / two side by side):");
-        Console.WriteLine("| path | items | img/s | vs raw forward | vs raw, two side by side | µs/item decode | score+judge | sinks+settle | whole process | rest of the machine |");
-        Console.WriteLine("|---|---|---|---|---|---|---|---|---|---|");
+        Console.WriteLine("| path | items | img/s | vs raw forward | vs raw, two side by side | µs/item decode | score+judge | sinks+settle | whole process | rest of the machine | CPU µs/item beyond the model | ceiling with a free path, vs raw forward |");
+        Console.WriteLine("|---|---|---|---|---|---|---|---|---|---|---|---|");
         foreach (var group in results.GroupBy(r => r.Path))
         {
             double M(Func<Run, double> f) => Median(group.Select(f));
             Console.WriteLine($"| {group.Key} | {group.First().Items} | {M(r => r.Rate):0} | {(nullScorer ? "-" : M(r => r.Rate / r.Raw).ToString("P0", Inv))} | {(nullScorer ? "-" : M(r => r.Rate / r.RawTwo).ToString("P0", Inv))} | " +
-                $"{M(r => r.DecodeUs):0.0} | {M(r => r.ScoreUs):0.0} | {M(r => r.SinkUs):0.0} | {M(r => r.ProcessUs):0.0} | {M(r => r.OthersUs):0.0} |");
+                $"{M(r => r.DecodeUs):0.0} | {M(r => r.ScoreUs):0.0} | {M(r => r.SinkUs):0.0} | {M(r => r.ProcessUs):0.0} | {M(r => r.OthersUs):0.0} | " +
+                $"{(nullScorer ? "-" : M(r => r.PathCpuUs).ToString("0.0", Inv))} | {(nullScorer ? "-" : M(r => r.Ceiling / r.Raw).ToString("P0", Inv))} |");
         }
-        if (!nullScorer) Console.WriteLine($"raw model forward, batch {Batch}: {Median(results.Select(r => r.Raw)):0} img/s one at a time, {Median(results.Select(r => r.RawTwo)):0} two side by side (medians)");
+        if (!nullScorer) Console.WriteLine($"raw model forward, batch {Batch}: {Median(results.Select(r => r.Raw)):0} img/s one at a time, {Median(results.Select(r => r.RawTwo)):0} two side by side, " +
+            $"{Median(results.Select(r => r.ModelCpuUs)):0.0} µs of CPU per image side by side (medians)");
 
         // Latency from publish to alert received, at 10% and 50% of the measured capacity of the same workload.
         double capacity = Median(results.Where(r => r.Path == LatencyPath).Select(r => r.Rate));
@@ -140,11 +167,14 @@ internal static class PipelineBenchmark
     }
 
     private static void Print(int run, Run r) =>
-        Console.WriteLine($"run {run}: {r.Path}: {r.Items} in {r.Items / r.Rate:0.00} s, {r.Rate:0} img/s{(double.IsNaN(r.Raw) ? "" : $" ({r.Rate / r.Raw:P0} of raw forward {r.Raw:0}, {r.Rate / r.RawTwo:P0} of two side by side {r.RawTwo:0})")}; " +
+        Console.WriteLine($"{(run <= 0 ? "warm-up" : $"run {run}")}: {r.Path}: {r.Items} in {r.Items / r.Rate:0.00} s, {r.Rate:0} img/s{(double.IsNaN(r.Raw) ? "" : $" ({r.Rate / r.Raw:P0} of raw forward {r.Raw:0}, {r.Rate / r.RawTwo:P0} of two side by side {r.RawTwo:0})")}; " +
             $"µs/item: decode {r.DecodeUs:0.0}, score+judge {r.ScoreUs:0.0}, sinks+settle {r.SinkUs:0.0} (each sink: {r.PerSink}), whole process {r.ProcessUs:0.0}, rest of the machine {r.OthersUs:0.0}" +
-            (double.IsNaN(r.MeanBatch) ? "" : $"; mean batch {r.MeanBatch:0.0}"));
+            (double.IsNaN(r.MeanBatch) ? "" : $"; mean batch {r.MeanBatch:0.0}") +
+            (double.IsNaN(r.SideBySide) ? "" : $", {2 * r.SideBySide:P0} of batches scored in pairs") +
+            (double.IsNaN(r.ModelCpuUs) ? "" : $"; the model's CPU {r.ModelCpuUs:0.0} µs/item, the rest of the path {r.PathCpuUs:0.0}, ceiling with a free path {r.Ceiling / r.Raw:P0} of raw forward") +
+            (r.Threads.Length == 0 ? "" : $"; CPU µs/item by thread: {r.Threads}"));
 
-    private static async Task<Run> MeasureAsync(WebApplication app, string path, int items, (double One, double Two) raw, Func<Task> feed)
+    private static async Task<Run> MeasureAsync(WebApplication app, string path, int items, (double One, double Two, double CpuTwo) raw, Func<Task> feed)
     {
         var pipeline = app.Services.GetRequiredService<PipelineService>();
         var decode = app.Services.GetRequiredService<DecodeStage>();
@@ -156,8 +186,9 @@ internal static class PipelineBenchmark
         var folder = app.Services.GetRequiredService<AnomalyMonitor.Ingest.FolderSource>();
         long inline0 = folder.MovesOnPipelineThread;
         var metrics = app.Services.GetRequiredService<AnomalyMonitor.Telemetry.MonitorMetrics>();
-        double batchSum0 = metrics.BatchSize.Sum, batches0 = metrics.BatchSize.Count;
+        double batchSum0 = metrics.BatchSize.Sum, batches0 = metrics.BatchSize.Count, side0 = metrics.SideBySide.Value;
         var cpu0 = Process.GetCurrentProcess().TotalProcessorTime;
+        var threads0 = ThreadCpu.Snapshot();
         double machine0 = MachineCpuMicroseconds();
         var clock = Stopwatch.StartNew();
         await feed();
@@ -176,30 +207,37 @@ internal static class PipelineBenchmark
         while (folder.PendingMoves > 0) await Task.Delay(1);
         double seconds = clock.Elapsed.TotalSeconds;
         var cpu = (Process.GetCurrentProcess().TotalProcessorTime - cpu0).TotalMicroseconds;
+        string threads = ThreadCpu.PerItem(threads0, ThreadCpu.Snapshot(), items);
         double others = MachineCpuMicroseconds() - machine0 - cpu;
         double Us(long ticks) => ticks * 1e6 / Stopwatch.Frequency / items;
         var perSink = string.Join(", ", sinks.SinkTicks.Select(p => $"{p.Sink.Replace("Sink", "", StringComparison.Ordinal)} {Us(p.Ticks - perSink0[p.Sink]):0.0}"))
             + (folder.MovesOnPipelineThread - inline0 is var inline and > 0 ? $"; {inline} files moved on the sink thread (mover queue full)" : "");
         // Smaller batches cost more forward per image (and below Models:SmallBatch run on one thread): how full they were.
-        double meanBatch = (metrics.BatchSize.Sum - batchSum0) / Math.Max(1, metrics.BatchSize.Count - batches0);
-        return new Run(path, items, items / seconds, raw.One, raw.Two, Us(decode.DecodeTicks - d0), Us(scoring.ScoreTicks - s0), Us(sinks.Ticks - k0), cpu / items, perSink, others / items, meanBatch);
+        double batches = Math.Max(1, metrics.BatchSize.Count - batches0);
+        double meanBatch = (metrics.BatchSize.Sum - batchSum0) / batches;
+        // A second lane scores a batch only when another is already waiting: how often that happened.
+        double sideBySide = (metrics.SideBySide.Value - side0) / batches;
+        return new Run(path, items, items / seconds, raw.One, raw.Two, Us(decode.DecodeTicks - d0), Us(scoring.ScoreTicks - s0), Us(sinks.Ticks - k0), cpu / items, perSink, others / items, meanBatch, sideBySide) { ModelCpuUs = raw.CpuTwo, Threads = threads };
     }
 
     /// <summary>
     /// Starts the service again on the same state and broker while the backlog waits for its session, and times
     /// the drain from the <see cref="QueuedWarmUp"/>th item to the last; returns the running service for what follows.
     /// </summary>
-    private static async Task<(WebApplication App, Run Run)> MeasureQueuedAsync(string root, string broker, bool nullScorer, int lanes, string path, int items, (double One, double Two) raw)
+    private static async Task<(WebApplication App, Run Run)> MeasureQueuedAsync(string root, string broker, bool nullScorer, int lanes, string path, int items, (double One, double Two, double CpuTwo) raw)
     {
         var app = await StartServiceAsync(root, broker, nullScorer, lanes, waitForMqtt: false);
         var pipeline = app.Services.GetRequiredService<PipelineService>();
         var decode = app.Services.GetRequiredService<DecodeStage>();
         var scoring = app.Services.GetRequiredService<ScoringStage>();
         var sinks = app.Services.GetRequiredService<SinkStage>();
+        var metrics = app.Services.GetRequiredService<AnomalyMonitor.Telemetry.MonitorMetrics>();
         while (pipeline.Judged < QueuedWarmUp) await Task.Delay(1);
         long before = pipeline.Judged, d0 = decode.DecodeTicks, s0 = scoring.ScoreTicks, k0 = sinks.Ticks;
+        double batchSum0 = metrics.BatchSize.Sum, batches0 = metrics.BatchSize.Count, side0 = metrics.SideBySide.Value;
         var perSink0 = sinks.SinkTicks.ToDictionary(p => p.Sink, p => p.Ticks);
         var cpu0 = Process.GetCurrentProcess().TotalProcessorTime;
+        var threads0 = ThreadCpu.Snapshot();
         double machine0 = MachineCpuMicroseconds();
         var clock = Stopwatch.StartNew();
         var deadline = TimeSpan.FromMinutes(3);
@@ -208,10 +246,13 @@ internal static class PipelineBenchmark
         long judged = pipeline.Judged - before;
         if (clock.Elapsed >= deadline) Console.WriteLine($"  slow: the queued drain judged {judged} of {items} in {seconds:0} s");
         var cpu = (Process.GetCurrentProcess().TotalProcessorTime - cpu0).TotalMicroseconds;
+        string threads = ThreadCpu.PerItem(threads0, ThreadCpu.Snapshot(), judged);
         double others = MachineCpuMicroseconds() - machine0 - cpu;
         double Us(long ticks) => ticks * 1e6 / Stopwatch.Frequency / judged;
         var perSink = string.Join(", ", sinks.SinkTicks.Select(p => $"{p.Sink.Replace("Sink", "", StringComparison.Ordinal)} {Us(p.Ticks - perSink0[p.Sink]):0.0}"));
-        return (app, new Run(path, (int)judged, judged / seconds, raw.One, raw.Two, Us(decode.DecodeTicks - d0), Us(scoring.ScoreTicks - s0), Us(sinks.Ticks - k0), cpu / judged, perSink, others / judged));
+        double batches = Math.Max(1, metrics.BatchSize.Count - batches0);
+        return (app, new Run(path, (int)judged, judged / seconds, raw.One, raw.Two, Us(decode.DecodeTicks - d0), Us(scoring.ScoreTicks - s0), Us(sinks.Ticks - k0), cpu / judged, perSink, others / judged,
+            (metrics.BatchSize.Sum - batchSum0) / batches, (metrics.SideBySide.Value - side0) / batches) { ModelCpuUs = raw.CpuTwo, Threads = threads });
     }
 
     /// <summary>CPU time of the whole machine (every core, user and system, from /proc/stat) in microseconds.</summary>
@@ -388,20 +429,22 @@ internal static class PipelineBenchmark
     /// Raw forward at batch <paramref name="batch"/>, one batch at a time and two side by side: the median of 7
     /// passes over the images each, interleaved, after one warm-up pass of each.
     /// </summary>
-    private static (double One, double Two) RawForward(string modelDir, ImageSet images, int batch)
+    private static (double One, double Two, double CpuTwo) RawForward(string modelDir, ImageSet images, int batch)
     {
         using var model = ModelFiles.Load(modelDir, CPU);
         using var all = tensor(images.Pixels, [images.Count, 1, 28, 28]);
         var one = new List<double>();
         var two = new List<double>();
+        var cpuTwo = new List<double>();
         for (int r = 0; r < 8; r++)
         {
-            double a = Forward.OneAtATime(model.Module, all, batch), b = Forward.SideBySide(model.Module, all, batch);
+            double a = Forward.OneAtATime(model.Module, all, batch), b = Forward.SideBySide(model.Module, all, batch, out double cpu);
             if (r == 0) continue;
             one.Add(a);
             two.Add(b);
+            cpuTwo.Add(cpu);
         }
-        return (Median(one), Median(two));
+        return (Median(one), Median(two), Median(cpuTwo));
     }
 
     internal static byte[] Idx(ImageSet images, int count)
