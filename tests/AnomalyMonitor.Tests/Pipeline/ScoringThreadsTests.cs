@@ -1,5 +1,7 @@
 using AnomalyMonitor.Core.Runtime;
+using AnomalyMonitor.Hosting;
 using AnomalyMonitor.Pipeline;
+using AnomalyMonitor.State;
 using AnomalyMonitor.Tests.Support;
 
 namespace AnomalyMonitor.Tests.Pipeline;
@@ -34,24 +36,31 @@ public sealed class ScoringThreadsTests : IDisposable
     [Fact]
     public async Task The_default_is_libtorchs_count_at_load_not_one_another_thread_set_since()
     {
-        TestModel.CopyTo(Path.Combine(_dir.Path, "models"));
         int loaded = TorchRuntime.DefaultThreads;
-        // What a scoring lane or a retraining does on its own thread; a thread that never set a count then reads this one.
-        TorchSharp.torch.set_num_threads(1);
+        // Built, not started: nothing has read the default yet, and the thread that reads it is the test's choice.
+        await using var app = ServiceHost.Build(overrides: new Dictionary<string, string?>(TestService.Defaults()) { ["Models:Device"] = "cpu" },
+            paths: new PathResolver(_dir.Path));
+        var holder = app.Services.GetRequiredServiceOf<ModelHolder>();
+        int seen = 0, threads = 0, lanes = 0;
         try
         {
-            Assert.Equal(1, TorchSharp.torch.get_num_threads());
-            Assert.Equal(loaded, TorchRuntime.DefaultThreads);
-            // Which thread installs the model is the host's choice, so whether it would have read the 1 is not certain;
-            // the benchmark's second service in one process did, and then scored every batch on one thread and one lane.
-            await using var service = await TestService.StartAsync(_dir.Path, new Dictionary<string, string?>());
-            var holder = service.App.Services.GetRequiredServiceOf<ModelHolder>();
-            Assert.Equal(loaded, holder.ScoringThreads(int.MaxValue));
-            Assert.Equal(loaded >= 2 ? 2 : 1, holder.Lanes);
+            // What a scoring lane or a retraining does on its own thread; a thread that never set a count then reads it.
+            OnNewThread(() => TorchSharp.torch.set_num_threads(1));
+            OnNewThread(() => (seen, threads, lanes) = (TorchSharp.torch.get_num_threads(), holder.ScoringThreads(int.MaxValue), holder.Lanes));
         }
         finally
         {
-            TorchSharp.torch.set_num_threads(loaded);
+            OnNewThread(() => TorchSharp.torch.set_num_threads(loaded));
         }
+        Assert.Equal(1, seen); // the hazard: reading the count here would have scored on one thread and one lane
+        Assert.Equal(loaded, threads);
+        Assert.Equal(loaded >= 2 ? 2 : 1, lanes); // on a machine where libtorch defaults to one thread, the hazard cannot show
+    }
+
+    private static void OnNewThread(Action action)
+    {
+        var thread = new Thread(() => action());
+        thread.Start();
+        thread.Join();
     }
 }
