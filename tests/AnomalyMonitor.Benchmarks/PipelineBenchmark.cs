@@ -58,7 +58,9 @@ internal static class PipelineBenchmark
 
         /// <summary>
         /// Images a second if the service's own path cost nothing: every core shared between the model's CPU and what
-        /// the rest of the machine (Mosquitto, the publisher) spent per item. A target above it cannot be met here.
+        /// the rest of the machine (Mosquitto, the publisher) spent per item. Assuming the model costs the service as much CPU
+        /// per image as it costs raw forward, a target above it cannot be met here. In the folder paths, the process's CPU
+        /// (and so the part beyond the model) includes the benchmark's own renames of the files into the inbox.
         /// </summary>
         public double Ceiling => Environment.ProcessorCount * 1e6 / (ModelCpuUs + Math.Max(0, OthersUs));
     }
@@ -93,8 +95,10 @@ internal static class PipelineBenchmark
         var results = new List<Run>();
         var warm = new List<Run>();
         // Runs 1 - warmUp .. 0 warm up, uncounted: in a fresh process the JIT's background tier-up of the hot path takes
-        // 70-160 µs of CPU an item for the first tens of thousands of items, which a service up for days has long finished.
-        for (int run = 1 - warmUp; run <= runs; run++)
+        // 70-190 µs of CPU an item for the first tens of thousands of items, which a service up for days has long finished.
+        // --runs 0 is the soak alone, with no warm-up.
+        if (warmUp < 0) throw new ArgumentException($"--warm-up must be 0 or more, was {warmUp}.");
+        for (int run = runs > 0 ? 1 - warmUp : 1; run <= runs; run++)
         {
             var into = run <= 0 ? warm : results;
             var raw = nullScorer ? (double.NaN, double.NaN, double.NaN) : RawForward(modelDir, ones, Batch);

@@ -5,7 +5,9 @@ namespace AnomalyMonitor.Benchmarks;
 /// <summary>
 /// CPU time of each of this process's threads, from /proc/self/task/*/stat, grouped by thread name: the stage
 /// stopwatches time only the code they wrap, and this says which threads the rest of the process's CPU went to
-/// (libtorch's workers, the GC, MQTTnet's and the thread pool's).
+/// (libtorch's workers, the GC, MQTTnet's and the thread pool's). Caveats: Linux cuts names to 15 characters (".NET Tiered
+/// Com" is the JIT's tier-up thread); libtorch's OpenMP workers have no names of their own and carry their creator's, so
+/// they count under "scoring" or "scoring lane"; a thread that ends between two snapshots takes its CPU with it.
 /// </summary>
 internal static class ThreadCpu
 {
