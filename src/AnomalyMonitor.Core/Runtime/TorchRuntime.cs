@@ -58,7 +58,8 @@ public static class TorchRuntime
     }
 
     /// <summary>
-    /// libtorch's own thread count, read once when it loads. Read later, get_num_threads() is not it: a thread
+    /// libtorch's own thread count, read once when this class loads the library (a count set through TorchSharp before
+    /// that, which the service never does, would be taken as the default). Read later, get_num_threads() is not it: a thread
     /// that never set a count takes the last one set on any thread (a scoring lane's 1, a retraining's 1), and a
     /// service started after that would score every batch on one thread and never use its second lane.
     /// </summary>
