@@ -150,7 +150,7 @@ internal static class PipelineBenchmark
                 $"{M(r => r.DecodeUs):0.0} | {M(r => r.ScoreUs):0.0} | {M(r => r.SinkUs):0.0} | {M(r => r.ProcessUs):0.0} | {M(r => r.OthersUs):0.0} | " +
                 $"{(nullScorer ? "-" : M(r => r.PathCpuUs).ToString("0.0", Inv))} | {(nullScorer ? "-" : M(r => r.Ceiling / r.Raw).ToString("P0", Inv))} |");
         }
-        if (!nullScorer) Console.WriteLine($"raw model forward, batch {Batch}: {Median(results.Select(r => r.Raw)):0} img/s one at a time, {Median(results.Select(r => r.RawTwo)):0} two side by side, " +
+        if (!nullScorer && results.Count > 0) Console.WriteLine($"raw model forward, batch {Batch}: {Median(results.Select(r => r.Raw)):0} img/s one at a time, {Median(results.Select(r => r.RawTwo)):0} two side by side, " +
             $"{Median(results.Select(r => r.ModelCpuUs)):0.0} µs of CPU per image side by side (medians)");
 
         // Latency from publish to alert received, at 10% and 50% of the measured capacity of the same workload.
