@@ -136,7 +136,7 @@ public static class Trainer
             var (detector, crossFitted) = FitDetector(model, data, trainIdx, valIdx, options, device, errorMetric);
             result.Detector = detector;
             result.Calibration = crossFitted is not null
-                ? CalibrationStats.From(crossFitted, "validation (cross-fitted)")
+                ? CalibrationStats.From(crossFitted, CrossFittedSource)
                 : Calibrate(model, data, valIdx.Length > 0 ? valIdx : trainIdx, valIdx.Length > 0 ? "validation" : "training", device, errorMetric, detector);
             result.Seconds = clock.Elapsed.TotalSeconds;
             return result;
@@ -211,6 +211,9 @@ public static class Trainer
         }
         return ([.. codes], dimensions);
     }
+
+    /// <summary>The calibration's source when the held-out scores were cross-fitted (TrainingOptions.LatentHeldOut).</summary>
+    public const string CrossFittedSource = "validation (cross-fitted)";
 
     /// <summary>Codes per dimension each component's covariance needs: fewer, and its inverse is mostly shrinkage.</summary>
     public const int CodesPerDimension = 2;

@@ -108,6 +108,7 @@ internal static class TrainCommand
                 ModelBuilder.TrainAndSave(load.Images, request, outDir, torchDevice, TimeProvider.System, progress, token));
 
             var cal = manifest.Calibration;
+            bool crossFitted = cal.Source == Trainer.CrossFittedSource;
             var inv = CultureInfo.InvariantCulture;
             Console.WriteLine($"model: {spec.Architecture}, {manifest.ParameterCount:N0} parameters, best epoch {manifest.BestEpoch} of {manifest.History.Count} (budget {manifest.Training.EpochBudget}), {manifest.Training.Steps:N0} steps, {manifest.Training.Seconds.ToString("0.0", inv)} s{(manifest.Training.StoppedEarly ? ", stopped early" : "")}");
             if (manifest.Detector is { Latent: not null } detector)
@@ -116,7 +117,7 @@ internal static class TrainCommand
                 int perFit = detector.Mixture is { } pooled ? pooled.Components / options.LatentFits : 1;
                 Console.WriteLine($"latent density: {(detector.Mixture is { } m ? $"a mixture of {m.Components} Gaussians" : "one Gaussian")} on {detector.Latent.Dimensions}-value codes" +
                     (options.LatentFits > 1 && detector.Mixture is not null ? $" ({options.LatentFits} fits of {perFit} pooled)" : "") +
-                    (cal.Source.Contains("cross-fitted", StringComparison.Ordinal) ? ", fitted on the held-out codes too" : "") +
+                    (crossFitted ? ", fitted on the held-out codes too" : "") +
                     (manifest.Training.LatentComponents is { } asked && asked != perFit ? $" ({asked} asked; the sample carries at most one per {Trainer.CodesPerDimension}·d codes)" : ""));
             }
             Console.WriteLine($"calibration ({cal.Source}, {cal.Count} images): mean {cal.Mean.ToString("G5", inv)}, σ {cal.Std.ToString("G5", inv)}, log-mean {cal.LogMean.ToString("G5", inv)}, log-σ {cal.LogStd.ToString("G5", inv)}");
@@ -126,7 +127,7 @@ internal static class TrainCommand
                 Console.WriteLine($"on its calibration: flags {(100 * check.FlaggedShare).ToString("0.00", inv)}% of {check.Count} held-out normals; skew {check.Skew.ToString("0.00", inv)}");
                 if (check.Warning is { } warning) Console.Error.WriteLine($"warning: {warning}");
             }
-            if (options.LatentHeldOut && manifest.Detector is { Latent: not null } && !cal.Source.Contains("cross-fitted", StringComparison.Ordinal))
+            if (options.LatentHeldOut && manifest.Detector is { Latent: not null } && !crossFitted)
                 Console.Error.WriteLine("warning: --latent-held-out had no held-out images to add (--validation-split 0): the density was fitted on the training codes only, and calibrated on them.");
             if (manifest.Training.Diverged is { } diverged)
                 Console.Error.WriteLine($"warning: training diverged ({diverged}); the model keeps the weights of epoch {manifest.BestEpoch}, the last with a finite loss.");
