@@ -4,7 +4,8 @@ namespace AnomalyMonitor.Tests.Support;
 
 /// <summary>
 /// A real Mosquitto broker (Debian package "mosquitto", installed by .ci/run) on a free loopback port,
-/// persisting sessions to disk so a restart keeps queued messages, as a production broker would.
+/// persisting sessions to disk so a restart keeps queued messages, as a production broker would, with the
+/// settings the README tells admins to install (config/mosquitto/anomaly-monitor.conf).
 /// </summary>
 public sealed class Mosquitto : IAsyncDisposable
 {
@@ -18,9 +19,15 @@ public sealed class Mosquitto : IAsyncDisposable
     /// <summary>With a user, the broker refuses anonymous clients and checks a password file made by mosquitto_passwd.</summary>
     private (string User, string Password)? _login;
 
-    public static async Task<Mosquitto> StartAsync((string User, string Password)? login = null)
+    /// <summary>The settings the README tells admins to install (config/mosquitto/anomaly-monitor.conf, copied beside the tests).</summary>
+    private static string ShippedSettings => Path.Combine(AppContext.BaseDirectory, "mosquitto", "anomaly-monitor.conf");
+
+    /// <summary>Lines appended to the broker's configuration (a later line overrides an earlier one): a benchmark's A/B.</summary>
+    private IReadOnlyList<string> _extra = [];
+
+    public static async Task<Mosquitto> StartAsync((string User, string Password)? login = null, IReadOnlyList<string>? extraConfig = null)
     {
-        var broker = new Mosquitto { _login = login };
+        var broker = new Mosquitto { _login = login, _extra = extraConfig ?? [] };
         await broker.StartProcessAsync();
         return broker;
     }
@@ -44,10 +51,9 @@ public sealed class Mosquitto : IAsyncDisposable
             {auth}
             persistence true
             persistence_location {_dir}/
-            max_inflight_messages 100
-            max_queued_messages 100000
             log_dest file {_dir}/mosquitto.log
-            """);
+            {await File.ReadAllTextAsync(ShippedSettings)}
+            """ + string.Concat(_extra.Select(line => "\n" + line)));
         var binary = File.Exists("/usr/sbin/mosquitto") ? "/usr/sbin/mosquitto" : "mosquitto";
         _process = Process.Start(new ProcessStartInfo(binary, ["-c", conf]) { UseShellExecute = false, RedirectStandardError = true, RedirectStandardOutput = true })
             ?? throw new InvalidOperationException("mosquitto did not start; install the Debian package 'mosquitto'");
