@@ -65,14 +65,14 @@ internal static class PipelineBenchmark
         public double Ceiling => Environment.ProcessorCount * 1e6 / (ModelCpuUs + Math.Max(0, OthersUs));
     }
 
-    public static async Task<int> RunAsync(string dataDir, string scorer, int runs, int soakItems, int mqttItems, int lanes = 0, IReadOnlyDictionary<string, string?>? settings = null, int warmUp = 1)
+    public static async Task<int> RunAsync(string dataDir, string scorer, int runs, int soakItems, int mqttItems, int lanes = 0, IReadOnlyDictionary<string, string?>? settings = null, int warmUp = 1, IReadOnlyList<string>? brokerLines = null)
     {
         _settings = settings ?? new Dictionary<string, string?>();
         bool nullScorer = scorer == "null";
         var (train, test) = Mnist.Load(dataDir);
         var root = Path.Combine(Path.GetTempPath(), "am-bench-" + Guid.NewGuid().ToString("N")[..8]);
         var modelDir = Path.Combine(root, "models");
-        Console.WriteLine($"# pipeline, {(nullScorer ? "null scorer (no model)" : "conv model")} at 28x28x1, batch {Batch}, {warmUp} warm-up + {runs} runs, Models:Lanes {lanes}{string.Concat(_settings.Select(kv => $", {kv.Key}={kv.Value}"))}; {Mnist.Machine()}");
+        Console.WriteLine($"# pipeline, {(nullScorer ? "null scorer (no model)" : "conv model")} at 28x28x1, batch {Batch}, {warmUp} warm-up + {runs} runs, Models:Lanes {lanes}{string.Concat(_settings.Select(kv => $", {kv.Key}={kv.Value}"))}{string.Concat((brokerLines ?? []).Select(l => $", broker: {l}"))}; {Mnist.Machine()}");
         ModelBuilder.TrainAndSave(train.Where(l => l == 1), new BuildRequest
         {
             Spec = ModelSpec.Create(ModelSpec.Conv, train.Shape),
@@ -88,7 +88,7 @@ internal static class PipelineBenchmark
         Publisher.WritePayloads(mixedFile, Enumerable.Range(0, 1000).Select(i => i % 10 == 0 ? (noise[i / 10 % noise.Count], true) : (pngs[i], false)));
         var idx = Idx(ones, 10_000);
 
-        await using var broker = await Mosquitto.StartAsync();
+        await using var broker = await Mosquitto.StartAsync(extraConfig: brokerLines);
         var app = await StartServiceAsync(root, broker.Address, nullScorer, lanes);
         var inbox = Path.Combine(root, "inbox");
 
@@ -333,6 +333,17 @@ internal static class PipelineBenchmark
         // Where each alert's time went, from the alert's own receivedAt and judgedAt (wall clock, this machine):
         // publish → the service received it; received → judged; judged → the subscriber has the alert.
         var parts = new ConcurrentBag<(double Total, double In, double Judge, double Out)>();
+        // When each item's batch began scoring (the scoring stage's hook), to split received → judged into the
+        // wait for a scorer (decode, batching, the queue of ready batches) and the scoring itself.
+        var scoringStarted = new ConcurrentDictionary<string, DateTimeOffset>();
+        var splits = new ConcurrentBag<(double Total, double Wait, double Score)>();
+        var scoringStage = app.Services.GetRequiredService<ScoringStage>();
+        scoringStage.BeforeScoring = images =>
+        {
+            var now = TimeProvider.System.GetUtcNow();
+            foreach (var image in images) scoringStarted[image.Id] = now;
+            return null;
+        };
         using var subscriber = new MqttClientFactory().CreateMqttClient();
         // The service's own socket buffers (MqttConnection.Build): MQTTnet's 8 KiB would time the subscriber, not the service.
         await subscriber.ConnectAsync(AnomalyMonitor.Mqtt.MqttConnection.Build(new MqttClientOptionsBuilder().WithTcpServer("127.0.0.1", port).WithClientId($"bench-sub-{share}")
@@ -348,6 +359,8 @@ internal static class PipelineBenchmark
                 var judged = doc.RootElement.GetProperty("judgedAt").GetDateTimeOffset();
                 double judge = (judged - received).TotalMilliseconds, outward = (TimeProvider.System.GetUtcNow() - judged).TotalMilliseconds;
                 parts.Add((total, total - judge - outward, judge, outward));
+                if (scoringStarted.TryRemove(doc.RootElement.GetProperty("id").GetString()!, out var began))
+                    splits.Add((total, (began - received).TotalMilliseconds, (judged - began).TotalMilliseconds));
             }
             return Task.CompletedTask;
         };
@@ -372,12 +385,21 @@ internal static class PipelineBenchmark
             }
         });
         using var publisher = await StartPublisherAsync(port, payloads, count, rate, envelope: true);
+        // How much CPU the service took while the load ran: "half of capacity" in items is not half the CPU when
+        // batches are small (a forward costs more per image, and every item wakes threads of its own).
+        var cpu0 = Process.GetCurrentProcess().TotalProcessorTime;
+        var threads0 = ThreadCpu.Snapshot();
+        var busyClock = Stopwatch.StartNew();
         await publisher.WaitForExitAsync();
+        double wall = busyClock.Elapsed.TotalMicroseconds;
+        double service = (Process.GetCurrentProcess().TotalProcessorTime - cpu0).TotalMicroseconds;
+        string busyThreads = ThreadCpu.PerItem(threads0, ThreadCpu.Snapshot(), count);
         var deadline = Stopwatch.StartNew();
         int anomalies = count / 10;
         while (latencies.Count < anomalies && deadline.Elapsed < TimeSpan.FromSeconds(20)) await Task.Delay(20);
         sampling.Cancel();
         await sampler;
+        scoringStage.BeforeScoring = null;
         var sorted = latencies.Order().ToArray();
         Console.WriteLine($"latency publish → alert received at {share:P0} of capacity ({rate:0} msg/s, {count} messages, {sorted.Length} alerts for {anomalies} anomalies): " +
             $"p50 {Percentile(sorted, 50):0.0} ms, p99 {Percentile(sorted, 99):0.0} ms, max {sorted.LastOrDefault():0.0} ms");
@@ -388,9 +410,18 @@ internal static class PipelineBenchmark
             $"{name} p50 {Percentile([.. all.Select(f).Order()], 50):0.0} / p99 {Percentile([.. all.Select(f).Order()], 99):0.0} ms, in the slowest 1% {slowest.Average(f):0.0} ms";
         Console.WriteLine($"  thread pool: up to {maxThreads} threads, up to {maxPending} work items waiting for one; " +
             $"{batchSize.Count - batches0} batches, mean {(batchSize.Sum - batchSum0) / Math.Max(1, batchSize.Count - batches0):0.0} images");
+        // Only the service's own figure: /proc/stat samples the machine at each tick, and at a light bursty load it
+        // read less than this process's own CPU time, so the machine's share is not printed here.
+        Console.WriteLine($"  the service's CPU while publishing: {service / wall:0.00} of {Environment.ProcessorCount} cores, {service / count:0} µs per message (by thread: {busyThreads})");
         Console.WriteLine($"  GC: {GC.CollectionCount(0) - gcBefore[0]} / {GC.CollectionCount(1) - gcBefore[1]} / {GC.CollectionCount(2) - gcBefore[2]} collections of gen 0 / 1 / 2, " +
             $"paused {(GC.GetTotalPauseDuration() - pausedBefore).TotalMilliseconds:0.0} ms in all, longest pause seen {maxPauseMs:0.0} ms");
         Console.WriteLine($"  where it went: {Part("publish → received", p => p.In)}; {Part("received → judged", p => p.Judge)}; {Part("judged → alert received", p => p.Out)}");
+        if (splits.IsEmpty) return;
+        var split = splits.ToArray();
+        var slowSplit = split.OrderByDescending(p => p.Total).Take(Math.Max(1, split.Length / 100)).ToArray();
+        string SplitPart(string name, Func<(double Total, double Wait, double Score), double> f) =>
+            $"{name} p50 {Percentile([.. split.Select(f).Order()], 50):0.0} / p99 {Percentile([.. split.Select(f).Order()], 99):0.0} ms, in the slowest 1% {slowSplit.Average(f):0.0} ms";
+        Console.WriteLine($"  received → judged: {SplitPart("received → its batch began scoring", p => p.Wait)}; {SplitPart("began scoring → judged", p => p.Score)}");
     }
 
     /// <summary>RSS and live tensors through IDX batch files (the fastest path: the most items per minute); the first tenth is warm-up.</summary>
