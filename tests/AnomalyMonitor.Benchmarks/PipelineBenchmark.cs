@@ -359,7 +359,7 @@ internal static class PipelineBenchmark
                 var judged = doc.RootElement.GetProperty("judgedAt").GetDateTimeOffset();
                 double judge = (judged - received).TotalMilliseconds, outward = (TimeProvider.System.GetUtcNow() - judged).TotalMilliseconds;
                 parts.Add((total, total - judge - outward, judge, outward));
-                if (scoringStarted.TryRemove(doc.RootElement.GetProperty("id").GetString()!, out var began))
+                if (doc.RootElement.TryGetProperty("id", out var id) && id.GetString() is { } alertId && scoringStarted.TryRemove(alertId, out var began))
                     splits.Add((total, (began - received).TotalMilliseconds, (judged - began).TotalMilliseconds));
             }
             return Task.CompletedTask;
@@ -384,44 +384,50 @@ internal static class PipelineBenchmark
                 try { await Task.Delay(10, sampling.Token); } catch (OperationCanceledException) { }
             }
         });
-        using var publisher = await StartPublisherAsync(port, payloads, count, rate, envelope: true);
-        // How much CPU the service took while the load ran: "half of capacity" in items is not half the CPU when
-        // batches are small (a forward costs more per image, and every item wakes threads of its own).
-        var cpu0 = Process.GetCurrentProcess().TotalProcessorTime;
-        var threads0 = ThreadCpu.Snapshot();
-        var busyClock = Stopwatch.StartNew();
-        await publisher.WaitForExitAsync();
-        double wall = busyClock.Elapsed.TotalMicroseconds;
-        double service = (Process.GetCurrentProcess().TotalProcessorTime - cpu0).TotalMicroseconds;
-        string busyThreads = ThreadCpu.PerItem(threads0, ThreadCpu.Snapshot(), count);
-        var deadline = Stopwatch.StartNew();
-        int anomalies = count / 10;
-        while (latencies.Count < anomalies && deadline.Elapsed < TimeSpan.FromSeconds(20)) await Task.Delay(20);
-        sampling.Cancel();
-        await sampler;
-        scoringStage.BeforeScoring = null;
-        var sorted = latencies.Order().ToArray();
-        Console.WriteLine($"latency publish → alert received at {share:P0} of capacity ({rate:0} msg/s, {count} messages, {sorted.Length} alerts for {anomalies} anomalies): " +
-            $"p50 {Percentile(sorted, 50):0.0} ms, p99 {Percentile(sorted, 99):0.0} ms, max {sorted.LastOrDefault():0.0} ms");
-        if (parts.IsEmpty) return;
-        var all = parts.ToArray();
-        var slowest = all.OrderByDescending(p => p.Total).Take(Math.Max(1, all.Length / 100)).ToArray();
-        string Part(string name, Func<(double Total, double In, double Judge, double Out), double> f) =>
-            $"{name} p50 {Percentile([.. all.Select(f).Order()], 50):0.0} / p99 {Percentile([.. all.Select(f).Order()], 99):0.0} ms, in the slowest 1% {slowest.Average(f):0.0} ms";
-        Console.WriteLine($"  thread pool: up to {maxThreads} threads, up to {maxPending} work items waiting for one; " +
-            $"{batchSize.Count - batches0} batches, mean {(batchSize.Sum - batchSum0) / Math.Max(1, batchSize.Count - batches0):0.0} images");
-        // Only the service's own figure: /proc/stat samples the machine at each tick, and at a light bursty load it
-        // read less than this process's own CPU time, so the machine's share is not printed here.
-        Console.WriteLine($"  the service's CPU while publishing: {service / wall:0.00} of {Environment.ProcessorCount} cores, {service / count:0} µs per message (by thread: {busyThreads})");
-        Console.WriteLine($"  GC: {GC.CollectionCount(0) - gcBefore[0]} / {GC.CollectionCount(1) - gcBefore[1]} / {GC.CollectionCount(2) - gcBefore[2]} collections of gen 0 / 1 / 2, " +
-            $"paused {(GC.GetTotalPauseDuration() - pausedBefore).TotalMilliseconds:0.0} ms in all, longest pause seen {maxPauseMs:0.0} ms");
-        Console.WriteLine($"  where it went: {Part("publish → received", p => p.In)}; {Part("received → judged", p => p.Judge)}; {Part("judged → alert received", p => p.Out)}");
-        if (splits.IsEmpty) return;
-        var split = splits.ToArray();
-        var slowSplit = split.OrderByDescending(p => p.Total).Take(Math.Max(1, split.Length / 100)).ToArray();
-        string SplitPart(string name, Func<(double Total, double Wait, double Score), double> f) =>
-            $"{name} p50 {Percentile([.. split.Select(f).Order()], 50):0.0} / p99 {Percentile([.. split.Select(f).Order()], 99):0.0} ms, in the slowest 1% {slowSplit.Average(f):0.0} ms";
-        Console.WriteLine($"  received → judged: {SplitPart("received → its batch began scoring", p => p.Wait)}; {SplitPart("began scoring → judged", p => p.Score)}");
+        try
+        {
+            using var publisher = await StartPublisherAsync(port, payloads, count, rate, envelope: true);
+            // How much CPU the service took while the load ran: "half of capacity" in items is not half the CPU when
+            // batches are small (a forward costs more per image, and every item wakes threads of its own).
+            var cpu0 = Process.GetCurrentProcess().TotalProcessorTime;
+            var threads0 = ThreadCpu.Snapshot();
+            var busyClock = Stopwatch.StartNew();
+            await publisher.WaitForExitAsync();
+            double wall = busyClock.Elapsed.TotalMicroseconds;
+            double service = (Process.GetCurrentProcess().TotalProcessorTime - cpu0).TotalMicroseconds;
+            string busyThreads = ThreadCpu.PerItem(threads0, ThreadCpu.Snapshot(), count);
+            var deadline = Stopwatch.StartNew();
+            int anomalies = count / 10;
+            while (latencies.Count < anomalies && deadline.Elapsed < TimeSpan.FromSeconds(20)) await Task.Delay(20);
+            sampling.Cancel();
+            await sampler;
+            var sorted = latencies.Order().ToArray();
+            Console.WriteLine($"latency publish → alert received at {share:P0} of capacity ({rate:0} msg/s, {count} messages, {sorted.Length} alerts for {anomalies} anomalies): " +
+                $"p50 {Percentile(sorted, 50):0.0} ms, p99 {Percentile(sorted, 99):0.0} ms, max {sorted.LastOrDefault():0.0} ms");
+            if (parts.IsEmpty) return;
+            var all = parts.ToArray();
+            var slowest = all.OrderByDescending(p => p.Total).Take(Math.Max(1, all.Length / 100)).ToArray();
+            string Part(string name, Func<(double Total, double In, double Judge, double Out), double> f) =>
+                $"{name} p50 {Percentile([.. all.Select(f).Order()], 50):0.0} / p99 {Percentile([.. all.Select(f).Order()], 99):0.0} ms, in the slowest 1% {slowest.Average(f):0.0} ms";
+            Console.WriteLine($"  thread pool: up to {maxThreads} threads, up to {maxPending} work items waiting for one; " +
+                $"{batchSize.Count - batches0} batches, mean {(batchSize.Sum - batchSum0) / Math.Max(1, batchSize.Count - batches0):0.0} images");
+            // Only the service's own figure: /proc/stat samples the machine at each tick, and at a light bursty load it
+            // read less than this process's own CPU time, so the machine's share is not printed here.
+            Console.WriteLine($"  this process's CPU while publishing (the service, and this benchmark's subscriber): {service / wall:0.00} of {Environment.ProcessorCount} cores, {service / count:0} µs per message (by thread: {busyThreads})");
+            Console.WriteLine($"  GC: {GC.CollectionCount(0) - gcBefore[0]} / {GC.CollectionCount(1) - gcBefore[1]} / {GC.CollectionCount(2) - gcBefore[2]} collections of gen 0 / 1 / 2, " +
+                $"paused {(GC.GetTotalPauseDuration() - pausedBefore).TotalMilliseconds:0.0} ms in all, longest pause seen {maxPauseMs:0.0} ms");
+            Console.WriteLine($"  where it went: {Part("publish → received", p => p.In)}; {Part("received → judged", p => p.Judge)}; {Part("judged → alert received", p => p.Out)}");
+            if (splits.IsEmpty) return;
+            var split = splits.ToArray();
+            var slowSplit = split.OrderByDescending(p => p.Total).Take(Math.Max(1, split.Length / 100)).ToArray();
+            string SplitPart(string name, Func<(double Total, double Wait, double Score), double> f) =>
+                $"{name} p50 {Percentile([.. split.Select(f).Order()], 50):0.0} / p99 {Percentile([.. split.Select(f).Order()], 99):0.0} ms, in the slowest 1% {slowSplit.Average(f):0.0} ms";
+            Console.WriteLine($"  received → judged: {SplitPart("received → its batch began scoring", p => p.Wait)}; {SplitPart("began scoring → judged", p => p.Score)}");
+        }
+        finally
+        {
+            scoringStage.BeforeScoring = null;
+        }
     }
 
     /// <summary>RSS and live tensors through IDX batch files (the fastest path: the most items per minute); the first tenth is warm-up.</summary>

@@ -22,7 +22,10 @@ public sealed class Mosquitto : IAsyncDisposable
     /// <summary>The settings the README tells admins to install (config/mosquitto/anomaly-monitor.conf, copied beside the tests).</summary>
     private static string ShippedSettings => Path.Combine(AppContext.BaseDirectory, "mosquitto", "anomaly-monitor.conf");
 
-    /// <summary>Lines appended to the broker's configuration (a later line overrides an earlier one): a benchmark's A/B.</summary>
+    /// <summary>
+    /// Lines appended to the broker's configuration, for a benchmark's A/B: a repeated true/false or number option
+    /// (set_tcp_nodelay false) takes the last value, but a repeated path is refused and a listener adds a listener.
+    /// </summary>
     private IReadOnlyList<string> _extra = [];
 
     public static async Task<Mosquitto> StartAsync((string User, string Password)? login = null, IReadOnlyList<string>? extraConfig = null)
@@ -57,7 +60,11 @@ public sealed class Mosquitto : IAsyncDisposable
         var binary = File.Exists("/usr/sbin/mosquitto") ? "/usr/sbin/mosquitto" : "mosquitto";
         _process = Process.Start(new ProcessStartInfo(binary, ["-c", conf]) { UseShellExecute = false, RedirectStandardError = true, RedirectStandardOutput = true })
             ?? throw new InvalidOperationException("mosquitto did not start; install the Debian package 'mosquitto'");
-        await Ports.WaitOpenAsync(Port, TimeSpan.FromSeconds(10));
+        try { await Ports.WaitOpenAsync(Port, TimeSpan.FromSeconds(10)); }
+        catch (System.Net.Sockets.SocketException) when (_process.HasExited)
+        {
+            throw new InvalidOperationException($"mosquitto exited with {_process.ExitCode}: {await _process.StandardError.ReadToEndAsync()}");
+        }
     }
 
     /// <summary>Stops the broker the way systemd would (SIGTERM), which writes its persistence file.</summary>
