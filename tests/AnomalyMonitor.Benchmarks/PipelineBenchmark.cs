@@ -406,9 +406,7 @@ internal static class PipelineBenchmark
                 $"p50 {Percentile(sorted, 50):0.0} ms, p99 {Percentile(sorted, 99):0.0} ms, max {sorted.LastOrDefault():0.0} ms");
             if (parts.IsEmpty) return;
             var all = parts.ToArray();
-            var slowest = all.OrderByDescending(p => p.Total).Take(Math.Max(1, all.Length / 100)).ToArray();
-            string Part(string name, Func<(double Total, double In, double Judge, double Out), double> f) =>
-                $"{name} p50 {Percentile([.. all.Select(f).Order()], 50):0.0} / p99 {Percentile([.. all.Select(f).Order()], 99):0.0} ms, in the slowest 1% {slowest.Average(f):0.0} ms";
+            string Part(string name, Func<(double Total, double In, double Judge, double Out), double> f) => Spread(name, all, p => p.Total, f);
             Console.WriteLine($"  thread pool: up to {maxThreads} threads, up to {maxPending} work items waiting for one; " +
                 $"{batchSize.Count - batches0} batches, mean {(batchSize.Sum - batchSum0) / Math.Max(1, batchSize.Count - batches0):0.0} images");
             // Only the service's own figure: /proc/stat samples the machine at each tick, and at a light bursty load it
@@ -419,15 +417,20 @@ internal static class PipelineBenchmark
             Console.WriteLine($"  where it went: {Part("publish → received", p => p.In)}; {Part("received → judged", p => p.Judge)}; {Part("judged → alert received", p => p.Out)}");
             if (splits.IsEmpty) return;
             var split = splits.ToArray();
-            var slowSplit = split.OrderByDescending(p => p.Total).Take(Math.Max(1, split.Length / 100)).ToArray();
-            string SplitPart(string name, Func<(double Total, double Wait, double Score), double> f) =>
-                $"{name} p50 {Percentile([.. split.Select(f).Order()], 50):0.0} / p99 {Percentile([.. split.Select(f).Order()], 99):0.0} ms, in the slowest 1% {slowSplit.Average(f):0.0} ms";
-            Console.WriteLine($"  received → judged: {SplitPart("received → its batch began scoring", p => p.Wait)}; {SplitPart("began scoring → judged", p => p.Score)}");
+            Console.WriteLine($"  received → judged: {Spread("received → its batch began scoring", split, p => p.Total, p => p.Wait)}; {Spread("began scoring → judged", split, p => p.Total, p => p.Score)}");
         }
         finally
         {
             scoringStage.BeforeScoring = null;
         }
+    }
+
+    /// <summary>One part of the alerts' latency: its p50 and p99, and its mean over the slowest 1% of alerts by their total.</summary>
+    private static string Spread<T>(string name, T[] all, Func<T, double> total, Func<T, double> part)
+    {
+        var slowest = all.OrderByDescending(total).Take(Math.Max(1, all.Length / 100));
+        double[] sorted = [.. all.Select(part).Order()];
+        return $"{name} p50 {Percentile(sorted, 50):0.0} / p99 {Percentile(sorted, 99):0.0} ms, in the slowest 1% {slowest.Average(part):0.0} ms";
     }
 
     /// <summary>RSS and live tensors through IDX batch files (the fastest path: the most items per minute); the first tenth is warm-up.</summary>
