@@ -73,6 +73,9 @@ public sealed class ModelHolder(
     /// <summary>Cancelled when a model is offered, so that an idle scoring loop wakes to install it.</summary>
     public CancellationToken Offered => _offered.Token;
 
+    /// <summary>True while an offered model waits to be installed: the scoring loop stops taking batches and comes round to it.</summary>
+    public bool HasPending => Volatile.Read(ref _pending) is not null;
+
     /// <summary>Called by the scoring loop between batches; true if a new model now judges.</summary>
     public bool ApplyPending()
     {
