@@ -176,7 +176,7 @@ internal static class PipelineBenchmark
         Console.WriteLine($"{(run <= 0 ? "warm-up" : $"run {run}")}: {r.Path}: {r.Items} in {r.Items / r.Rate:0.00} s, {r.Rate:0} img/s{(double.IsNaN(r.Raw) ? "" : $" ({r.Rate / r.Raw:P0} of raw forward {r.Raw:0}, {r.Rate / r.RawTwo:P0} of two side by side {r.RawTwo:0})")}; " +
             $"µs/item: decode {r.DecodeUs:0.0}, score+judge {r.ScoreUs:0.0}, sinks+settle {r.SinkUs:0.0} (each sink: {r.PerSink}), whole process {r.ProcessUs:0.0}, rest of the machine {r.OthersUs:0.0}" +
             (double.IsNaN(r.MeanBatch) ? "" : $"; mean batch {r.MeanBatch:0.0}") +
-            (double.IsNaN(r.SideBySide) ? "" : $", {2 * r.SideBySide:P0} of batches scored in pairs") +
+            (double.IsNaN(r.SideBySide) ? "" : $", {r.SideBySide:P0} of batches began beside another") +
             (double.IsNaN(r.ModelCpuUs) ? "" : $"; the model's CPU {r.ModelCpuUs:0.0} µs/item, the rest of the path {r.PathCpuUs:0.0}, ceiling with a free path {r.Ceiling / r.Raw:P0} of raw forward") +
             (r.Threads.Length == 0 ? "" : $"; CPU µs/item by thread: {r.Threads}"));
 

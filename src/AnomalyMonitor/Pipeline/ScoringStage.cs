@@ -28,8 +28,8 @@ public sealed class ScoringStage(
     private readonly DriftDetector _drift = new(judgeOptions.Value.Drift, time);
     private readonly List<(ImageRef Image, float[] Pixels)> _held = [];
     private ScoreOutput? _output;
-    private ScoreOutput? _laneOutput;
-    private ScoringLane? _lane;
+    private ScoringLane[]? _lanes;
+    private readonly ScoreOutput?[] _laneOutputs = new ScoreOutput?[2];
     private long _heartbeat = Stopwatch.GetTimestamp();
     private long _lastSave = Stopwatch.GetTimestamp();
     private long _scoreTicks;
@@ -73,15 +73,14 @@ public sealed class ScoringStage(
                 if (!ready.TryRead(out var batch)) continue;
                 if (holder.IsJudging)
                 {
-                    // With a second lane and another batch already waiting, the two are scored side by side.
-                    var next = holder.SideScorer is not null && ready.TryRead(out var waiting) ? waiting : null;
                     try
                     {
-                        JudgeAndWrite(batch, next, sinks, hard);
+                        if (holder.SideScorer is not null) ScoreOnLanes(batch, ready, sinks, hard);
+                        else JudgeAndWrite(batch, sinks, hard);
                     }
                     catch (Exception e) when (e is not OperationCanceledException)
                     {
-                        Log.BatchFailed(logger, e, batch.Count + (next?.Count ?? 0)); // scoring failures were handled inside: the batches are with the sinks
+                        Log.BatchFailed(logger, e, batch.Count); // scoring failures were handled inside: the batches are with the sinks
                     }
                     continue;
                 }
@@ -109,8 +108,8 @@ public sealed class ScoringStage(
         }
         finally
         {
-            _lane?.Dispose();
-            _lane = null;
+            if (_lanes is not null) foreach (var lane in _lanes) lane.Dispose();
+            _lanes = null;
             while (ready.TryRead(out var left)) pool.HandBack(left, Stopped, stopping: true);
             foreach (var (image, _) in _held) image.Item.HandBack("the service stopped before the first model was trained", wasHeld: true, stopping: true);
             _held.Clear();
@@ -149,63 +148,141 @@ public sealed class ScoringStage(
         }
     }
 
-    /// <summary>
-    /// Scores one batch, or two side by side (the second on the lane), then judges and hands on each in order. A
-    /// batch whose scoring failed goes back to its sources; the other goes on.
-    /// </summary>
-    private void JudgeAndWrite(Batch first, Batch? second, ChannelWriter<JudgedBatch> sinks, CancellationToken hard)
+    /// <summary>One lane: scores the batch on this thread, then judges it and hands it on (or back, if its scoring failed).</summary>
+    private void JudgeAndWrite(Batch batch, ChannelWriter<JudgedBatch> sinks, CancellationToken hard)
     {
         long started = Stopwatch.GetTimestamp();
-        Exception? firstError = null, secondError = null;
-        if (second is not null)
-        {
-            try { secondError = Check(second); }
-            catch (Exception e) when (e is not OutOfMemoryException) { secondError = e; }
-            if (secondError is null)
-            {
-                _lane ??= new ScoringLane();
-                _laneOutput = OutputFor(second, _laneOutput);
-                _lane.Start(holder.SideScorer!, second, _laneOutput, holder.LaneThreads);
-                metrics.SideBySide.Inc();
-            }
-        }
+        Exception? error;
         try
         {
-            firstError = Check(first);
-            _output = OutputFor(first, _output);
-            if (firstError is null)
+            error = Check(batch);
+            _output = OutputFor(batch, _output);
+            if (error is null)
             {
-                if (second is null) holder.ApplyScoringThreads(first.Count);
-                else holder.ApplyLaneThreads();
-                holder.Scorer!.Score(first, _output);
+                holder.ApplyScoringThreads(batch.Count);
+                holder.Scorer!.Score(batch, _output);
             }
         }
         catch (Exception e) when (e is not OutOfMemoryException)
         {
-            firstError = e;
+            error = e;
         }
-        if (second is not null && secondError is null) secondError = _lane!.Wait();
         long scored = Stopwatch.GetTimestamp();
         Interlocked.Add(ref _scoreTicks, scored - started);
-        double seconds = Stopwatch.GetElapsedTime(started, scored).TotalSeconds;
+        Hand(batch, error, holder.Scorer!, _output!, Stopwatch.GetElapsedTime(started, scored).TotalSeconds, sinks, hard);
+    }
 
-        bool firstDone = false;
+    /// <summary>A batch being scored on a lane (or refused before it got one), in the order it came.</summary>
+    private sealed record Flight(Batch Batch, int Lane, Exception? Error);
+
+    /// <summary>
+    /// Two lanes: each batch goes to whichever lane is free the moment it is ready, and this thread judges
+    /// the batches in the order they came. A batch that is ready while the other lane scores no longer waits
+    /// for that one to finish, which was most of the half-load tail (docs/benchmarks.md, 4b). Returns once
+    /// nothing is in flight, so that model swaps, window saves and the heartbeat still fall between batches:
+    /// it stops taking new ones after a second, or as soon as a model is offered.
+    /// </summary>
+    private void ScoreOnLanes(Batch first, ChannelReader<Batch> ready, ChannelWriter<JudgedBatch> sinks, CancellationToken hard)
+    {
+        _lanes ??= [new ScoringLane("scoring lane 1"), new ScoringLane("scoring lane 2")];
+        holder.ApplyLaneThreads(); // this thread still reconstructs the anomalies of the latent score, beside a lane
+        long entered = Stopwatch.GetTimestamp();
+        var flights = new Queue<Flight>(2);
+        bool closed = false;
         try
         {
-            Hand(first, firstError, _output!, seconds, sinks, hard);
-            firstDone = true;
-            if (second is not null) Hand(second, secondError, _laneOutput!, seconds, sinks, hard);
+            flights.Enqueue(Launch(first, flights));
+            while (flights.Count > 0)
+            {
+                var head = flights.Peek();
+                if (head.Lane < 0 || _lanes[head.Lane].IsDone)
+                {
+                    flights.Dequeue();
+                    Land(head, sinks, hard);
+                    continue;
+                }
+                bool taking = !closed && flights.Count < _lanes.Length && !holder.HasPending && Stopwatch.GetElapsedTime(entered) < TimeSpan.FromSeconds(1);
+                if (taking && ready.TryRead(out var next))
+                {
+                    flights.Enqueue(Launch(next, flights));
+                    continue;
+                }
+                closed |= !WaitForLaneOrBatch(_lanes[head.Lane], taking ? ready : null, hard);
+            }
         }
-        catch (OperationCanceledException)
+        catch (Exception e)
         {
-            // The batch being written was handed back by Write; one not yet handed on goes back here.
-            if (!firstDone && second is not null) pool.HandBack(second, Stopped, stopping: true);
+            // What is still in flight goes back to its sources once its lane lets go of its buffer.
+            bool stopping = e is OperationCanceledException;
+            foreach (var flight in flights)
+            {
+                if (flight.Lane >= 0) _lanes[flight.Lane].Wait();
+                pool.HandBack(flight.Batch, stopping ? Stopped : e.Message, stopping);
+            }
             throw;
+        }
+        finally
+        {
+            Interlocked.Add(ref _scoreTicks, Stopwatch.GetTimestamp() - entered);
         }
     }
 
+    /// <summary>Starts a batch on the free lane; a batch that cannot be scored (the test hook's fault, another shape) gets no lane.</summary>
+    private Flight Launch(Batch batch, Queue<Flight> flights)
+    {
+        Exception? error;
+        try { error = Check(batch); }
+        catch (Exception e) when (e is not OutOfMemoryException) { error = e; }
+        if (error is not null) return new Flight(batch, -1, error);
+        bool otherBusy = false;
+        int lane = 0;
+        foreach (var f in flights)
+        {
+            if (f.Lane < 0) continue;
+            otherBusy |= !_lanes![f.Lane].IsDone;
+            if (f.Lane == lane) lane = 1 - lane;
+        }
+        var output = _laneOutputs[lane] = OutputFor(batch, _laneOutputs[lane]);
+        _lanes![lane].Start(lane == 0 ? holder.Scorer! : holder.SideScorer!, batch, output, holder.LaneThreads);
+        if (otherBusy) metrics.SideBySide.Inc();
+        return new Flight(batch, lane, null);
+    }
+
+    /// <summary>Judges a flight whose lane is done and hands it on, or back if its scoring failed.</summary>
+    private void Land(Flight flight, ChannelWriter<JudgedBatch> sinks, CancellationToken hard)
+    {
+        if (flight.Lane < 0)
+        {
+            Hand(flight.Batch, flight.Error, holder.Scorer!, _laneOutputs[0] ?? (_laneOutputs[0] = OutputFor(flight.Batch, null)), 0, sinks, hard);
+            return;
+        }
+        var lane = _lanes![flight.Lane];
+        var error = lane.Wait();
+        Hand(flight.Batch, error, flight.Lane == 0 ? holder.Scorer! : holder.SideScorer!, _laneOutputs[flight.Lane]!, lane.Elapsed.TotalSeconds, sinks, hard);
+    }
+
+    /// <summary>
+    /// Blocks until the lane is done or, with <paramref name="ready"/>, another batch is ready; false when the
+    /// ready queue is closed and empty (the decoders are done), so that it is not waited on again.
+    /// </summary>
+    private static bool WaitForLaneOrBatch(ScoringLane lane, ChannelReader<Batch>? ready, CancellationToken hard)
+    {
+        hard.ThrowIfCancellationRequested();
+        if (ready is null)
+        {
+            lane.Completion.GetAwaiter().GetResult(); // a forward pass is not interrupted: at most milliseconds
+            return true;
+        }
+        using var either = CancellationTokenSource.CreateLinkedTokenSource(hard);
+        var more = ready.WaitToReadAsync(either.Token).AsTask();
+        Task.WaitAny(lane.Completion, more);
+        either.Cancel();
+        hard.ThrowIfCancellationRequested();
+        return !more.IsCompletedSuccessfully || more.Result;
+    }
+
     /// <summary>Judges a scored batch and hands it to the sinks, or, if its scoring failed, back to its sources.</summary>
-    private void Hand(Batch batch, Exception? error, ScoreOutput output, double seconds, ChannelWriter<JudgedBatch> sinks, CancellationToken hard)
+    private void Hand(Batch batch, Exception? error, IBatchScorer scorer, ScoreOutput output, double seconds, ChannelWriter<JudgedBatch> sinks, CancellationToken hard)
     {
         JudgedBatch? judged = null;
         if (error is null)
@@ -215,7 +292,7 @@ public sealed class ScoringStage(
             {
                 metrics.BatchDuration.Observe(seconds);
                 metrics.BatchSize.Observe(batch.Count);
-                judged = Judge(batch, output);
+                judged = Judge(batch, output, scorer);
             }
             catch (Exception e) when (e is not OperationCanceledException and not OutOfMemoryException)
             {
@@ -256,15 +333,14 @@ public sealed class ScoringStage(
         scorer.Score(batch, _output);
         metrics.BatchDuration.Observe(Stopwatch.GetElapsedTime(started).TotalSeconds);
         metrics.BatchSize.Observe(batch.Count);
-        var judged = Judge(batch, _output);
+        var judged = Judge(batch, _output, scorer);
         Interlocked.Add(ref _scoreTicks, Stopwatch.GetTimestamp() - started);
         return judged;
     }
 
-    /// <summary>Judges each image of a scored batch in order, and keeps the anomalies' reconstructions for their evidence.</summary>
-    private JudgedBatch Judge(Batch batch, ScoreOutput output)
+    /// <summary>Judges each image of a scored batch in order, and keeps the anomalies' reconstructions (from the scorer that scored it) for their evidence.</summary>
+    private JudgedBatch Judge(Batch batch, ScoreOutput output, IBatchScorer scorer)
     {
-        var scorer = holder.Scorer!;
         int n = batch.Count;
         var judge = holder.Judge!;
         var judged = new JudgedBatch(batch, batch.Images[..n], new Verdict[n], holder.Version, holder.SpaceName, time.GetUtcNow(), scorer.Kind);

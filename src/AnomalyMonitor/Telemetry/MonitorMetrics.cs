@@ -41,7 +41,7 @@ public sealed class MonitorMetrics
             new HistogramConfiguration { Buckets = Histogram.ExponentialBuckets(0.0002, 2, 14) });
         BatchSize = f.CreateHistogram("anomaly_monitor_scoring_batch_size", "Items per scored micro-batch.",
             new HistogramConfiguration { Buckets = [1, 2, 4, 8, 16, 32, 64, 128, 256] });
-        SideBySide = f.CreateCounter("anomaly_monitor_scoring_side_by_side_total", "Micro-batches scored on the second lane, beside another (Models:Lanes).");
+        SideBySide = f.CreateCounter("anomaly_monitor_scoring_side_by_side_total", "Micro-batches that began scoring on one lane while the other was still scoring a batch (Models:Lanes).");
         Latency = f.CreateHistogram("anomaly_monitor_end_to_end_latency_seconds", "From arrival to verdict and sinks, per item.",
             new HistogramConfiguration { Buckets = Histogram.ExponentialBuckets(0.0005, 2, 14) });
         QueueDepth = f.CreateGauge("anomaly_monitor_queue_depth", "Items waiting in the pipeline.");

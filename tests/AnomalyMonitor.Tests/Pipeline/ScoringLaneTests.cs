@@ -1,11 +1,18 @@
+using AnomalyMonitor.Core.Imaging;
+using AnomalyMonitor.Core.Scoring;
+using AnomalyMonitor.Core.Storage;
 using AnomalyMonitor.Ingest;
 using AnomalyMonitor.Pipeline;
+using AnomalyMonitor.Pipeline.Scoring;
 using AnomalyMonitor.Tests.Support;
 using Microsoft.Extensions.DependencyInjection;
 
 namespace AnomalyMonitor.Tests.Pipeline;
 
-/// <summary>Models:Lanes: two batches scored side by side are judged like any other, each item once, and a failure stays with its own batch.</summary>
+/// <summary>
+/// Models:Lanes: two batches scored side by side are judged like any other, each item once, and a failure
+/// stays with its own batch; a batch ready while the other lane scores starts at once, and is judged after it.
+/// </summary>
 public sealed class ScoringLaneTests : IDisposable
 {
     private readonly TempDir _dir = new();
@@ -60,5 +67,72 @@ public sealed class ScoringLaneTests : IDisposable
             bool anomaly = int.Parse(item.Id[^2..], System.Globalization.CultureInfo.InvariantCulture) % 4 == 3;
             Assert.Equal((1, anomaly ? 1 : 0), (item.Judged, item.Anomalies));
         }
+    }
+
+    [Fact]
+    public async Task A_batch_ready_while_the_other_lane_scores_starts_at_once_and_is_judged_after_it()
+    {
+        using var gate = new ManualResetEventSlim();
+        var gated = new GatedScorerFactory("slow", gate);
+        await using var service = await TestService.StartJudgingAsync(_dir.Path, new Dictionary<string, string?>
+        {
+            ["Models:Threads"] = "2",
+            ["Models:Lanes"] = "2",
+            ["Pipeline:MaxBatchSize"] = "1",
+        }, builder => builder.Services.AddSingleton<IBatchScorerFactory>(gated));
+        var (source, intake) = (service.Recording, service.Intake);
+
+        var slow = source.Item("slow", TestModel.NormalPng(1));
+        var fast = source.Item("fast", TestModel.AnomalyPng(2));
+        Assert.True(await intake.SubmitAsync(slow, CancellationToken.None));
+        await Wait.UntilAsync(() => gated.Entered.IsSet, "the slow batch began scoring");
+        Assert.True(await intake.SubmitAsync(fast, CancellationToken.None));
+        // One lane still holds the slow batch: the fast one is scored on the other instead of waiting behind it.
+        await Wait.UntilAsync(() => gated.Scored.Contains("fast"), "the fast batch was scored while the slow one still was");
+        Assert.DoesNotContain("slow", gated.Scored);
+        Assert.Empty(source.Settles); // judged in the order they came: the fast one waits for the slow one's verdict
+
+        gate.Set();
+        await Wait.UntilAsync(() => source.Settles.Count == 2, "both settled");
+        Assert.Equal(["slow", "fast"], source.Settled.Select(i => i.Id));
+        Assert.Equal((1, 0), (slow.Judged, slow.Anomalies));
+        Assert.Equal((1, 1), (fast.Judged, fast.Anomalies));
+        Assert.True(service.Metrics.SideBySide.Value >= 1, "the fast batch was not counted as scored beside another");
+    }
+
+    /// <summary>The real scorer, held at the batch with one image until the test lets it go; records what it has scored.</summary>
+    private sealed class GatedScorerFactory(string heldId, ManualResetEventSlim gate) : IBatchScorerFactory
+    {
+        private readonly TorchBatchScorerFactory _inner = new();
+
+        public ManualResetEventSlim Entered { get; } = new();
+        public System.Collections.Concurrent.ConcurrentBag<string> Scored { get; } = [];
+
+        public IBatchScorer Create(LoadedModel model) => new Gated(_inner.Create(model), this);
+
+        private sealed class Gated(IBatchScorer inner, GatedScorerFactory factory) : IBatchScorer
+        {
+            public ImageShape Shape => inner.Shape;
+            public string Kind => inner.Kind;
+
+            public void Score(Batch batch, ScoreOutput output)
+            {
+                var ids = batch.Images.Take(batch.Count).Select(i => i.Id).ToList();
+                if (ids.Contains(factory._heldId))
+                {
+                    factory.Entered.Set();
+                    factory._gate.Wait(TimeSpan.FromSeconds(60));
+                }
+                inner.Score(batch, output);
+                foreach (var id in ids) factory.Scored.Add(id);
+            }
+
+            public void Reconstruct(Batch batch, IReadOnlyList<int> indices, ScoreOutput output) => inner.Reconstruct(batch, indices, output);
+
+            public void Dispose() => inner.Dispose();
+        }
+
+        private readonly string _heldId = heldId;
+        private readonly ManualResetEventSlim _gate = gate;
     }
 }

@@ -89,10 +89,14 @@ public sealed class TestService : IAsyncDisposable
     }
 
     /// <summary>The test model judging, with a <see cref="RecordingSource"/> to submit items through <see cref="Intake"/> and hear them settle.</summary>
-    public static async Task<TestService> StartJudgingAsync(string root, IDictionary<string, string?> settings)
+    public static async Task<TestService> StartJudgingAsync(string root, IDictionary<string, string?> settings, Action<WebApplicationBuilder>? configure = null)
     {
         TestModel.CopyTo(Path.Combine(root, "models"));
-        var service = await StartAsync(root, settings, builder => builder.Services.AddIngestSource<RecordingSource>(hosted: false));
+        var service = await StartAsync(root, settings, builder =>
+        {
+            builder.Services.AddIngestSource<RecordingSource>(hosted: false);
+            configure?.Invoke(builder);
+        });
         await Wait.UntilAsync(() => service.Holder.IsJudging, "the model loaded");
         return service;
     }
