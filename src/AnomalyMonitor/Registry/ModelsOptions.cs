@@ -18,7 +18,7 @@ public sealed class ModelsOptions
     /// </summary>
     public int SmallBatch { get; set; } = 16;
     /// <summary>
-    /// Batches scored side by side when more than one is waiting, each on half of Threads: 1 or 2, or 0 for two
+    /// Scoring threads, each on half of Threads, a batch starting on whichever is free: 1 or 2, or 0 for two
     /// on the CPU (with at least 2 threads) and one on CUDA (untried there). On 2 cores a queued backlog drained
     /// 1.28–1.71x faster with two lanes than with one (docs/benchmarks.md, 4b, "Scoring lanes").
     /// </summary>
