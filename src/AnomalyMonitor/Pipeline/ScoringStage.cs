@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Threading.Channels;
 using AnomalyMonitor.Alerts;
+using AnomalyMonitor.Core.Imaging;
 using AnomalyMonitor.Core.Scoring;
 using AnomalyMonitor.Core.Thresholds;
 using AnomalyMonitor.Ingest;
@@ -44,6 +45,9 @@ public sealed class ScoringStage(
 
     /// <summary>Test hook: runs before each batch is scored; an exception it returns fails the batch, as a libtorch error would.</summary>
     internal Func<IReadOnlyList<ImageRef>, Exception?>? BeforeScoring { get; set; }
+
+    /// <summary>How long two lanes go on taking batches before the loop lets a model swap or a save in; tests lengthen it.</summary>
+    internal TimeSpan LaneWindow { get; set; } = TimeSpan.FromSeconds(1);
 
     /// <summary>Restores the judge's window, or the images held for the first model, after a restart.</summary>
     public void Prepare()
@@ -156,9 +160,9 @@ public sealed class ScoringStage(
         try
         {
             error = Check(batch);
-            _output = OutputFor(batch, _output);
             if (error is null)
             {
+                _output = OutputFor(batch, _output);
                 holder.ApplyScoringThreads(batch.Count);
                 holder.Scorer!.Score(batch, _output);
             }
@@ -169,7 +173,7 @@ public sealed class ScoringStage(
         }
         long scored = Stopwatch.GetTimestamp();
         Interlocked.Add(ref _scoreTicks, scored - started);
-        Hand(batch, error, holder.Scorer!, _output!, Stopwatch.GetElapsedTime(started, scored).TotalSeconds, sinks, hard);
+        Hand(batch, error, holder.Scorer!, _output, Stopwatch.GetElapsedTime(started, scored).TotalSeconds, sinks, hard);
     }
 
     /// <summary>A batch being scored on a lane (or refused before it got one), in the order it came.</summary>
@@ -189,6 +193,7 @@ public sealed class ScoringStage(
         long entered = Stopwatch.GetTimestamp();
         var flights = new Queue<Flight>(2);
         bool closed = false;
+        long landed = 0; // judging is counted by Hand, and a wait on full sinks is not scoring
         try
         {
             flights.Enqueue(Launch(first, flights));
@@ -198,10 +203,12 @@ public sealed class ScoringStage(
                 if (head.Lane < 0 || _lanes[head.Lane].IsDone)
                 {
                     flights.Dequeue();
+                    long landing = Stopwatch.GetTimestamp();
                     Land(head, sinks, hard);
+                    landed += Stopwatch.GetTimestamp() - landing;
                     continue;
                 }
-                bool taking = !closed && flights.Count < _lanes.Length && !holder.HasPending && Stopwatch.GetElapsedTime(entered) < TimeSpan.FromSeconds(1);
+                bool taking = !closed && flights.Count < _lanes.Length && !holder.HasPending && Stopwatch.GetElapsedTime(entered) < LaneWindow;
                 if (taking && ready.TryRead(out var next))
                 {
                     flights.Enqueue(Launch(next, flights));
@@ -223,7 +230,7 @@ public sealed class ScoringStage(
         }
         finally
         {
-            Interlocked.Add(ref _scoreTicks, Stopwatch.GetTimestamp() - entered);
+            Interlocked.Add(ref _scoreTicks, Stopwatch.GetTimestamp() - entered - landed);
         }
     }
 
@@ -243,7 +250,9 @@ public sealed class ScoringStage(
             if (f.Lane == lane) lane = 1 - lane;
         }
         var output = _laneOutputs[lane] = OutputFor(batch, _laneOutputs[lane]);
-        _lanes![lane].Start(lane == 0 ? holder.Scorer! : holder.SideScorer!, batch, output, holder.LaneThreads);
+        // A small batch stays on one thread, as on one lane (Models:SmallBatch).
+        int threads = Math.Min(holder.LaneThreads, holder.ScoringThreads(batch.Count));
+        _lanes![lane].Start(lane == 0 ? holder.Scorer! : holder.SideScorer!, batch, output, threads);
         if (otherBusy) metrics.SideBySide.Inc();
         return new Flight(batch, lane, null);
     }
@@ -253,7 +262,7 @@ public sealed class ScoringStage(
     {
         if (flight.Lane < 0)
         {
-            Hand(flight.Batch, flight.Error, holder.Scorer!, _laneOutputs[0] ?? (_laneOutputs[0] = OutputFor(flight.Batch, null)), 0, sinks, hard);
+            Hand(flight.Batch, flight.Error, holder.Scorer!, output: null, 0, sinks, hard);
             return;
         }
         var lane = _lanes![flight.Lane];
@@ -282,7 +291,7 @@ public sealed class ScoringStage(
     }
 
     /// <summary>Judges a scored batch and hands it to the sinks, or, if its scoring failed, back to its sources.</summary>
-    private void Hand(Batch batch, Exception? error, IBatchScorer scorer, ScoreOutput output, double seconds, ChannelWriter<JudgedBatch> sinks, CancellationToken hard)
+    private void Hand(Batch batch, Exception? error, IBatchScorer scorer, ScoreOutput? output, double seconds, ChannelWriter<JudgedBatch> sinks, CancellationToken hard)
     {
         JudgedBatch? judged = null;
         if (error is null)
@@ -292,7 +301,7 @@ public sealed class ScoringStage(
             {
                 metrics.BatchDuration.Observe(seconds);
                 metrics.BatchSize.Observe(batch.Count);
-                judged = Judge(batch, output, scorer);
+                judged = Judge(batch, output!, scorer);
             }
             catch (Exception e) when (e is not OperationCanceledException and not OutOfMemoryException)
             {
@@ -319,7 +328,13 @@ public sealed class ScoringStage(
     }
 
     private ScoreOutput OutputFor(Batch batch, ScoreOutput? output) =>
-        output is not null && output.Errors.Length >= batch.Capacity ? output : new ScoreOutput(Math.Max(batch.Capacity, _options.MaxBatchSize), batch.Shape, detailed: true);
+        output is not null && output.Errors.Length >= batch.Capacity && Fits(output, batch.Shape) ? output
+            : new ScoreOutput(Math.Max(batch.Capacity, _options.MaxBatchSize), batch.Shape, detailed: true);
+
+    /// <summary>Whether a buffer's reconstructions and error maps are laid out for <paramref name="shape"/> (a new model may take another).</summary>
+    private static bool Fits(ScoreOutput output, ImageShape shape) =>
+        output.Reconstructions!.Length == output.Errors.Length * shape.PixelCount
+        && output.ErrorMaps!.Length == output.Errors.Length * shape.Height * shape.Width;
 
     /// <summary>Scores the batch, judges each image, and keeps the anomalies' reconstructions for their evidence.</summary>
     private JudgedBatch ScoreAndJudge(Batch batch)
