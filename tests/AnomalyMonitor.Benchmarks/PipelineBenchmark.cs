@@ -72,7 +72,7 @@ internal static class PipelineBenchmark
         var (train, test) = Mnist.Load(dataDir);
         var root = Path.Combine(Path.GetTempPath(), "am-bench-" + Guid.NewGuid().ToString("N")[..8]);
         var modelDir = Path.Combine(root, "models");
-        Console.WriteLine($"# pipeline, {(nullScorer ? "null scorer (no model)" : "conv model")} at 28x28x1, batch {Batch}, {warmUp} warm-up + {runs} runs, Models:Lanes {lanes}{string.Concat(_settings.Select(kv => $", {kv.Key}={kv.Value}"))}{string.Concat((brokerLines ?? []).Select(l => $", broker: {l}"))}; {Mnist.Machine()}");
+        Console.WriteLine($"# pipeline, {(nullScorer ? "null scorer (no model)" : "conv model")} at 28x28x1, batch {Batch}, {warmUp} warm-up + {runs} runs, Models:Lanes {lanes}{string.Concat(_settings.Select(kv => $", {kv.Key}={kv.Value}"))}{string.Concat((brokerLines ?? []).Select(l => $", broker: {l}"))}; {Gen0Budget()}; {Mnist.Machine()}");
         ModelBuilder.TrainAndSave(train.Where(l => l == 1), new BuildRequest
         {
             Spec = ModelSpec.Create(ModelSpec.Conv, train.Shape),
@@ -170,6 +170,25 @@ internal static class PipelineBenchmark
         await app.DisposeAsync();
         try { Directory.Delete(root, true); } catch (IOException) { }
         return 0;
+    }
+
+    /// <summary>
+    /// The GC's gen-0 budget in effect: it follows the L3 cache (80 MiB here, with 300 MiB of L3) unless
+    /// DOTNET_GCGen0MaxBudget caps it, as the systemd unit does; the half-load tail depends on it (docs/benchmarks.md, 4b).
+    /// </summary>
+    private static string Gen0Budget() =>
+        GC.GetConfigurationVariables().TryGetValue("GCGen0MaxBudget", out var budget) && budget is long bytes and > 0
+            ? $"gen-0 budget {bytes / 1048576.0:0.#} MiB" + (Environment.GetEnvironmentVariable("DOTNET_GCGen0MaxBudget") is { } set ? $" (DOTNET_GCGen0MaxBudget={set})" : " (the GC's default)")
+            : "gen-0 budget not reported";
+
+    /// <summary>What the last gen-0/1 collection had to do: a long pause over few survivors is not the GC's work.</summary>
+    private static string LastEphemeral()
+    {
+        var gc = GC.GetGCMemoryInfo(GCKind.Ephemeral);
+        if (gc.Index == 0) return "no gen-0/1 collection yet";
+        var gen0 = gc.GenerationInfo[0];
+        return $"the last gen-0/1 collection: gen 0 {gen0.SizeBeforeBytes / 1048576.0:0.0} MiB before it, {gc.PromotedBytes / 1048576.0:0.00} MiB promoted, " +
+            $"{gc.PinnedObjectsCount} pinned objects, paused {gc.PauseDurations[0].TotalMilliseconds:0.0} ms";
     }
 
     private static void Print(int run, Run r) =>
@@ -413,7 +432,7 @@ internal static class PipelineBenchmark
             // read less than this process's own CPU time, so the machine's share is not printed here.
             Console.WriteLine($"  this process's CPU while publishing (the service, and this benchmark's subscriber): {service / wall:0.00} of {Environment.ProcessorCount} cores, {service / count:0} µs per message (by thread: {busyThreads})");
             Console.WriteLine($"  GC: {GC.CollectionCount(0) - gcBefore[0]} / {GC.CollectionCount(1) - gcBefore[1]} / {GC.CollectionCount(2) - gcBefore[2]} collections of gen 0 / 1 / 2, " +
-                $"paused {(GC.GetTotalPauseDuration() - pausedBefore).TotalMilliseconds:0.0} ms in all, longest pause seen {maxPauseMs:0.0} ms");
+                $"paused {(GC.GetTotalPauseDuration() - pausedBefore).TotalMilliseconds:0.0} ms in all, longest pause seen {maxPauseMs:0.0} ms; {LastEphemeral()}");
             Console.WriteLine($"  where it went: {Part("publish → received", p => p.In)}; {Part("received → judged", p => p.Judge)}; {Part("judged → alert received", p => p.Out)}");
             if (splits.IsEmpty) return;
             var split = splits.ToArray();
