@@ -182,7 +182,8 @@ public sealed class ScoringStage(
     /// <summary>
     /// Two lanes: each batch goes to whichever lane is free the moment it is ready, and this thread judges
     /// the batches in the order they came. A batch that is ready while the other lane scores no longer waits
-    /// for that one to finish, which was most of the half-load tail (docs/benchmarks.md, 4b). Returns once
+    /// for that one to finish: a live flood keeps both lanes busy, not only a backlog (docs/benchmarks.md, 4b,
+    /// "Lanes that take batches as they come"). Returns once
     /// nothing is in flight, so that model swaps, window saves and the heartbeat still fall between batches:
     /// it stops taking new ones after a second, or as soon as a model is offered.
     /// </summary>
