@@ -112,6 +112,8 @@ public sealed class ScoringLaneTests : IDisposable
     {
         private readonly TorchBatchScorerFactory _inner = new();
 
+        public string HeldId => heldId;
+        public ManualResetEventSlim Gate => gate;
         public ManualResetEventSlim Entered { get; } = new();
         public System.Collections.Concurrent.ConcurrentBag<string> Scored { get; } = [];
 
@@ -125,10 +127,10 @@ public sealed class ScoringLaneTests : IDisposable
             public void Score(Batch batch, ScoreOutput output)
             {
                 var ids = batch.Images.Take(batch.Count).Select(i => i.Id).ToList();
-                if (ids.Contains(factory._heldId))
+                if (ids.Contains(factory.HeldId))
                 {
                     factory.Entered.Set();
-                    factory._gate.Wait(TimeSpan.FromSeconds(60));
+                    factory.Gate.Wait(TimeSpan.FromSeconds(60));
                 }
                 inner.Score(batch, output);
                 foreach (var id in ids) factory.Scored.Add(id);
@@ -138,8 +140,5 @@ public sealed class ScoringLaneTests : IDisposable
 
             public void Dispose() => inner.Dispose();
         }
-
-        private readonly string _heldId = heldId;
-        private readonly ManualResetEventSlim _gate = gate;
     }
 }

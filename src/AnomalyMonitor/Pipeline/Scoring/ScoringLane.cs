@@ -22,7 +22,7 @@ public sealed class ScoringLane : IDisposable
     private long _elapsedTicks;
     private volatile bool _stopping;
 
-    public ScoringLane(string name = "scoring lane")
+    public ScoringLane(string name)
     {
         _thread = new Thread(Loop) { IsBackground = true, Name = name };
         _thread.Start();
