@@ -65,14 +65,14 @@ internal static class PipelineBenchmark
         public double Ceiling => Environment.ProcessorCount * 1e6 / (ModelCpuUs + Math.Max(0, OthersUs));
     }
 
-    public static async Task<int> RunAsync(string dataDir, string scorer, int runs, int soakItems, int mqttItems, int lanes = 0, IReadOnlyDictionary<string, string?>? settings = null, int warmUp = 1, IReadOnlyList<string>? brokerLines = null)
+    public static async Task<int> RunAsync(string dataDir, string scorer, int runs, int soakItems, int mqttItems, int lanes = 0, IReadOnlyDictionary<string, string?>? settings = null, int warmUp = 1, IReadOnlyList<string>? brokerLines = null, int latencyNice = 0)
     {
         _settings = settings ?? new Dictionary<string, string?>();
         bool nullScorer = scorer == "null";
         var (train, test) = Mnist.Load(dataDir);
         var root = Path.Combine(Path.GetTempPath(), "am-bench-" + Guid.NewGuid().ToString("N")[..8]);
         var modelDir = Path.Combine(root, "models");
-        Console.WriteLine($"# pipeline, {(nullScorer ? "null scorer (no model)" : "conv model")} at 28x28x1, batch {Batch}, {warmUp} warm-up + {runs} runs, Models:Lanes {lanes}{string.Concat(_settings.Select(kv => $", {kv.Key}={kv.Value}"))}{string.Concat((brokerLines ?? []).Select(l => $", broker: {l}"))}; {Gen0Budget()}; {Mnist.Machine()}");
+        Console.WriteLine($"# pipeline, {(nullScorer ? "null scorer (no model)" : "conv model")} at 28x28x1, batch {Batch}, {warmUp} warm-up + {runs} runs, Models:Lanes {lanes}{string.Concat(_settings.Select(kv => $", {kv.Key}={kv.Value}"))}{string.Concat((brokerLines ?? []).Select(l => $", broker: {l}"))}{(latencyNice != 0 ? $", latency publisher at nice {latencyNice}" : "")}; {Gen0Budget()}; {Mnist.Machine()}");
         ModelBuilder.TrainAndSave(train.Where(l => l == 1), new BuildRequest
         {
             Spec = ModelSpec.Create(ModelSpec.Conv, train.Shape),
@@ -162,7 +162,7 @@ internal static class PipelineBenchmark
             var evidence = app.Services.GetRequiredService<AnomalyMonitor.Evidence.EvidenceStore>();
             while (outbox.Count > 0 || evidence.Queued > 0) await Task.Delay(50);
             await Task.Delay(1000);
-            await LatencyAsync(app, broker.Port, mixedFile, capacity * share, share);
+            await LatencyAsync(app, broker.Port, mixedFile, capacity * share, share, latencyNice);
         }
 
         if (soakItems > 0) await SoakAsync(app, root, inbox, idx, soakItems);
@@ -292,12 +292,12 @@ internal static class PipelineBenchmark
     }
 
     /// <summary>Starts the publisher process and returns once it has connected and begins (its start-up is not the service's time).</summary>
-    internal static async Task<Process> StartPublisherAsync(int port, string payloads, int count, double rate, bool envelope)
+    internal static async Task<Process> StartPublisherAsync(int port, string payloads, int count, double rate, bool envelope, int nice = 0)
     {
         var dll = typeof(PipelineBenchmark).Assembly.Location;
-        var args = new List<string> { dll, "publish", "--port", port.ToString(Inv), "--topic", Topic, "--payloads", payloads, "--count", count.ToString(Inv), "--rate", rate.ToString(Inv) };
+        var args = new List<string> { "-n", nice.ToString(Inv), "dotnet", dll, "publish", "--port", port.ToString(Inv), "--topic", Topic, "--payloads", payloads, "--count", count.ToString(Inv), "--rate", rate.ToString(Inv) };
         if (envelope) args.Add("--envelope");
-        var process = Process.Start(new ProcessStartInfo("dotnet", args) { RedirectStandardOutput = true })!;
+        var process = Process.Start(new ProcessStartInfo("nice", args) { RedirectStandardOutput = true })!;
         while (await process.StandardOutput.ReadLineAsync() is { } line)
             if (line == "publishing") break;
         _ = process.StandardOutput.ReadToEndAsync();
@@ -344,7 +344,7 @@ internal static class PipelineBenchmark
         return app;
     }
 
-    private static async Task LatencyAsync(WebApplication app, int port, string payloads, double rate, double share)
+    private static async Task LatencyAsync(WebApplication app, int port, string payloads, double rate, double share, int nice)
     {
         var batchSize = app.Services.GetRequiredService<AnomalyMonitor.Telemetry.MonitorMetrics>().BatchSize;
         double batchSum0 = batchSize.Sum, batches0 = batchSize.Count;
@@ -392,6 +392,13 @@ internal static class PipelineBenchmark
         // The GC's pauses stop every thread of the service (it runs in this process): do they explain the tail?
         int[] gcBefore = [GC.CollectionCount(0), GC.CollectionCount(1), GC.CollectionCount(2)];
         var pausedBefore = GC.GetTotalPauseDuration();
+        // What each message costs the GC: the gen-0 budget over this is how many messages fall between two pauses.
+        long allocatedBefore = GC.GetTotalAllocatedBytes(precise: false);
+        using var allocations = new AllocationSampler();
+        // Exceptions thrown and caught on the way are CPU that no stage reports: count them by type.
+        var thrown = new ConcurrentDictionary<string, int>();
+        void OnThrown(object? _, System.Runtime.ExceptionServices.FirstChanceExceptionEventArgs e) => thrown.AddOrUpdate(e.Exception.GetType().Name, 1, (_, n) => n + 1);
+        AppDomain.CurrentDomain.FirstChanceException += OnThrown;
         double maxPauseMs = 0;
         var sampler = Task.Run(async () =>
         {
@@ -405,7 +412,7 @@ internal static class PipelineBenchmark
         });
         try
         {
-            using var publisher = await StartPublisherAsync(port, payloads, count, rate, envelope: true);
+            using var publisher = await StartPublisherAsync(port, payloads, count, rate, envelope: true, nice);
             // How much CPU the service took while the load ran: "half of capacity" in items is not half the CPU when
             // batches are small (a forward costs more per image, and every item wakes threads of its own).
             var cpu0 = Process.GetCurrentProcess().TotalProcessorTime;
@@ -421,7 +428,7 @@ internal static class PipelineBenchmark
             sampling.Cancel();
             await sampler;
             var sorted = latencies.Order().ToArray();
-            Console.WriteLine($"latency publish → alert received at {share:P0} of capacity ({rate:0} msg/s, {count} messages, {sorted.Length} alerts for {anomalies} anomalies): " +
+            Console.WriteLine($"latency publish → alert received at {share:P0} of capacity ({rate:0} msg/s asked, {count / wall * 1e6:0} published, {count} messages, {sorted.Length} alerts for {anomalies} anomalies): " +
                 $"p50 {Percentile(sorted, 50):0.0} ms, p99 {Percentile(sorted, 99):0.0} ms, max {sorted.LastOrDefault():0.0} ms");
             if (parts.IsEmpty) return;
             var all = parts.ToArray();
@@ -432,7 +439,10 @@ internal static class PipelineBenchmark
             // read less than this process's own CPU time, so the machine's share is not printed here.
             Console.WriteLine($"  this process's CPU while publishing (the service, and this benchmark's subscriber): {service / wall:0.00} of {Environment.ProcessorCount} cores, {service / count:0} µs per message (by thread: {busyThreads})");
             Console.WriteLine($"  GC: {GC.CollectionCount(0) - gcBefore[0]} / {GC.CollectionCount(1) - gcBefore[1]} / {GC.CollectionCount(2) - gcBefore[2]} collections of gen 0 / 1 / 2, " +
-                $"paused {(GC.GetTotalPauseDuration() - pausedBefore).TotalMilliseconds:0.0} ms in all, longest pause seen {maxPauseMs:0.0} ms; {LastEphemeral()}");
+                $"paused {(GC.GetTotalPauseDuration() - pausedBefore).TotalMilliseconds:0.0} ms in all, longest pause seen {maxPauseMs:0.0} ms, " +
+                $"{(GC.GetTotalAllocatedBytes(precise: false) - allocatedBefore) / 1024.0 / count:0.0} KiB allocated per message; {LastEphemeral()}");
+            Console.WriteLine($"  allocated, by type (sampled): {allocations.Top(8)}");
+            Console.WriteLine($"  exceptions thrown: {thrown.Values.Sum()}{string.Concat(thrown.OrderByDescending(t => t.Value).Select(t => $", {t.Key} {t.Value}"))}");
             Console.WriteLine($"  where it went: {Part("publish → received", p => p.In)}; {Part("received → judged", p => p.Judge)}; {Part("judged → alert received", p => p.Out)}");
             if (splits.IsEmpty) return;
             var split = splits.ToArray();
@@ -441,6 +451,7 @@ internal static class PipelineBenchmark
         finally
         {
             scoringStage.BeforeScoring = null;
+            AppDomain.CurrentDomain.FirstChanceException -= OnThrown;
         }
     }
 
