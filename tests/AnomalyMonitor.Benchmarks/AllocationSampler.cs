@@ -23,7 +23,8 @@ internal sealed class AllocationSampler : EventListener
         if (e.EventName?.StartsWith("GCAllocationTick", StringComparison.Ordinal) != true || e.PayloadNames is null) return;
         int type = e.PayloadNames.IndexOf("TypeName"), amount = e.PayloadNames.IndexOf("AllocationAmount64");
         if (type < 0 || amount < 0) return;
-        _bytes.AddOrUpdate(e.Payload![type] as string ?? "?", Convert.ToInt64(e.Payload[amount]), (_, sum) => sum + Convert.ToInt64(e.Payload[amount]));
+        long bytes = Convert.ToInt64(e.Payload![amount]);
+        _bytes.AddOrUpdate(e.Payload[type] as string ?? "?", bytes, (_, sum) => sum + bytes);
     }
 
     /// <summary>The largest allocators so far, with their share of the sampled bytes.</summary>

@@ -295,9 +295,11 @@ internal static class PipelineBenchmark
     internal static async Task<Process> StartPublisherAsync(int port, string payloads, int count, double rate, bool envelope, int nice = 0)
     {
         var dll = typeof(PipelineBenchmark).Assembly.Location;
-        var args = new List<string> { "-n", nice.ToString(Inv), "dotnet", dll, "publish", "--port", port.ToString(Inv), "--topic", Topic, "--payloads", payloads, "--count", count.ToString(Inv), "--rate", rate.ToString(Inv) };
+        var args = new List<string> { dll, "publish", "--port", port.ToString(Inv), "--topic", Topic, "--payloads", payloads, "--count", count.ToString(Inv), "--rate", rate.ToString(Inv) };
         if (envelope) args.Add("--envelope");
-        var process = Process.Start(new ProcessStartInfo("nice", args) { RedirectStandardOutput = true })!;
+        // Through nice(1) only when asked: every other publisher starts as before.
+        if (nice != 0) args.InsertRange(0, ["-n", nice.ToString(Inv), "dotnet"]);
+        var process = Process.Start(new ProcessStartInfo(nice != 0 ? "nice" : "dotnet", args) { RedirectStandardOutput = true })!;
         while (await process.StandardOutput.ReadLineAsync() is { } line)
             if (line == "publishing") break;
         _ = process.StandardOutput.ReadToEndAsync();
