@@ -65,14 +65,15 @@ internal static class PipelineBenchmark
         public double Ceiling => Environment.ProcessorCount * 1e6 / (ModelCpuUs + Math.Max(0, OthersUs));
     }
 
-    public static async Task<int> RunAsync(string dataDir, string scorer, int runs, int soakItems, int mqttItems, int lanes = 0, IReadOnlyDictionary<string, string?>? settings = null, int warmUp = 1, IReadOnlyList<string>? brokerLines = null, int latencyNice = 0)
+    public static async Task<int> RunAsync(string dataDir, string scorer, int runs, int soakItems, int mqttItems, int lanes = 0, IReadOnlyDictionary<string, string?>? settings = null, int warmUp = 1, IReadOnlyList<string>? brokerLines = null, int latencyNice = 0,
+        double latencyCapacity = 0, int latencySeconds = 6)
     {
         _settings = settings ?? new Dictionary<string, string?>();
         bool nullScorer = scorer == "null";
         var (train, test) = Mnist.Load(dataDir);
         var root = Path.Combine(Path.GetTempPath(), "am-bench-" + Guid.NewGuid().ToString("N")[..8]);
         var modelDir = Path.Combine(root, "models");
-        Console.WriteLine($"# pipeline, {(nullScorer ? "null scorer (no model)" : "conv model")} at 28x28x1, batch {Batch}, {warmUp} warm-up + {runs} runs, Models:Lanes {lanes}{string.Concat(_settings.Select(kv => $", {kv.Key}={kv.Value}"))}{string.Concat((brokerLines ?? []).Select(l => $", broker: {l}"))}{(latencyNice != 0 ? $", latency publisher at nice {latencyNice}" : "")}; {Gen0Budget()}; {Mnist.Machine()}");
+        Console.WriteLine($"# pipeline, {(nullScorer ? "null scorer (no model)" : "conv model")} at 28x28x1, batch {Batch}, {warmUp} warm-up + {runs} runs, Models:Lanes {lanes}{string.Concat(_settings.Select(kv => $", {kv.Key}={kv.Value}"))}{string.Concat((brokerLines ?? []).Select(l => $", broker: {l}"))}{(latencyNice != 0 ? $", latency publisher at nice {latencyNice}" : "")}{(latencyCapacity > 0 ? $", latency loads only, {runs} × at a capacity of {latencyCapacity:0} msg/s" : "")}, {latencySeconds} s a load; {Gen0Budget()}; {Mnist.Machine()}");
         ModelBuilder.TrainAndSave(train.Where(l => l == 1), new BuildRequest
         {
             Spec = ModelSpec.Create(ModelSpec.Conv, train.Shape),
@@ -98,6 +99,18 @@ internal static class PipelineBenchmark
         // 70-190 µs of CPU an item for the first tens of thousands of items, which a service up for days has long finished.
         // --runs 0 is the soak alone, with no warm-up.
         if (warmUp < 0) throw new ArgumentException($"--warm-up must be 0 or more, was {warmUp}.");
+        // --latency-capacity: no throughput paths, only the latency loads at a capacity given (fast A/Bs of the tail).
+        if (latencyCapacity > 0)
+        {
+            for (int i = 0; i < warmUp; i++)
+                warm.Add(await MeasureAsync(app, LatencyPath, mqttItems, (double.NaN, double.NaN, double.NaN), async () =>
+                    await StartPublisherAsync(broker.Port, mixedFile, mqttItems, rate: 0, envelope: true)));
+            await LatencyLoadsAsync(app, broker.Port, mixedFile, latencyCapacity, runs, latencyNice, latencySeconds);
+            await app.StopAsync();
+            await app.DisposeAsync();
+            try { Directory.Delete(root, true); } catch (IOException) { }
+            return 0;
+        }
         for (int run = runs > 0 ? 1 - warmUp : 1; run <= runs; run++)
         {
             var into = run <= 0 ? warm : results;
@@ -155,15 +168,7 @@ internal static class PipelineBenchmark
 
         // Latency from publish to alert received, at 10% and 50% of the measured capacity of the same workload.
         double capacity = Median(results.Where(r => r.Path == LatencyPath).Select(r => r.Rate));
-        var outbox = app.Services.GetRequiredService<AnomalyMonitor.Alerts.AlertOutbox>();
-        foreach (var share in runs > 0 ? new[] { 0.1, 0.5 } : []) // --runs 0: the soak alone
-        {
-            // Alerts of the flood still queued would be counted as this load's: start from an empty outbox.
-            var evidence = app.Services.GetRequiredService<AnomalyMonitor.Evidence.EvidenceStore>();
-            while (outbox.Count > 0 || evidence.Queued > 0) await Task.Delay(50);
-            await Task.Delay(1000);
-            await LatencyAsync(app, broker.Port, mixedFile, capacity * share, share, latencyNice);
-        }
+        if (runs > 0) await LatencyLoadsAsync(app, broker.Port, mixedFile, capacity, 1, latencyNice, latencySeconds); // --runs 0: the soak alone
 
         if (soakItems > 0) await SoakAsync(app, root, inbox, idx, soakItems);
         await app.StopAsync();
@@ -346,7 +351,22 @@ internal static class PipelineBenchmark
         return app;
     }
 
-    private static async Task LatencyAsync(WebApplication app, int port, string payloads, double rate, double share, int nice)
+    /// <summary>The loads at 10% and 50% of <paramref name="capacity"/>, <paramref name="repeats"/> times, each from an empty outbox.</summary>
+    private static async Task LatencyLoadsAsync(WebApplication app, int port, string payloads, double capacity, int repeats, int nice, int seconds)
+    {
+        var outbox = app.Services.GetRequiredService<AnomalyMonitor.Alerts.AlertOutbox>();
+        var evidence = app.Services.GetRequiredService<AnomalyMonitor.Evidence.EvidenceStore>();
+        for (int i = 0; i < repeats; i++)
+            foreach (var share in new[] { 0.1, 0.5 })
+            {
+                // Alerts of the flood still queued would be counted as this load's: start from an empty outbox.
+                while (outbox.Count > 0 || evidence.Queued > 0) await Task.Delay(50);
+                await Task.Delay(1000);
+                await LatencyAsync(app, port, payloads, capacity * share, share, nice, seconds);
+            }
+    }
+
+    private static async Task LatencyAsync(WebApplication app, int port, string payloads, double rate, double share, int nice, int seconds)
     {
         var batchSize = app.Services.GetRequiredService<AnomalyMonitor.Telemetry.MonitorMetrics>().BatchSize;
         double batchSum0 = batchSize.Sum, batches0 = batchSize.Count;
@@ -386,7 +406,7 @@ internal static class PipelineBenchmark
             return Task.CompletedTask;
         };
         await subscriber.SubscribeAsync(new MqttClientSubscribeOptionsBuilder().WithTopicFilter("anomaly-monitor/alerts", MqttQualityOfServiceLevel.AtLeastOnce).Build());
-        int count = (int)Math.Clamp(rate * 6, 1000, 30_000);
+        int count = (int)Math.Clamp(rate * seconds, 1000, 300_000);
         // The thread pool while it runs: a queue of work items that waits for threads is starvation, not load.
         using var sampling = new CancellationTokenSource();
         long maxPending = 0;

@@ -35,10 +35,13 @@ var pipelineWarmUp = new Option<int>("--warm-up") { Description = "Uncounted run
 var serviceSettings = new Option<string[]>("--set") { Description = "A service setting for the run, Key=Value (Ingest:Folder:MoveQueue=0): an A/B of one option.", AllowMultipleArgumentsPerToken = true };
 var brokerLines = new Option<string[]>("--broker") { Description = "A line for Mosquitto's configuration, after the defaults (\"set_tcp_nodelay false\": Nagle's algorithm back on).", AllowMultipleArgumentsPerToken = false };
 var latencyNice = new Option<int>("--latency-nice") { Description = "The nice value of the latency loads' publisher (19: it takes only CPU the service leaves, as a publisher on another machine would).", DefaultValueFactory = _ => 0 };
+var latencyCapacity = new Option<double>("--latency-capacity") { Description = "Measure only the latency loads, --runs times, at 10% and 50% of this many msg/s (0: of the envelope path's measured capacity, after the throughput paths).", DefaultValueFactory = _ => 0 };
+var latencySeconds = new Option<int>("--latency-seconds") { Description = "How long each latency load publishes (its p99 is the 1% slowest of its anomalies' alerts).", DefaultValueFactory = _ => 6 };
 var pipeline = new Command("pipeline", "The service end to end: folder and MQTT throughput vs raw forward, CPU µs per item by stage, alert latency at 10% and 50% of capacity, RSS and tensors over a soak.")
-    { data, soak, scorerKind, pipelineRuns, mqttItems, lanes, serviceSettings, pipelineWarmUp, brokerLines, latencyNice };
+    { data, soak, scorerKind, pipelineRuns, mqttItems, lanes, serviceSettings, pipelineWarmUp, brokerLines, latencyNice, latencyCapacity, latencySeconds };
 pipeline.SetAction((p, ct) => PipelineBenchmark.RunAsync(p.GetValue(data)!, p.GetValue(scorerKind)!, p.GetValue(pipelineRuns), p.GetValue(soak), p.GetValue(mqttItems), p.GetValue(lanes),
-    (p.GetValue(serviceSettings) ?? []).Select(s => s.Split('=', 2)).ToDictionary(kv => kv[0], kv => (string?)(kv.Length > 1 ? kv[1] : "")), p.GetValue(pipelineWarmUp), p.GetValue(brokerLines), p.GetValue(latencyNice)));
+    (p.GetValue(serviceSettings) ?? []).Select(s => s.Split('=', 2)).ToDictionary(kv => kv[0], kv => (string?)(kv.Length > 1 ? kv[1] : "")), p.GetValue(pipelineWarmUp), p.GetValue(brokerLines), p.GetValue(latencyNice),
+    p.GetValue(latencyCapacity), p.GetValue(latencySeconds)));
 root.Add(pipeline);
 
 var fleetScorers = new Option<string>("--scorers") { DefaultValueFactory = _ => "1,2,3" };
