@@ -130,6 +130,21 @@ public sealed class Scorer
         }
     }
 
+    /// <summary>
+    /// Reconstructions, error maps and reconstruction errors of N x C x H x W images already in a tensor, for evidence:
+    /// the score was taken already, so the latent density is not evaluated again. Call inside a dispose scope and no_grad.
+    /// </summary>
+    public void Reconstruct(Tensor images, int count, ScoreOutput output, int outputOffset)
+    {
+        var recon = output.Reconstructions ?? throw new ArgumentException("Reconstructing needs a detailed output.", nameof(output));
+        var input = images.device == _device ? images : images.to(_device, non_blocking: true);
+        var reconstruction = _model is IAutoencoder autoencoder ? autoencoder.Decode(autoencoder.Encode(input)) : _model.forward(input);
+        var perPixel = PerPixelError(reconstruction, input, _metric);
+        perPixel.mean([1, 2, 3]).cpu().data<float>().CopyTo(output.ReconstructionErrors, outputOffset);
+        reconstruction.cpu().data<float>().CopyTo(recon, outputOffset * _shape.PixelCount);
+        perPixel.mean([1]).cpu().data<float>().CopyTo(output.ErrorMaps!, outputOffset * _shape.Height * _shape.Width);
+    }
+
     /// <summary>exp(mean of the two standardised log parts): positive, so the judge can take its log like any error's.</summary>
     internal static Tensor Combine(Tensor error, Tensor latent, ScoreNormalization n)
     {

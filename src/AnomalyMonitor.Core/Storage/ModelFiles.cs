@@ -33,7 +33,11 @@ public sealed class LoadedModel(nn.Module<Tensor, Tensor> module, ModelManifest 
 
     public Scorer CreateScorer() => new(Module, Device, Shape, Manifest.ErrorMetric, Detector);
 
-    public void Dispose() => Module.Dispose();
+    public void Dispose()
+    {
+        Module.Dispose();
+        Manifest.Detector?.Mixture?.ReleaseScoringTensors();
+    }
 }
 
 /// <summary>Saves and loads a model directory: weights (model.weights) plus manifest.json, each written atomically.</summary>

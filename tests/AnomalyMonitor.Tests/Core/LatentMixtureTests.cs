@@ -74,6 +74,32 @@ public sealed class LatentMixtureTests : IDisposable
     }
 
     [Fact]
+    public void All_components_at_once_score_as_one_at_a_time_in_double_and_survive_a_release_and_a_copy()
+    {
+        const int d = 6;
+        using var bank = tensor(TwoStyles(300, d, seed: 21), [300, d]);
+        var fits = new[] { LatentMixture.Fit(bank, 2, seed: 1), LatentMixture.Fit(bank, 3, seed: 2) };
+        var mixture = LatentMixture.Pool(fits); // five components of unequal weight, as a cold start's pooled fits
+        // Codes near the styles and far from both, so that the score spans ordinary and anomalous values.
+        var probe = TwoStyles(40, d, seed: 22).Select((v, i) => i % 7 == 0 ? v * 4 : v).ToArray();
+        var reference = mixture.ScoreReference(probe, probe.Length / d);
+        void Matches(float[] scores, string when)
+        {
+            Assert.True(reference.Max() > 10 * reference.Min() + 1, $"the probe spans too little: {reference.Min()} to {reference.Max()}");
+            for (int i = 0; i < scores.Length; i++)
+                Assert.True(Math.Abs(scores[i] - reference[i]) <= (1e-3 * Math.Abs(reference[i])) + 1e-4, $"{when}: code {i} scored {scores[i]}, reference {reference[i]}");
+        }
+        Matches(Scores(c => mixture.Score(c, CPU), probe, d), "first batch");
+        Matches(Scores(c => mixture.Score(c, CPU), probe, d), "laid out already");
+        mixture.ReleaseScoringTensors();
+        Matches(Scores(c => mixture.Score(c, CPU), probe, d), "after a release");
+        var copy = mixture with { };
+        mixture.ReleaseScoringTensors(); // the copy's tensors are its own
+        Matches(Scores(c => copy.Score(c, CPU), probe, d), "a copy");
+        Assert.Equal(mixture, copy);
+    }
+
+    [Fact]
     public void Few_codes_for_many_components_still_give_a_finite_score()
     {
         // A cold start or a small retraining set: fewer codes per component than dimensions, and likely an empty cluster.

@@ -35,7 +35,7 @@ public sealed class TorchBatchScorer(LoadedModel model) : IBatchScorer
         using (var noGrad = no_grad())
         {
             using var which = tensor(indices.Select(i => (long)i).ToArray());
-            _scorer.ScoreTensor(batch.View().index_select(0, which), indices.Count, _subset, 0, reconstruct: true);
+            _scorer.Reconstruct(batch.View().index_select(0, which), indices.Count, _subset, 0);
         }
         int size = batch.Shape.PixelCount, plane = batch.Shape.Height * batch.Shape.Width;
         for (int k = 0; k < indices.Count; k++)
