@@ -142,6 +142,9 @@ public sealed record LatentMixture(float[] Weights, float[][] Means, float[][] P
 
     private readonly ScoringCache _cache = new();
 
+    /// <summary>The tensors laid out for scoring now, none before the first score or after a release: the tests' leak check.</summary>
+    internal IReadOnlyList<Tensor> ScoringTensors => _cache.Tensors;
+
     /// <summary>A copy (<c>with</c>) gets a cache of its own: the cached tensors describe the instance that laid them out.</summary>
     private LatentMixture(LatentMixture original)
     {
@@ -176,6 +179,8 @@ public sealed record LatentMixture(float[] Weights, float[][] Means, float[][] P
                 return _laid = Laid.Of(m, device);
             }
         }
+
+        public IReadOnlyList<Tensor> Tensors => Volatile.Read(ref _laid) is { } l ? [l.Means, l.HalfPrecisions, l.LogOffsets, l.Bound, l.TwoOverD] : [];
 
         public void Release()
         {

@@ -107,8 +107,9 @@ public sealed class Scorer
         }
         if (reconstruction is null)
         {
-            latent.cpu().data<float>().CopyTo(output.Errors, outputOffset);
-            latent.cpu().data<float>().CopyTo(output.LatentScores, outputOffset);
+            var onHost = latent.cpu().data<float>();
+            onHost.CopyTo(output.Errors, outputOffset);
+            onHost.CopyTo(output.LatentScores, outputOffset);
             Array.Fill(output.ReconstructionErrors, float.NaN, outputOffset, count);
             return;
         }
@@ -123,11 +124,7 @@ public sealed class Scorer
         score.cpu().data<float>().CopyTo(output.Errors, outputOffset);
         error.cpu().data<float>().CopyTo(output.ReconstructionErrors, outputOffset);
         latent.cpu().data<float>().CopyTo(output.LatentScores, outputOffset);
-        if (reconstruct && output.Reconstructions is { } recon)
-        {
-            reconstruction.cpu().data<float>().CopyTo(recon, outputOffset * _shape.PixelCount);
-            perPixel.mean([1]).cpu().data<float>().CopyTo(output.ErrorMaps!, outputOffset * _shape.Height * _shape.Width);
-        }
+        if (reconstruct) CopyEvidence(reconstruction, perPixel, output, outputOffset);
     }
 
     /// <summary>
@@ -136,11 +133,18 @@ public sealed class Scorer
     /// </summary>
     public void Reconstruct(Tensor images, int count, ScoreOutput output, int outputOffset)
     {
-        var recon = output.Reconstructions ?? throw new ArgumentException("Reconstructing needs a detailed output.", nameof(output));
+        if (output.Reconstructions is null) throw new ArgumentException("Reconstructing needs a detailed output.", nameof(output));
         var input = images.device == _device ? images : images.to(_device, non_blocking: true);
         var reconstruction = _model is IAutoencoder autoencoder ? autoencoder.Decode(autoencoder.Encode(input)) : _model.forward(input);
         var perPixel = PerPixelError(reconstruction, input, _metric);
         perPixel.mean([1, 2, 3]).cpu().data<float>().CopyTo(output.ReconstructionErrors, outputOffset);
+        CopyEvidence(reconstruction, perPixel, output, outputOffset);
+    }
+
+    /// <summary>The reconstructions and their channel-mean error maps, into a detailed output (a summary one has no room).</summary>
+    private void CopyEvidence(Tensor reconstruction, Tensor perPixel, ScoreOutput output, int outputOffset)
+    {
+        if (output.Reconstructions is not { } recon) return;
         reconstruction.cpu().data<float>().CopyTo(recon, outputOffset * _shape.PixelCount);
         perPixel.mean([1]).cpu().data<float>().CopyTo(output.ErrorMaps!, outputOffset * _shape.Height * _shape.Width);
     }

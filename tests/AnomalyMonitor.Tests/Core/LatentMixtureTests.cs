@@ -123,9 +123,19 @@ public sealed class LatentMixtureTests : IDisposable
         Assert.Equal(8, mixture.Dimensions);
         Assert.Equal(3, TrainingOptions.Like(manifest).LatentComponents); // the next model of its line fits one too
 
-        using var loaded = ModelFiles.Load(model, CPU);
+        var loaded = ModelFiles.Load(model, CPU);
         var scores = loaded.CreateScorer().Score(data);
         Assert.All(scores, s => Assert.True(float.IsFinite(s) && s >= 0, $"score {s}"));
+
+        // The mixture's scoring tensors live outside every dispose scope: letting the model go must free them, or a
+        // service that swaps models for months leaks five tensors a swap.
+        var inUse = Assert.IsType<LatentMixture>(loaded.Manifest.Detector?.Mixture);
+        var laid = inUse.ScoringTensors;
+        Assert.Equal(5, laid.Count);
+        Assert.All(laid, t => Assert.False(t.IsInvalid));
+        loaded.Dispose();
+        Assert.All(laid, t => Assert.True(t.IsInvalid, "a scoring tensor outlived its model"));
+        Assert.Empty(inUse.ScoringTensors);
     }
 
     [Theory]
