@@ -27,7 +27,7 @@ oneClass.SetAction(p => OneClassBenchmark.Run(p.GetValue(data)!, p.GetValue(digi
 root.Add(oneClass);
 
 var soak = new Option<int>("--soak-items") { DefaultValueFactory = _ => 1_000_000 };
-var scorerKind = new Option<string>("--scorer") { Description = "conv (the model) or null (no model: the ceiling of the service's own path).", DefaultValueFactory = _ => "conv" };
+var scorerKind = new Option<string>("--scorer") { Description = "conv (a conv autoencoder scored by its reconstruction error), recommended (the detector a cold start builds: conv, latent 64, a 5-Gaussian latent score), or null (no model: the ceiling of the service's own path).", DefaultValueFactory = _ => "conv" };
 var pipelineRuns = new Option<int>("--runs") { DefaultValueFactory = _ => 3 };
 var mqttItems = new Option<int>("--mqtt-items") { DefaultValueFactory = _ => 20_000 };
 var lanes = new Option<int>("--lanes") { Description = "Models:Lanes for the service (0: its default).", DefaultValueFactory = _ => 0 };
