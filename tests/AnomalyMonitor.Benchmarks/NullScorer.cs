@@ -16,7 +16,7 @@ internal sealed class NullScorer(ImageShape shape) : IBatchScorer
     public ImageShape Shape => shape;
     public string Kind => "reconstruction";
 
-    public void Score(Batch batch, ScoreOutput output)
+    public void Score(Batch batch, ScoreOutput output, float reconstructAbove)
     {
         for (int i = 0; i < batch.Count; i++)
         {

@@ -22,6 +22,8 @@ public sealed class ScoreOutput(int count, ImageShape shape, bool detailed)
     public float[]? Reconstructions { get; } = detailed ? new float[count * shape.PixelCount] : null;
     /// <summary>N x H x W per-pixel errors (averaged over channels), or null.</summary>
     public float[]? ErrorMaps { get; } = detailed ? new float[count * shape.Height * shape.Width] : null;
+    /// <summary>Which images' reconstructions and error maps the last call filled (a detailed output only).</summary>
+    public bool[] Reconstructed { get; } = new bool[count];
 }
 
 /// <summary>
@@ -87,15 +89,21 @@ public sealed class Scorer
     /// <paramref name="outputOffset"/>. With <paramref name="reconstruct"/>, reconstructions and error maps too
     /// (the output must be detailed). Call inside a dispose scope and no_grad.
     /// </summary>
-    public void ScoreTensor(Tensor images, int count, ScoreOutput output, int outputOffset, bool reconstruct)
+    /// <param name="reconstructAbove">
+    /// A latent score that skips the decoder still decodes, from the codes it has, the images scoring above this (or
+    /// not finite): the ones likely to be judged anomalies, whose evidence needs their reconstruction. Done here, on
+    /// the thread that scores, it costs no second encoder pass and no serial pass on the thread that judges.
+    /// </param>
+    public void ScoreTensor(Tensor images, int count, ScoreOutput output, int outputOffset, bool reconstruct, float reconstructAbove = float.PositiveInfinity)
     {
         var input = images.device == _device ? images : images.to(_device, non_blocking: true);
         Tensor? reconstruction;
         Tensor latent;
+        Tensor? code = null;
         if (_detector.UsesLatent)
         {
             var autoencoder = (IAutoencoder)_model;
-            var code = autoencoder.Encode(input);
+            code = autoencoder.Encode(input);
             latent = _detector.LatentScore(code, _device);
             // The decoder is most of the model's cost: a latent score runs it only when a reconstruction is asked for.
             reconstruction = reconstruct || _detector.Score == ScoreKind.Combined ? autoencoder.Decode(code) : null;
@@ -111,6 +119,9 @@ public sealed class Scorer
             onHost.CopyTo(output.Errors, outputOffset);
             onHost.CopyTo(output.LatentScores, outputOffset);
             Array.Fill(output.ReconstructionErrors, float.NaN, outputOffset, count);
+            Array.Fill(output.Reconstructed, false, outputOffset, count);
+            if (output.Reconstructions is not null && !float.IsPositiveInfinity(reconstructAbove))
+                DecodeAbove((IAutoencoder)_model, code!, input, output.Errors.AsSpan(outputOffset, count), reconstructAbove, output, outputOffset);
             return;
         }
         var perPixel = PerPixelError(reconstruction, input, _metric);
@@ -125,6 +136,32 @@ public sealed class Scorer
         error.cpu().data<float>().CopyTo(output.ReconstructionErrors, outputOffset);
         latent.cpu().data<float>().CopyTo(output.LatentScores, outputOffset);
         if (reconstruct) CopyEvidence(reconstruction, perPixel, output, outputOffset);
+        Array.Fill(output.Reconstructed, reconstruct && output.Reconstructions is not null, outputOffset, count);
+    }
+
+    /// <summary>Decodes the codes of the images whose score is above <paramref name="cutoff"/> (or not finite), into the output at their places.</summary>
+    private void DecodeAbove(IAutoencoder autoencoder, Tensor code, Tensor input, ReadOnlySpan<float> scores, float cutoff, ScoreOutput output, int outputOffset)
+    {
+        var rows = new List<long>();
+        for (int i = 0; i < scores.Length; i++)
+            if (!(scores[i] <= cutoff)) rows.Add(i);
+        if (rows.Count == 0) return;
+        using var which = tensor(rows.ToArray(), device: _device);
+        var selected = input.index_select(0, which);
+        var reconstruction = autoencoder.Decode(code.index_select(0, which));
+        var perPixel = PerPixelError(reconstruction, selected, _metric);
+        var errors = perPixel.mean([1, 2, 3]).cpu().data<float>().ToArray();
+        var pixels = reconstruction.cpu().data<float>().ToArray();
+        var maps = perPixel.mean([1]).cpu().data<float>().ToArray();
+        int size = _shape.PixelCount, plane = _shape.Height * _shape.Width;
+        for (int k = 0; k < rows.Count; k++)
+        {
+            int at = outputOffset + (int)rows[k];
+            pixels.AsSpan(k * size, size).CopyTo(output.Reconstructions!.AsSpan(at * size, size));
+            maps.AsSpan(k * plane, plane).CopyTo(output.ErrorMaps!.AsSpan(at * plane, plane));
+            output.ReconstructionErrors[at] = errors[k];
+            output.Reconstructed[at] = true;
+        }
     }
 
     /// <summary>
@@ -139,6 +176,7 @@ public sealed class Scorer
         var perPixel = PerPixelError(reconstruction, input, _metric);
         perPixel.mean([1, 2, 3]).cpu().data<float>().CopyTo(output.ReconstructionErrors, outputOffset);
         CopyEvidence(reconstruction, perPixel, output, outputOffset);
+        Array.Fill(output.Reconstructed, true, outputOffset, count);
     }
 
     /// <summary>The reconstructions and their channel-mean error maps, into a detailed output (a summary one has no room).</summary>

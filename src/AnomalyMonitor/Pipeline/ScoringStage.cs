@@ -164,7 +164,7 @@ public sealed class ScoringStage(
             {
                 _output = OutputFor(batch, _output);
                 holder.ApplyScoringThreads(batch.Count);
-                holder.Scorer!.Score(batch, _output);
+                holder.Scorer!.Score(batch, _output, EvidenceCut());
             }
         }
         catch (Exception e) when (e is not OutOfMemoryException)
@@ -253,7 +253,7 @@ public sealed class ScoringStage(
         var output = _laneOutputs[lane] = OutputFor(batch, _laneOutputs[lane]);
         // A small batch stays on one thread, as on one lane (Models:SmallBatch).
         int threads = Math.Min(holder.LaneThreads, holder.ScoringThreads(batch.Count));
-        _lanes![lane].Start(lane == 0 ? holder.Scorer! : holder.SideScorer!, batch, output, threads);
+        _lanes![lane].Start(lane == 0 ? holder.Scorer! : holder.SideScorer!, batch, output, threads, EvidenceCut());
         if (otherBusy) metrics.SideBySide.Inc();
         return new Flight(batch, lane, null);
     }
@@ -332,6 +332,13 @@ public sealed class ScoringStage(
         output is not null && output.Errors.Length >= batch.Capacity && Fits(output, batch.Shape) ? output
             : new ScoreOutput(Math.Max(batch.Capacity, _options.MaxBatchSize), batch.Shape, detailed: true);
 
+    /// <summary>
+    /// The score above which the scoring pass decodes an image for its evidence: the threshold as it stands when
+    /// the batch starts. A latent score runs only the encoder; decoding its likely anomalies on the lane, from
+    /// the codes it has, spares the judging thread a serial encoder and decoder pass per batch with anomalies.
+    /// </summary>
+    private float EvidenceCut() => holder.Judge is { } judge && judge.Threshold is var t && !double.IsNaN(t) ? (float)t : float.PositiveInfinity;
+
     /// <summary>Whether a buffer's reconstructions and error maps are laid out for <paramref name="shape"/> (a new model may take another).</summary>
     private static bool Fits(ScoreOutput output, ImageShape shape) =>
         output.Reconstructions!.Length == output.Errors.Length * shape.PixelCount
@@ -346,7 +353,7 @@ public sealed class ScoringStage(
             throw new InvalidOperationException($"the batch was decoded for {batch.Shape}, the model takes {scorer.Shape}");
         _output = OutputFor(batch, _output);
         holder.ApplyScoringThreads(batch.Count);
-        scorer.Score(batch, _output);
+        scorer.Score(batch, _output, EvidenceCut());
         metrics.BatchDuration.Observe(Stopwatch.GetElapsedTime(started).TotalSeconds);
         metrics.BatchSize.Observe(batch.Count);
         var judged = Judge(batch, _output, scorer);
@@ -367,7 +374,7 @@ public sealed class ScoringStage(
             ObserveDrift(judged, i);
             if (verdict.IsAnomaly) anomalies.Add(i);
         }
-        if (anomalies.Count > 0) scorer.Reconstruct(batch, anomalies, output);
+        scorer.Reconstruct(batch, anomalies, output); // the anomalies the score pass did not decode, and none kept for the others
         output.ReconstructionErrors.AsSpan(0, n).CopyTo(judged.ReconstructionErrors);
         output.LatentScores.AsSpan(0, n).CopyTo(judged.LatentScores);
         int size = batch.Shape.PixelCount, plane = batch.Shape.Height * batch.Shape.Width;

@@ -124,7 +124,7 @@ public sealed class ScoringLaneTests : IDisposable
             public ImageShape Shape => inner.Shape;
             public string Kind => inner.Kind;
 
-            public void Score(Batch batch, ScoreOutput output)
+            public void Score(Batch batch, ScoreOutput output, float reconstructAbove)
             {
                 var ids = batch.Images.Take(batch.Count).Select(i => i.Id).ToList();
                 if (ids.Contains(factory.HeldId))
@@ -132,7 +132,7 @@ public sealed class ScoringLaneTests : IDisposable
                     factory.Entered.Set();
                     factory.Gate.Wait(TimeSpan.FromSeconds(60));
                 }
-                inner.Score(batch, output);
+                inner.Score(batch, output, reconstructAbove);
                 foreach (var id in ids) factory.Scored.Add(id);
             }
 

@@ -16,11 +16,18 @@ public interface IBatchScorer : IDisposable
     /// <summary>"reconstruction", "latent" or "combined".</summary>
     string Kind { get; }
 
-    /// <summary>Scores every image of the batch into output's Errors, ReconstructionErrors and LatentScores.</summary>
-    void Score(Batch batch, ScoreOutput output);
+    /// <summary>
+    /// Scores every image of the batch into output's Errors, ReconstructionErrors and LatentScores. A scorer that
+    /// reconstructs only some images may reconstruct, in the same pass, those scoring above
+    /// <paramref name="reconstructAbove"/> (the threshold as it stood; +∞ for none), marking them in Reconstructed.
+    /// </summary>
+    void Score(Batch batch, ScoreOutput output, float reconstructAbove);
 
-    /// <summary>Reconstructions and error maps of the images at <paramref name="indices"/>, into output at the same indices.</summary>
-    void Reconstruct(Batch batch, IReadOnlyList<int> indices, ScoreOutput output);
+    /// <summary>
+    /// After judging: reconstructions and error maps for the images at <paramref name="anomalies"/> (those the score
+    /// pass did not reconstruct), into output at the same indices, and none kept for the others.
+    /// </summary>
+    void Reconstruct(Batch batch, IReadOnlyList<int> anomalies, ScoreOutput output);
 }
 
 /// <summary>Makes the scorer for a loaded model (the benchmarks swap in one without a model, to measure the path alone).</summary>

@@ -18,6 +18,7 @@ public sealed class ScoringLane : IDisposable
     private Batch? _batch;
     private ScoreOutput? _output;
     private int _threads;
+    private float _reconstructAbove;
     private Exception? _error;
     private long _elapsedTicks;
     private volatile bool _stopping;
@@ -37,9 +38,9 @@ public sealed class ScoringLane : IDisposable
     public TimeSpan Elapsed => Stopwatch.GetElapsedTime(0, Interlocked.Read(ref _elapsedTicks));
 
     /// <summary>Starts scoring <paramref name="batch"/> into <paramref name="output"/>; <see cref="Wait"/> for it before starting another.</summary>
-    public void Start(IBatchScorer scorer, Batch batch, ScoreOutput output, int threads)
+    public void Start(IBatchScorer scorer, Batch batch, ScoreOutput output, int threads, float reconstructAbove)
     {
-        (_scorer, _batch, _output, _threads, _error) = (scorer, batch, output, threads, null);
+        (_scorer, _batch, _output, _threads, _reconstructAbove, _error) = (scorer, batch, output, threads, reconstructAbove, null);
         // Continuations run elsewhere: the lane's thread goes straight back to waiting for work.
         _done = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         _work.Release();
@@ -63,7 +64,7 @@ public sealed class ScoringLane : IDisposable
             {
                 // libtorch keeps its thread count per thread: this one's is set here, once per change.
                 if (TorchSharp.torch.get_num_threads() != _threads) TorchSharp.torch.set_num_threads(_threads);
-                _scorer!.Score(_batch!, _output!);
+                _scorer!.Score(_batch!, _output!, _reconstructAbove);
             }
             catch (Exception e)
             {

@@ -19,30 +19,41 @@ public sealed class TorchBatchScorer(LoadedModel model) : IBatchScorer
     public ImageShape Shape => model.Shape;
     public string Kind => Detector.Name(model.Detector.Score);
 
-    public void Score(Batch batch, ScoreOutput output)
+    public void Score(Batch batch, ScoreOutput output, float reconstructAbove)
     {
         using var scope = NewDisposeScope();
         using var noGrad = no_grad();
         // A reconstruction score computes the reconstruction anyway: keep it, instead of a second pass for the anomalies.
-        _scorer.ScoreTensor(batch.View(), batch.Count, output, 0, reconstruct: _reconstructs);
+        // A latent score decodes, from the codes it has, only what scores above the cut: the likely anomalies.
+        _scorer.ScoreTensor(batch.View(), batch.Count, output, 0, reconstruct: _reconstructs, reconstructAbove);
     }
 
-    public void Reconstruct(Batch batch, IReadOnlyList<int> indices, ScoreOutput output)
+    public void Reconstruct(Batch batch, IReadOnlyList<int> anomalies, ScoreOutput output)
     {
-        if (_reconstructs || indices.Count == 0) return;
-        _subset = _subset is { } s && s.Errors.Length >= indices.Count ? s : new ScoreOutput(batch.Capacity, batch.Shape, detailed: true);
+        if (_reconstructs) return;
+        // Decoded while scoring but judged normal (the threshold moved since): reported as for any normal, without one.
+        for (int i = 0; i < batch.Count; i++)
+        {
+            if (!output.Reconstructed[i] || anomalies.Contains(i)) continue;
+            output.Reconstructed[i] = false;
+            output.ReconstructionErrors[i] = float.NaN;
+        }
+        var missing = anomalies.Where(i => !output.Reconstructed[i]).ToList();
+        if (missing.Count == 0) return;
+        _subset = _subset is { } s && s.Errors.Length >= missing.Count ? s : new ScoreOutput(batch.Capacity, batch.Shape, detailed: true);
         using (var scope = NewDisposeScope())
         using (var noGrad = no_grad())
         {
-            using var which = tensor(indices.Select(i => (long)i).ToArray());
-            _scorer.Reconstruct(batch.View().index_select(0, which), indices.Count, _subset, 0);
+            using var which = tensor(missing.Select(i => (long)i).ToArray());
+            _scorer.Reconstruct(batch.View().index_select(0, which), missing.Count, _subset, 0);
         }
         int size = batch.Shape.PixelCount, plane = batch.Shape.Height * batch.Shape.Width;
-        for (int k = 0; k < indices.Count; k++)
+        for (int k = 0; k < missing.Count; k++)
         {
-            _subset.Reconstructions.AsSpan(k * size, size).CopyTo(output.Reconstructions.AsSpan(indices[k] * size, size));
-            _subset.ErrorMaps.AsSpan(k * plane, plane).CopyTo(output.ErrorMaps.AsSpan(indices[k] * plane, plane));
-            output.ReconstructionErrors[indices[k]] = _subset.ReconstructionErrors[k];
+            _subset.Reconstructions.AsSpan(k * size, size).CopyTo(output.Reconstructions.AsSpan(missing[k] * size, size));
+            _subset.ErrorMaps.AsSpan(k * plane, plane).CopyTo(output.ErrorMaps.AsSpan(missing[k] * plane, plane));
+            output.ReconstructionErrors[missing[k]] = _subset.ReconstructionErrors[k];
+            output.Reconstructed[missing[k]] = true;
         }
     }
 
