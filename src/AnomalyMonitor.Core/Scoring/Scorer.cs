@@ -24,6 +24,15 @@ public sealed class ScoreOutput(int count, ImageShape shape, bool detailed)
     public float[]? ErrorMaps { get; } = detailed ? new float[count * shape.Height * shape.Width] : null;
     /// <summary>Which images' reconstructions and error maps the last call filled (a detailed output only).</summary>
     public bool[] Reconstructed { get; } = new bool[count];
+
+    /// <summary>Puts one image's reconstruction, error map and reconstruction error at <paramref name="at"/>, and marks it reconstructed.</summary>
+    public void Place(int at, ReadOnlySpan<float> reconstruction, ReadOnlySpan<float> errorMap, float error)
+    {
+        reconstruction.CopyTo(Reconstructions!.AsSpan(at * reconstruction.Length, reconstruction.Length));
+        errorMap.CopyTo(ErrorMaps!.AsSpan(at * errorMap.Length, errorMap.Length));
+        ReconstructionErrors[at] = error;
+        Reconstructed[at] = true;
+    }
 }
 
 /// <summary>
@@ -155,13 +164,7 @@ public sealed class Scorer
         var maps = perPixel.mean([1]).cpu().data<float>().ToArray();
         int size = _shape.PixelCount, plane = _shape.Height * _shape.Width;
         for (int k = 0; k < rows.Count; k++)
-        {
-            int at = outputOffset + (int)rows[k];
-            pixels.AsSpan(k * size, size).CopyTo(output.Reconstructions!.AsSpan(at * size, size));
-            maps.AsSpan(k * plane, plane).CopyTo(output.ErrorMaps!.AsSpan(at * plane, plane));
-            output.ReconstructionErrors[at] = errors[k];
-            output.Reconstructed[at] = true;
-        }
+            output.Place(outputOffset + (int)rows[k], pixels.AsSpan(k * size, size), maps.AsSpan(k * plane, plane), errors[k]);
     }
 
     /// <summary>

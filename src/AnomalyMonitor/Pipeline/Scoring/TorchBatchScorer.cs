@@ -49,12 +49,7 @@ public sealed class TorchBatchScorer(LoadedModel model) : IBatchScorer
         }
         int size = batch.Shape.PixelCount, plane = batch.Shape.Height * batch.Shape.Width;
         for (int k = 0; k < missing.Count; k++)
-        {
-            _subset.Reconstructions.AsSpan(k * size, size).CopyTo(output.Reconstructions.AsSpan(missing[k] * size, size));
-            _subset.ErrorMaps.AsSpan(k * plane, plane).CopyTo(output.ErrorMaps.AsSpan(missing[k] * plane, plane));
-            output.ReconstructionErrors[missing[k]] = _subset.ReconstructionErrors[k];
-            output.Reconstructed[missing[k]] = true;
-        }
+            output.Place(missing[k], _subset.Reconstructions.AsSpan(k * size, size), _subset.ErrorMaps.AsSpan(k * plane, plane), _subset.ReconstructionErrors[k]);
     }
 
     public void Dispose()
