@@ -38,6 +38,7 @@ public sealed class TorchBatchScorer(LoadedModel model) : IBatchScorer
             output.Reconstructed[i] = false;
             output.ReconstructionErrors[i] = float.NaN;
         }
+        if (anomalies.Count == 0) return; // most batches: no list to build
         var missing = anomalies.Where(i => !output.Reconstructed[i]).ToList();
         if (missing.Count == 0) return;
         _subset = _subset is { } s && s.Errors.Length >= missing.Count ? s : new ScoreOutput(batch.Capacity, batch.Shape, detailed: true);
