@@ -53,7 +53,7 @@ public sealed class ScoringLaneTests : IDisposable
         release.Set();
 
         await Wait.UntilAsync(() => source.Settles.Count == items.Count, "every item settled");
-        await Task.Delay(300); // a second settlement would come from the same pipeline threads, at once
+        await source.SentinelSettledAsync(intake, TestModel.NormalPng(90));
         Assert.All(items, i => Assert.Equal(1, source.Settles[i.Id]));
         Assert.True(service.Metrics.SideBySide.Value >= 1, "no batch was scored on the second lane");
         var fails = items.Single(i => i.Id == "fails");

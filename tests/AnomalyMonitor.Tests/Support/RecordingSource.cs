@@ -22,4 +22,16 @@ public sealed class RecordingSource : IIngestSource
 
     public IngestItem Item(string id, byte[]? payload = null, bool keepVerdicts = false) =>
         new() { Source = this, Id = id, Label = "recording", Payload = payload ?? [], KeepVerdicts = keepVerdicts };
+
+    /// <summary>
+    /// Sends one more normal image and waits for it to settle. A second settlement of an earlier item would
+    /// have come from the pipeline's threads before they finished this later one, so after it a count of one
+    /// means exactly once, without a fixed wait.
+    /// </summary>
+    public async Task SentinelSettledAsync(Intake intake, byte[] png)
+    {
+        var sentinel = Item("sentinel-" + Guid.NewGuid().ToString("N")[..8], png);
+        if (!await intake.SubmitAsync(sentinel, CancellationToken.None)) throw new InvalidOperationException("the intake refused the sentinel");
+        await Wait.UntilAsync(() => Settles.ContainsKey(sentinel.Id), "the sentinel settled");
+    }
 }
