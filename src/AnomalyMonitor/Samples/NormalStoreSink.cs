@@ -24,13 +24,25 @@ internal sealed class NormalStoreSink(
 
     public bool Durable => true;
 
+    // Under a flood the bucket refills by one or two samples between batches, and each of those samples cost a
+    // transaction of its own: the store's cost went with the number of batches, not of samples (small batches,
+    // when the scorer keeps up, made it twice as dear per item). Once the rate binds, a batch stores samples
+    // only when tokens for all its accepted normals (16 at most) have built up, so one transaction carries them
+    // all; the rate is the same, and a stream slower than the rate keeps its bucket full and stores every one.
+    private const int Chunk = 16;
+    private readonly double _chunk = Math.Min(Chunk, options.Value.MaxPerSecond * options.Value.BurstSeconds);
+
+    private void Refill()
+    {
+        long now = time.GetTimestamp();
+        _tokens = Math.Min(_burst, _tokens + time.GetElapsedTime(_last, now).TotalSeconds * _rate);
+        _last = now;
+    }
+
     /// <summary>Whether one more sample fits the rate; called once per accepted normal, from the sink stage only.</summary>
     private bool Take()
     {
         if (_rate <= 0) return true;
-        long now = time.GetTimestamp();
-        _tokens = Math.Min(_burst, _tokens + time.GetElapsedTime(_last, now).TotalSeconds * _rate);
-        _last = now;
         if (_tokens < 1) return false;
         _tokens--;
         return true;
@@ -38,6 +50,15 @@ internal sealed class NormalStoreSink(
 
     public async ValueTask WriteAsync(JudgedBatch batch, CancellationToken cancellationToken)
     {
+        if (_rate > 0)
+        {
+            int accepted = 0;
+            for (int i = 0; i < batch.Count; i++)
+                if (batch.Verdicts[i] is { IsAnomaly: false, Accepted: true }) accepted++;
+            Refill();
+            // The rate binds: wait until the batch's accepted normals (a chunk at most) fit at once, rather than write one or two.
+            if (accepted == 0 || _tokens < Math.Min(accepted, _chunk)) return;
+        }
         var samples = new List<NewSample>();
         for (int i = 0; i < batch.Count; i++)
         {
