@@ -63,6 +63,12 @@ publish.Hidden = true;
 publish.SetAction((p, ct) => Publisher.RunAsync(p.GetValue(pubPort), p.GetValue(pubTopic)!, p.GetValue(pubPayloads)!, p.GetValue(pubCount), p.GetValue(pubRate), p.GetValue(pubEnvelope)));
 root.Add(publish);
 
+var storeRuns = new Option<int>("--runs") { DefaultValueFactory = _ => 5 };
+var storeCapacity = new Option<int>("--capacity") { DefaultValueFactory = _ => 20_000 };
+var store = new Command("store", "The sample store's cost per stored sample once full, in the sink's chunks of 16.") { storeRuns, storeCapacity };
+store.SetAction(p => StoreBenchmark.Run(p.GetValue(storeRuns), p.GetValue(storeCapacity)));
+root.Add(store);
+
 var storeSamples = new Option<int>("--samples") { DefaultValueFactory = _ => 20_000 };
 var retrainThreads = new Option<int>("--threads") { DefaultValueFactory = _ => 1 };
 var retrain = new Command("retrain", "Retraining in the service: 20 epochs on the stored samples, alone and while scoring; scoring throughput during it vs idle.") { data, storeSamples, retrainThreads };

@@ -17,7 +17,7 @@ public static class IdxReader
         if ((long)dims[0] * dims[1] > limits.MaxPixels)
             throw new InputRejectedException(path, RejectReason.TooLarge, $"{dims[0]}x{dims[1]} images exceed the pixel limit");
         var values = new float[expected];
-        for (long i = 0; i < expected; i++) values[i] = body[(int)i] / 255f;
+        for (long i = 0; i < expected; i++) values[i] = PixelBytes.Levels[body[(int)i]];
         return new RawImages(values, count, dims[0], dims[1], 1);
     }
 

@@ -28,18 +28,18 @@ public static class PixelConverter
     /// <summary>8-bit gray pixels, one per value, for a one-channel model of the same size.</summary>
     public static void FromGray(ReadOnlySpan<byte> gray, Span<float> destination)
     {
-        const float Scale = 1f / 255f;
-        for (int i = 0; i < destination.Length; i++) destination[i] = gray[i] * Scale;
+        var levels = PixelBytes.Levels;
+        for (int i = 0; i < destination.Length; i++) destination[i] = levels[gray[i]];
     }
 
     /// <summary>Same as <see cref="ToModelLayout"/> for 8-bit RGBA pixels as SkiaSharp decodes them.</summary>
     public static void FromRgba(ReadOnlySpan<byte> rgba, ImageShape target, Span<float> destination)
     {
         int plane = target.Height * target.Width;
-        const float Scale = 1f / 255f;
+        var levels = PixelBytes.Levels;
         for (int i = 0; i < plane; i++)
         {
-            float r = rgba[4 * i] * Scale, g = rgba[(4 * i) + 1] * Scale, b = rgba[(4 * i) + 2] * Scale;
+            float r = levels[rgba[4 * i]], g = levels[rgba[(4 * i) + 1]], b = levels[rgba[(4 * i) + 2]];
             if (target.Channels == 1)
             {
                 destination[i] = Luma(r, g, b);
@@ -74,7 +74,9 @@ public static class PixelConverter
     }
 
     // ITU-R BT.601 luma, the weights PIL and OpenCV use for RGB -> L.
-    private static float Luma(float r, float g, float b) => (0.299f * r) + (0.587f * g) + (0.114f * b);
+    // A gray pixel kept in RGB is its level, as the same image saved as 8-bit gray decodes: the weighted sum
+    // would be off by a rounding step, and only an exact level can be stored at one byte a pixel.
+    private static float Luma(float r, float g, float b) => r == g && g == b ? r : (0.299f * r) + (0.587f * g) + (0.114f * b);
 
     private static float[] Resize(ReadOnlySpan<float> hwc, int height, int width, int channels, int newHeight, int newWidth)
     {
@@ -94,7 +96,7 @@ public static class PixelConverter
         var result = new float[newHeight * newWidth * channels];
         for (int i = 0; i < newHeight * newWidth; i++)
             for (int c = 0; c < channels; c++)
-                result[(i * channels) + c] = outPixels[(4 * i) + Math.Min(c, 2)] / 255f;
+                result[(i * channels) + c] = PixelBytes.Levels[outPixels[(4 * i) + Math.Min(c, 2)]];
         return result;
     }
 

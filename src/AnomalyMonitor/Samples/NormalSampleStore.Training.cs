@@ -96,7 +96,7 @@ public sealed partial class NormalSampleStore
                 {
                     seqs.Add(reader.GetInt64(0));
                     ids.Add(reader.GetString(1));
-                    pixels.AddRange(FromBytes((byte[])reader[2]));
+                    pixels.AddRange(FromBytes((byte[])reader[2], shape));
                 }
             }
             using var count = Command("SELECT COUNT(*) FROM samples s WHERE EXISTS (SELECT 1 FROM labels l WHERE l.item_id = s.item_id AND l.label = 'anomaly')");
@@ -120,7 +120,7 @@ public sealed partial class NormalSampleStore
         {
             using var query = Command("SELECT pixels FROM samples WHERE item_id=$id AND channels=$c AND height=$h AND width=$w ORDER BY seq DESC LIMIT 1",
                 ("$id", itemId), ("$c", shape.Channels), ("$h", shape.Height), ("$w", shape.Width));
-            return query.ExecuteScalar() is byte[] blob ? FromBytes(blob) : null;
+            return query.ExecuteScalar() is byte[] blob ? FromBytes(blob, shape) : null;
         }
     }
 
@@ -183,7 +183,7 @@ public sealed partial class NormalSampleStore
                 ("$c", shape.Channels), ("$h", shape.Height), ("$w", shape.Width));
             using var reader = query.ExecuteReader();
             var list = new List<float[]>();
-            while (reader.Read()) list.Add(FromBytes((byte[])reader[0]));
+            while (reader.Read()) list.Add(FromBytes((byte[])reader[0], shape));
             return list;
         }
     }

@@ -1,5 +1,4 @@
 using AnomalyMonitor.State;
-using System.Runtime.InteropServices;
 using AnomalyMonitor.Core.Imaging;
 using AnomalyMonitor.Telemetry;
 using Microsoft.Data.Sqlite;
@@ -125,7 +124,7 @@ public sealed partial class NormalSampleStore : IDisposable
             using var reader = query.ExecuteReader();
             var list = new List<(string, string, DateTimeOffset, float[])>();
             while (reader.Read())
-                list.Add((reader.GetString(0), reader.GetString(1), DateTimeOffset.Parse(reader.GetString(2), System.Globalization.CultureInfo.InvariantCulture), FromBytes((byte[])reader[3])));
+                list.Add((reader.GetString(0), reader.GetString(1), DateTimeOffset.Parse(reader.GetString(2), System.Globalization.CultureInfo.InvariantCulture), FromBytes((byte[])reader[3], shape)));
             return list;
         }
     }
@@ -148,10 +147,13 @@ public sealed partial class NormalSampleStore : IDisposable
 
     private static string Utc(DateTimeOffset t) => t.ToUniversalTime().ToString("O", System.Globalization.CultureInfo.InvariantCulture);
 
-    // Stored as float32 so a retrained model sees exactly the pixels that were judged.
-    private static byte[] ToBytes(ReadOnlySpan<float> pixels) => MemoryMarshal.AsBytes(pixels).ToArray();
+    // A retrained model must see exactly the pixels that were judged. Images decoded from 8-bit sources (PNG,
+    // JPEG, IDX) hold only multiples of 1/255, so they are stored as one byte a pixel, a quarter of the float32
+    // blob: the store wrote about four times the bytes it needed through SQLite and its WAL, beside libtorch.
+    // Anything else (16-bit images, float sources) stays float32. The blob's length says which it is.
+    private static byte[] ToBytes(ReadOnlySpan<float> pixels) => PixelBytes.Pack(pixels);
 
-    private static float[] FromBytes(byte[] blob) => MemoryMarshal.Cast<byte, float>(blob).ToArray();
+    private static float[] FromBytes(byte[] blob, ImageShape shape) => PixelBytes.Unpack(blob, shape.PixelCount);
 
     public void Dispose() => _db.Dispose();
 
