@@ -63,6 +63,11 @@ publish.Hidden = true;
 publish.SetAction((p, ct) => Publisher.RunAsync(p.GetValue(pubPort), p.GetValue(pubTopic)!, p.GetValue(pubPayloads)!, p.GetValue(pubCount), p.GetValue(pubRate), p.GetValue(pubEnvelope)));
 root.Add(publish);
 
+var partsRuns = new Option<int>("--runs") { DefaultValueFactory = _ => 7 };
+var scoreParts = new Command("score-parts", "What the scorer adds to a bare forward pass at batch 32 on one thread, and the cost of copying its outputs to .NET.") { partsRuns };
+scoreParts.SetAction(p => ScorePartsBenchmark.Run(p.GetValue(partsRuns)));
+root.Add(scoreParts);
+
 var storeRuns = new Option<int>("--runs") { DefaultValueFactory = _ => 5 };
 var storeCapacity = new Option<int>("--capacity") { DefaultValueFactory = _ => 20_000 };
 var store = new Command("store", "The sample store's cost per stored sample once full, in the sink's chunks of 16.") { storeRuns, storeCapacity };

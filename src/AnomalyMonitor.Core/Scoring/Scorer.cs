@@ -1,6 +1,7 @@
 using AnomalyMonitor.Core.Data;
 using AnomalyMonitor.Core.Imaging;
 using AnomalyMonitor.Core.Models;
+using AnomalyMonitor.Core.Runtime;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -124,9 +125,8 @@ public sealed class Scorer
         }
         if (reconstruction is null)
         {
-            var onHost = latent.cpu().data<float>();
-            onHost.CopyTo(output.Errors, outputOffset);
-            onHost.CopyTo(output.LatentScores, outputOffset);
+            HostCopy.To(latent, output.Errors, outputOffset);
+            HostCopy.To(latent, output.LatentScores, outputOffset);
             Array.Fill(output.ReconstructionErrors, float.NaN, outputOffset, count);
             Array.Fill(output.Reconstructed, false, outputOffset, count);
             if (output.Reconstructions is not null && !float.IsPositiveInfinity(reconstructAbove))
@@ -141,9 +141,9 @@ public sealed class Scorer
             ScoreKind.Combined => Combine(error, latent, _detector.Normalization!),
             _ => error,
         };
-        score.cpu().data<float>().CopyTo(output.Errors, outputOffset);
-        error.cpu().data<float>().CopyTo(output.ReconstructionErrors, outputOffset);
-        latent.cpu().data<float>().CopyTo(output.LatentScores, outputOffset);
+        HostCopy.To(score, output.Errors, outputOffset);
+        HostCopy.To(error, output.ReconstructionErrors, outputOffset);
+        HostCopy.To(latent, output.LatentScores, outputOffset);
         if (reconstruct) CopyEvidence(reconstruction, perPixel, output, outputOffset);
         Array.Fill(output.Reconstructed, reconstruct && output.Reconstructions is not null, outputOffset, count);
     }
@@ -159,9 +159,9 @@ public sealed class Scorer
         var selected = input.index_select(0, which);
         var reconstruction = autoencoder.Decode(code.index_select(0, which));
         var perPixel = PerPixelError(reconstruction, selected, _metric);
-        var errors = perPixel.mean([1, 2, 3]).cpu().data<float>().ToArray();
-        var pixels = reconstruction.cpu().data<float>().ToArray();
-        var maps = perPixel.mean([1]).cpu().data<float>().ToArray();
+        var errors = HostCopy.ToArray(perPixel.mean([1, 2, 3]));
+        var pixels = HostCopy.ToArray(reconstruction);
+        var maps = HostCopy.ToArray(perPixel.mean([1]));
         int size = _shape.PixelCount, plane = _shape.Height * _shape.Width;
         for (int k = 0; k < rows.Count; k++)
             output.Place(outputOffset + (int)rows[k], pixels.AsSpan(k * size, size), maps.AsSpan(k * plane, plane), errors[k]);
@@ -177,7 +177,7 @@ public sealed class Scorer
         var input = images.device == _device ? images : images.to(_device, non_blocking: true);
         var reconstruction = _model is IAutoencoder autoencoder ? autoencoder.Decode(autoencoder.Encode(input)) : _model.forward(input);
         var perPixel = PerPixelError(reconstruction, input, _metric);
-        perPixel.mean([1, 2, 3]).cpu().data<float>().CopyTo(output.ReconstructionErrors, outputOffset);
+        HostCopy.To(perPixel.mean([1, 2, 3]), output.ReconstructionErrors, outputOffset);
         CopyEvidence(reconstruction, perPixel, output, outputOffset);
         Array.Fill(output.Reconstructed, true, outputOffset, count);
     }
@@ -186,8 +186,8 @@ public sealed class Scorer
     private void CopyEvidence(Tensor reconstruction, Tensor perPixel, ScoreOutput output, int outputOffset)
     {
         if (output.Reconstructions is not { } recon) return;
-        reconstruction.cpu().data<float>().CopyTo(recon, outputOffset * _shape.PixelCount);
-        perPixel.mean([1]).cpu().data<float>().CopyTo(output.ErrorMaps!, outputOffset * _shape.Height * _shape.Width);
+        HostCopy.To(reconstruction, recon, outputOffset * _shape.PixelCount);
+        HostCopy.To(perPixel.mean([1]), output.ErrorMaps!, outputOffset * _shape.Height * _shape.Width);
     }
 
     /// <summary>exp(mean of the two standardised log parts): positive, so the judge can take its log like any error's.</summary>
