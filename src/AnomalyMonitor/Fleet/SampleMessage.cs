@@ -1,4 +1,3 @@
-using System.Runtime.InteropServices;
 using System.Text.Json;
 using AnomalyMonitor.Core.Imaging;
 using AnomalyMonitor.Samples;
@@ -7,8 +6,10 @@ namespace AnomalyMonitor.Fleet;
 
 /// <summary>
 /// One batch of a scorer's accepted normals on Fleet:SamplesTopic, for the trainer's sample store: the
-/// sender, the shape, and per sample its item id, source, times, score, model version and pixels
-/// (float32, little-endian, base64) exactly as the scorer judged them.
+/// sender, the shape, and per sample its item id, source, times, score, model version and pixels exactly as
+/// the scorer judged them, base64: one byte a pixel when the image came from an 8-bit source, as the sample
+/// store keeps it (a quarter of the traffic), float32 little-endian otherwise. The decoded length says which.
+/// A trainer reads both; one older than this format reads only float32, so upgrade the trainer first.
 /// </summary>
 public sealed record SampleMessage(string Instance, string Shape, IReadOnlyList<SampleMessage.Sample> Samples, IReadOnlyList<SampleMessage.Feedback>? Labels = null)
 {
@@ -20,21 +21,22 @@ public sealed record SampleMessage(string Instance, string Shape, IReadOnlyList<
     /// <summary>A label forwarded from a scorer to the trainer, which holds the item's sample (or gets its pixels here).</summary>
     public static byte[] EncodeLabel(string instance, ImageShape shape, string id, string label, DateTimeOffset at, double score, int modelVersion, float[]? pixels) =>
         JsonSerializer.SerializeToUtf8Bytes(new SampleMessage(instance, shape.ToString(), [],
-            [new Feedback(id, label, at, score, modelVersion, pixels is null ? null : Convert.ToBase64String(MemoryMarshal.AsBytes(pixels.AsSpan())))]), ModelMessage.Json);
+            [new Feedback(id, label, at, score, modelVersion, pixels is null ? null : Convert.ToBase64String(PixelBytes.Pack(pixels)))]), ModelMessage.Json);
 
-    /// <summary>The pixels of a base64 float32 field, checked against the shape and [0, 1].</summary>
+    /// <summary>The pixels of a base64 field (8-bit or float32), checked against the shape and [0, 1].</summary>
     internal static float[] Pixels(string? base64, string id, ImageShape expected)
     {
         var bytes = Convert.FromBase64String(base64 ?? "");
-        if (bytes.Length != expected.PixelCount * sizeof(float)) throw new InvalidDataException($"sample '{id}' has {bytes.Length} bytes of pixels, not {expected.PixelCount * sizeof(float)}");
-        var pixels = MemoryMarshal.Cast<byte, float>(bytes).ToArray();
+        if (bytes.Length != expected.PixelCount && bytes.Length != expected.PixelCount * sizeof(float))
+            throw new InvalidDataException($"sample '{id}' has {bytes.Length} bytes of pixels, neither {expected.PixelCount} (8-bit) nor {expected.PixelCount * sizeof(float)} (float32)");
+        var pixels = PixelBytes.Unpack(bytes, expected.PixelCount);
         if (pixels.Any(p => !float.IsFinite(p) || p < 0 || p > 1)) throw new InvalidDataException($"sample '{id}' has pixels outside [0, 1]");
         return pixels;
     }
 
     public static byte[] Encode(string instance, ImageShape shape, IReadOnlyList<NewSample> samples) =>
         JsonSerializer.SerializeToUtf8Bytes(new SampleMessage(instance, shape.ToString(), [.. samples.Select(s =>
-            new Sample(s.ItemId, s.Source, s.ReceivedAt, s.Score, s.ModelVersion, Convert.ToBase64String(MemoryMarshal.AsBytes(s.Pixels.AsSpan()))))]), ModelMessage.Json);
+            new Sample(s.ItemId, s.Source, s.ReceivedAt, s.Score, s.ModelVersion, Convert.ToBase64String(PixelBytes.Pack(s.Pixels))))]), ModelMessage.Json);
 
     /// <summary>
     /// The samples, with their provenance folded in (source "&lt;instance&gt;/&lt;source&gt;", id
