@@ -41,7 +41,7 @@ internal static class BacklogBenchmark
         var payloads = Enumerable.Range(0, 2000).Select(i => JsonSerializer.SerializeToUtf8Bytes(new
         {
             id = $"b-{i}",
-            image = Convert.ToBase64String(ImageEncoder.EncodePng(i % 20 == 0 ? others.Image(i) : ones.Image(i % ones.Count), test.Shape)),
+            image = Convert.ToBase64String(Mnist.Png(i % 20 == 0 ? others.Image(i) : ones.Image(i % ones.Count), test.Shape)),
         })).ToArray();
 
         await using var broker = await Mosquitto.StartAsync();

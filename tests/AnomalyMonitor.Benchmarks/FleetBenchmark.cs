@@ -44,7 +44,7 @@ internal static class FleetBenchmark
         File.WriteAllText(Path.Combine(root, "trainer", "models", "current"), "v1\n");
         var ones = test.Where(l => l == 1);
         var payloads = Path.Combine(root, "ones.payloads");
-        Publisher.WritePayloads(payloads, Enumerable.Range(0, 3000).Select(i => (ImageEncoder.EncodePng(ones.Image(i % ones.Count), ones.Shape), false)));
+        Publisher.WritePayloads(payloads, Enumerable.Range(0, 3000).Select(i => (Mnist.Png(ones.Image(i % ones.Count), ones.Shape), false)));
 
         await using var broker = await Mosquitto.StartAsync();
         var trainer = ServiceHost.Build(overrides: new Dictionary<string, string?>

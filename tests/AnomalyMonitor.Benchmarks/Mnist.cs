@@ -1,4 +1,6 @@
 using AnomalyMonitor.Core.Data;
+using AnomalyMonitor.Core.Imaging;
+using SkiaSharp;
 
 namespace AnomalyMonitor.Benchmarks;
 
@@ -15,4 +17,16 @@ internal static class Mnist
 
     public static string Machine() =>
         $"{Environment.ProcessorCount} cores, {Environment.OSVersion}, .NET {Environment.Version}, TorchSharp {AnomalyMonitor.Core.Runtime.TorchRuntime.TorchSharpVersion}";
+
+    /// <summary>
+    /// The benchmarks' PNG payloads, RGBA at Skia's default compression, byte for byte as every earlier run
+    /// sent them (the service's own encoder now writes gray images as gray PNG): the decode cost stays comparable.
+    /// </summary>
+    public static byte[] Png(ReadOnlySpan<float> image, ImageShape shape)
+    {
+        using var bitmap = ImageEncoder.ToBitmap(image, shape);
+        using var snapshot = SKImage.FromBitmap(bitmap);
+        using var data = snapshot.Encode(SKEncodedImageFormat.Png, 100);
+        return data.ToArray();
+    }
 }

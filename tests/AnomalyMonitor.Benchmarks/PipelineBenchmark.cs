@@ -87,8 +87,8 @@ internal static class PipelineBenchmark
             : new BuildRequest { Spec = ModelSpec.Create(ModelSpec.Conv, train.Shape), Training = new TrainingOptions { Epochs = 3, Seed = 1 } },
             modelDir, CPU, TimeProvider.System);
         var ones = test.Where(l => l == 1);
-        var pngs = Enumerable.Range(0, 3000).Select(i => ImageEncoder.EncodePng(ones.Image(i % ones.Count), ones.Shape)).ToList();
-        var noise = Enumerable.Range(0, 50).Select(i => ImageEncoder.EncodePng(Synthetic.Noise(new Random(i), 28), ones.Shape)).ToList();
+        var pngs = Enumerable.Range(0, 3000).Select(i => Mnist.Png(ones.Image(i % ones.Count), ones.Shape)).ToList();
+        var noise = Enumerable.Range(0, 50).Select(i => Mnist.Png(Synthetic.Noise(new Random(i), 28), ones.Shape)).ToList();
         var normalFile = Path.Combine(root, "normal.payloads");
         var mixedFile = Path.Combine(root, "mixed.payloads");
         Publisher.WritePayloads(normalFile, pngs.Select(p => (p, false)));

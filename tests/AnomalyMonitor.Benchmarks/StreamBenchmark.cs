@@ -91,13 +91,13 @@ internal static class StreamBenchmark
             if (coldStart > 0)
             {
                 var first = train.Where(l => l == c);
-                for (int i = 0; i < coldStart; i++) Drop(staging, inbox, $"train-{i:D5}.png", ImageEncoder.EncodePng(first.Image(i), first.Shape));
+                for (int i = 0; i < coldStart; i++) Drop(staging, inbox, $"train-{i:D5}.png", Mnist.Png(first.Image(i), first.Shape));
                 while (!holder.IsJudging || pipeline.Judged < coldStart) await Task.Delay(200);
                 trainSeconds = clock.Elapsed.TotalSeconds;
             }
             long before = pipeline.Judged;
             var streamClock = Stopwatch.StartNew();
-            for (int i = 0; i < test.Count; i++) Drop(staging, inbox, $"{i:D5}-{test.Labels[i]}.png", ImageEncoder.EncodePng(test.Image(i), test.Shape));
+            for (int i = 0; i < test.Count; i++) Drop(staging, inbox, $"{i:D5}-{test.Labels[i]}.png", Mnist.Png(test.Image(i), test.Shape));
             while (pipeline.Judged - before < test.Count) await Task.Delay(50);
             double rate = test.Count / streamClock.Elapsed.TotalSeconds;
             var normalFiles = Directory.GetFiles(Path.Combine(inbox, "processed", "normal")).Select(Path.GetFileName).Where(f => !f!.StartsWith("train-", StringComparison.Ordinal)).ToList();

@@ -41,16 +41,29 @@ public static class ImageEncoder
         return bitmap;
     }
 
+    // Zlib level 1 with the Sub filter: two to three times faster than Skia's default (level 6, every filter
+    // tried on each row), and no larger on small images (docs/benchmarks.md, "The evidence writer").
+    private static readonly SKPngEncoderOptions Fast = new(SKPngEncoderFilterFlags.Sub, 1);
+
     public static byte[] EncodePng(SKBitmap bitmap)
     {
-        using var image = SKImage.FromBitmap(bitmap);
-        using var data = image.Encode(SKEncodedImageFormat.Png, 100);
+        using var pixmap = bitmap.PeekPixels() ?? throw new InvalidOperationException("the bitmap has no pixels to encode");
+        using var data = pixmap.Encode(Fast) ?? throw new InvalidOperationException($"SkiaSharp could not encode a {bitmap.ColorType} bitmap as PNG");
         return data.ToArray();
     }
 
+    /// <summary>Single-channel images as 8-bit grayscale PNG (a quarter of the pixels to compress), colour as RGBA.</summary>
     public static byte[] EncodePng(ReadOnlySpan<float> chw, ImageShape shape)
     {
-        using var bitmap = ToBitmap(chw, shape);
+        using var bitmap = shape.Channels == 1 ? ToGrayBitmap(chw, shape) : ToBitmap(chw, shape);
         return EncodePng(bitmap);
+    }
+
+    private static SKBitmap ToGrayBitmap(ReadOnlySpan<float> plane, ImageShape shape)
+    {
+        var bitmap = new SKBitmap(new SKImageInfo(shape.Width, shape.Height, SKColorType.Gray8, SKAlphaType.Opaque));
+        var pixels = bitmap.GetPixelSpan();
+        for (int i = 0; i < pixels.Length; i++) pixels[i] = PixelConverter.ToByte(plane[i]);
+        return bitmap;
     }
 }

@@ -23,7 +23,7 @@ public sealed class SampleFormatTests : IDisposable
     private static byte[] Levels(int seed) => [.. Enumerable.Range(0, Shape.PixelCount).Select(i => (byte)((i * 37 + seed * 11) % 256))];
 
     [Fact]
-    public void Eight_bit_images_decode_to_the_same_floats_from_png_and_idx_and_pack_back_to_their_bytes()
+    public void Eight_bit_images_decode_to_the_same_floats_from_gray_png_rgb_png_and_idx_and_pack_back_to_their_bytes()
     {
         var bytes = Levels(1);
         bytes[0] = 0;
@@ -35,6 +35,8 @@ public sealed class SampleFormatTests : IDisposable
         var fromIdx = DatasetLoader.Load(idx, new DatasetOptions { Shape = Shape }).Images.Pixels;
 
         Assert.Equal(fromIdx, fromPng); // bit for bit: both read their levels from the same table
+        using (var rgba = ImageEncoder.ToBitmap(fromIdx, Shape)) // gray sent as RGB, as many cameras and tools write it
+            Assert.Equal(fromIdx, ImageDecoder.Decode(ImageEncoder.EncodePng(rgba), "frame-rgba.png", Shape));
         Assert.Equal(bytes, PixelBytes.TryPack(fromPng));
         Assert.Equal(fromPng, PixelBytes.Unpack(PixelBytes.Pack(fromPng), Shape.PixelCount));
     }
