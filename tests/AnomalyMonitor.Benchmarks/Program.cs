@@ -74,6 +74,13 @@ var store = new Command("store", "The sample store's cost per stored sample once
 store.SetAction(p => StoreBenchmark.Run(p.GetValue(storeRuns), p.GetValue(storeCapacity)));
 root.Add(store);
 
+var evidenceRuns = new Option<int>("--runs") { DefaultValueFactory = _ => 5 };
+var evidenceRecords = new Option<int>("--records") { DefaultValueFactory = _ => 2_000 };
+var evidenceDir = new Option<string?>("--dir") { Description = "Where the records go (default: the system's temporary folder)." };
+var evidenceBench = new Command("evidence", "What one anomaly's evidence record costs the writer, and how much of it is encoding the PNGs.") { evidenceRuns, evidenceRecords, evidenceDir };
+evidenceBench.SetAction(p => EvidenceBenchmark.Run(p.GetValue(evidenceRuns), p.GetValue(evidenceRecords), p.GetValue(evidenceDir)));
+root.Add(evidenceBench);
+
 var storeSamples = new Option<int>("--samples") { DefaultValueFactory = _ => 20_000 };
 var retrainThreads = new Option<int>("--threads") { DefaultValueFactory = _ => 1 };
 var retrain = new Command("retrain", "Retraining in the service: 20 epochs on the stored samples, alone and while scoring; scoring throughput during it vs idle.") { data, storeSamples, retrainThreads };

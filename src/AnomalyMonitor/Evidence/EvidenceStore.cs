@@ -3,6 +3,7 @@ using System.Text;
 using System.Text.Json;
 using AnomalyMonitor.Alerts;
 using AnomalyMonitor.Core.Imaging;
+using AnomalyMonitor.Core.Runtime;
 using AnomalyMonitor.Telemetry;
 using System.Threading.Channels;
 using Microsoft.Extensions.Logging;
@@ -22,8 +23,11 @@ public sealed record EvidenceRecord(string Key, string Directory, AnomalyAlert A
 /// <summary>
 /// For each anomaly: the original, the reconstruction and a per-pixel error heatmap as PNG, with a JSON
 /// record, under Evidence:Path/yyyy-MM-dd/&lt;key&gt;/. Bounded by count and by age. The files are written
-/// by a writer of their own, after the alert has gone on: on a slow disk four file creations cost
+/// by a writer thread of their own, after the alert has gone on: on a slow disk four file creations cost
 /// milliseconds, and neither an alert nor an acknowledgement waits for evidence, which is not durable.
+/// The writer also deletes what falls out of the bounds, one record out for each record in, so that the
+/// cost is spread evenly instead of landing as one burst of thousands of deletions at each housekeeping
+/// tick; and it runs at Evidence:WriterNice, so that on a busy machine it gives the cores to the verdicts.
 /// </summary>
 public sealed class EvidenceStore : IDisposable
 {
@@ -32,8 +36,10 @@ public sealed class EvidenceStore : IDisposable
     /// <summary>Records the writer may fall behind by; beyond that new evidence is skipped (and counted).</summary>
     public const int MaxQueued = 1024;
 
-    private readonly Channel<Work> _queue = Channel.CreateBounded<Work>(new BoundedChannelOptions(MaxQueued) { SingleReader = true, FullMode = BoundedChannelFullMode.Wait });
-    private readonly Task _writer;
+    // A null item asks the writer for a housekeeping pass (age, count and empty days).
+    private readonly Channel<Work?> _queue = Channel.CreateBounded<Work?>(new BoundedChannelOptions(MaxQueued) { SingleReader = true, FullMode = BoundedChannelFullMode.Wait });
+    private readonly TaskCompletionSource _writerDone = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private int _writerThreadId = -1;
     private readonly ILogger<EvidenceStore> _logger;
     private long _queued, _written;
     private readonly string _root;
@@ -57,8 +63,11 @@ public sealed class EvidenceStore : IDisposable
         foreach (var dir in Directory.EnumerateDirectories(_root).Order(StringComparer.Ordinal).SelectMany(d => Directory.EnumerateDirectories(d).Order(StringComparer.Ordinal)))
             Add(dir);
         _metrics.EvidenceItems.Set(_records.Count);
-        _writer = Task.Run(WriteQueuedAsync);
+        new Thread(WriteQueued) { IsBackground = true, Name = "evidence" }.Start();
     }
+
+    /// <summary>The writer thread's kernel id, once it runs (tests read its nice value).</summary>
+    internal int WriterThreadId => Volatile.Read(ref _writerThreadId);
 
     /// <summary>Records queued and not yet written or given up (tests wait for it to reach zero).</summary>
     public long Queued => Interlocked.Read(ref _queued) - Interlocked.Read(ref _written);
@@ -76,24 +85,42 @@ public sealed class EvidenceStore : IDisposable
         return false;
     }
 
-    private async Task WriteQueuedAsync()
+    private void WriteQueued()
     {
-        await foreach (var w in _queue.Reader.ReadAllAsync().ConfigureAwait(false))
+        if (_options.WriterNice != 0 && !ThreadNice.TrySetCurrent(_options.WriterNice)) Log.NiceNotSet(_logger, "evidence writer", _options.WriterNice);
+        Volatile.Write(ref _writerThreadId, ThreadNice.CurrentThreadId());
+        try
         {
-            try
-            {
-                Write(w.Reserved, w.Shape, w.Original, w.Reconstruction, w.ErrorMap, w.Record);
-            }
-            catch (Exception e) when (e is not OutOfMemoryException)
-            {
-                // One record's failure (full disk, or anything else) never stops the writer.
-                _metrics.StorageErrors.WithLabels("evidence").Inc();
-                Log.SinkFailed(_logger, "evidence", w.Reserved.Paths.Record, e.Message);
-            }
-            finally
-            {
-                Interlocked.Increment(ref _written);
-            }
+            var reader = _queue.Reader;
+            while (reader.WaitToReadAsync().AsTask().GetAwaiter().GetResult())
+                while (reader.TryRead(out var w))
+                {
+                    if (w is null) Prune();
+                    else WriteOne(w);
+                }
+        }
+        finally
+        {
+            _writerDone.TrySetResult();
+        }
+    }
+
+    private void WriteOne(Work w)
+    {
+        try
+        {
+            Write(w.Reserved, w.Shape, w.Original, w.Reconstruction, w.ErrorMap, w.Record);
+            Delete(Doomed(byAge: false));
+        }
+        catch (Exception e) when (e is not OutOfMemoryException)
+        {
+            // One record's failure (full disk, or anything else) never stops the writer.
+            _metrics.StorageErrors.WithLabels("evidence").Inc();
+            Log.SinkFailed(_logger, "evidence", w.Reserved.Paths.Record, e.Message);
+        }
+        finally
+        {
+            Interlocked.Increment(ref _written);
         }
     }
 
@@ -101,8 +128,7 @@ public sealed class EvidenceStore : IDisposable
     public void Dispose()
     {
         _queue.Writer.TryComplete();
-        try { _writer.Wait(TimeSpan.FromSeconds(5)); }
-        catch (AggregateException) { } // counted and logged per record already
+        _writerDone.Task.Wait(TimeSpan.FromSeconds(5));
     }
 
     /// <summary>
@@ -204,29 +230,13 @@ public sealed class EvidenceStore : IDisposable
         }
     }
 
-    /// <summary>Deletes the oldest records beyond MaxCount and any older than MaxAge.</summary>
+    /// <summary>Asks the writer thread for a housekeeping pass (<see cref="Prune"/>); skipped while a full queue keeps it busy.</summary>
+    public void RequestPrune() => _queue.Writer.TryWrite(null);
+
+    /// <summary>Deletes the oldest records beyond MaxCount and any older than MaxAge, and empty day folders but today's.</summary>
     public int Prune()
     {
-        var cutoff = _time.GetUtcNow() - _options.MaxAge;
-        var doomed = new List<string>();
-        // Only the bookkeeping runs under the lock: deleting folders is slow and would stall Write on the hot path.
-        lock (_lock)
-        {
-            while (_records.Count > 0 && (_records.Count > _options.MaxCount || Directory.GetCreationTimeUtc(_records.Peek()) < cutoff.UtcDateTime))
-            {
-                var dir = _records.Dequeue();
-                _byKey.Remove(Path.GetFileName(dir));
-                doomed.Add(dir);
-            }
-            _metrics.EvidenceItems.Set(_records.Count);
-        }
-        int removed = 0;
-        foreach (var dir in doomed)
-        {
-            try { Directory.Delete(dir, recursive: true); removed++; }
-            catch (DirectoryNotFoundException) { }
-            catch (Exception e) when (e is IOException or UnauthorizedAccessException) { Log.SinkFailed(_logger, "evidence prune", dir, e.Message); }
-        }
+        int removed = Delete(Doomed(byAge: true));
         var today = _time.GetUtcNow().ToString("yyyy-MM-dd", System.Globalization.CultureInfo.InvariantCulture);
         foreach (var day in Directory.EnumerateDirectories(_root))
         {
@@ -234,6 +244,37 @@ public sealed class EvidenceStore : IDisposable
             if (Path.GetFileName(day) == today) continue;
             try { if (!Directory.EnumerateFileSystemEntries(day).Any()) Directory.Delete(day); }
             catch (Exception e) when (e is IOException or UnauthorizedAccessException) { } // a record landed meanwhile, or not ours to delete
+        }
+        return removed;
+    }
+
+    /// <summary>Takes the records beyond MaxCount (and, <paramref name="byAge"/>, those older than MaxAge) out of the index.</summary>
+    private List<string> Doomed(bool byAge)
+    {
+        var cutoff = (_time.GetUtcNow() - _options.MaxAge).UtcDateTime;
+        var doomed = new List<string>();
+        // Only the bookkeeping runs under the lock: deleting folders is slow and would stall Reserve and the page.
+        lock (_lock)
+        {
+            while (_records.Count > 0 && (_records.Count > _options.MaxCount || (byAge && Directory.GetCreationTimeUtc(_records.Peek()) < cutoff)))
+            {
+                var dir = _records.Dequeue();
+                _byKey.Remove(Path.GetFileName(dir));
+                doomed.Add(dir);
+            }
+            if (doomed.Count > 0) _metrics.EvidenceItems.Set(_records.Count);
+        }
+        return doomed;
+    }
+
+    private int Delete(List<string> doomed)
+    {
+        int removed = 0;
+        foreach (var dir in doomed)
+        {
+            try { Directory.Delete(dir, recursive: true); removed++; }
+            catch (DirectoryNotFoundException) { }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException) { Log.SinkFailed(_logger, "evidence prune", dir, e.Message); }
         }
         return removed;
     }

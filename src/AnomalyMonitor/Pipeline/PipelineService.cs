@@ -109,16 +109,7 @@ public sealed class PipelineService(
 
     private async Task HousekeepingAsync(PeriodicTimer timer, CancellationToken cancellationToken)
     {
-        while (await timer.WaitForNextTickAsync(cancellationToken).ConfigureAwait(false))
-        {
-            try
-            {
-                evidence.Prune();
-            }
-            catch (IOException e)
-            {
-                Log.SinkFailed(logger, "housekeeping", "-", e.Message);
-            }
-        }
+        // The evidence writer prunes on its own thread, at its own (lower) priority.
+        while (await timer.WaitForNextTickAsync(cancellationToken).ConfigureAwait(false)) evidence.RequestPrune();
     }
 }

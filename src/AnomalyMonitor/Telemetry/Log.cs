@@ -124,4 +124,7 @@ internal static partial class Log
 
     [LoggerMessage(37, LogLevel.Information, "Judge window learning again: {Share:P1} of the last block just under the cut (normals: {Expected:P0})")]
     public static partial void WindowReleased(ILogger logger, double share, double expected);
+
+    [LoggerMessage(38, LogLevel.Warning, "Could not set the {Thread} thread's nice value to {Nice}; it runs at the process's")]
+    public static partial void NiceNotSet(ILogger logger, string thread, int nice);
 }
