@@ -95,7 +95,7 @@ public sealed class EvidenceStore : IDisposable
             while (reader.WaitToReadAsync().AsTask().GetAwaiter().GetResult())
                 while (reader.TryRead(out var w))
                 {
-                    if (w is null) Prune();
+                    if (w is null) PruneLogged();
                     else WriteOne(w);
                 }
         }
@@ -103,6 +103,13 @@ public sealed class EvidenceStore : IDisposable
         {
             _writerDone.TrySetResult();
         }
+    }
+
+    // An unhandled exception on this thread would end the process: a failed pass is logged, and the next tick tries again.
+    private void PruneLogged()
+    {
+        try { Prune(); }
+        catch (Exception e) when (e is not OutOfMemoryException) { Log.SinkFailed(_logger, "evidence prune", _root, e.Message); }
     }
 
     private void WriteOne(Work w)
