@@ -63,7 +63,7 @@ public static class ImageEncoder
     {
         var bitmap = new SKBitmap(new SKImageInfo(shape.Width, shape.Height, SKColorType.Gray8, SKAlphaType.Opaque));
         var pixels = bitmap.GetPixelSpan();
-        for (int i = 0; i < pixels.Length; i++) pixels[i] = PixelConverter.ToByte(plane[i]);
+        for (int i = 0; i < shape.Height * shape.Width; i++) pixels[i] = PixelConverter.ToByte(plane[i]);
         return bitmap;
     }
 }
