@@ -67,6 +67,11 @@ var partsRuns = new Option<int>("--runs") { DefaultValueFactory = _ => 7 };
 var scoreParts = new Command("score-parts", "What the scorer adds to a bare forward pass at batch 32 on one thread, and the cost of copying its outputs to .NET.") { partsRuns };
 scoreParts.SetAction(p => ScorePartsBenchmark.Run(p.GetValue(partsRuns)));
 root.Add(scoreParts);
+var shapesMax = new Option<int>("--max-batch") { Description = "Batch sizes 1 to this.", DefaultValueFactory = _ => 32 };
+var shapesThreads = new Option<int>("--threads") { Description = "libtorch threads (a scoring lane's count).", DefaultValueFactory = _ => 1 };
+var shapes = new Command("shapes", "The first forward pass at each batch size against the later ones: what a new input shape costs oneDNN.") { shapesMax, shapesThreads };
+shapes.SetAction(p => ShapesBenchmark.Run(p.GetValue(shapesMax), p.GetValue(shapesThreads)));
+root.Add(shapes);
 
 var storeRuns = new Option<int>("--runs") { DefaultValueFactory = _ => 5 };
 var storeCapacity = new Option<int>("--capacity") { DefaultValueFactory = _ => 20_000 };
