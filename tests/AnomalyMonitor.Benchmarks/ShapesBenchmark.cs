@@ -64,6 +64,14 @@ internal static class ShapesBenchmark
         });
         other.Start();
         other.Join();
+        // A promoted model is a new instance of a shape the process knows: does its first pass pay again?
+        using (var next = AutoencoderFactory.Create(ModelSpec.Create(ModelSpec.Conv, shape)))
+        {
+            next.eval();
+            scorer = new Scorer(next, CPU, shape, ErrorMetric.Mse);
+            double a = Time(maxBatch), b = Time(maxBatch), c = Time(4), d = Time(4);
+            Console.WriteLine($"a new model instance: batch {maxBatch} first {a:0.00} ms, second {b:0.00} ms; batch 4 first {c:0.00} ms, second {d:0.00} ms");
+        }
         return 0;
     }
 }
