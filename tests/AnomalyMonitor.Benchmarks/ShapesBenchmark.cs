@@ -11,12 +11,14 @@ namespace AnomalyMonitor.Benchmarks;
 /// <summary>
 /// The first forward pass at each batch size against the later ones, on one libtorch thread as a scoring
 /// lane runs it: oneDNN builds its kernels for each input shape the first time it sees it, and a service
-/// under a light load meets a new batch size now and then for hours.
+/// under a light load meets a new batch size now and then for hours. Then the same on a second thread, and
+/// a new model instance's first pass: whether a lane or a promotion would need a warm-up of its own.
 /// </summary>
 internal static class ShapesBenchmark
 {
     public static int Run(int maxBatch, int threads)
     {
+        if (maxBatch < 1 || threads < 1) throw new ArgumentException($"--max-batch and --threads must be 1 or more, were {maxBatch} and {threads}.");
         Console.WriteLine($"# first forward at each batch size vs the next ones, conv model (untrained), 28x28, {threads} libtorch thread(s); {Mnist.Machine()}");
         var shape = new ImageShape(1, 28, 28);
         torch.set_num_threads(threads);
