@@ -11,6 +11,9 @@ public static class IdxReader
     {
         var bytes = ReadAll(path, limits);
         var (count, dims, body) = Header(path, bytes, expectedDims: 3);
+        // Images of no pixels would pass the length check with any count and size a buffer by the count alone.
+        if (dims[0] == 0 || dims[1] == 0)
+            throw new InputRejectedException(path, RejectReason.WrongDimensions, $"images of {dims[0]}x{dims[1]} pixels");
         long expected = (long)count * dims[0] * dims[1];
         if (body.Length < expected)
             throw new InputRejectedException(path, RejectReason.Truncated, $"header promises {count} images of {dims[0]}x{dims[1]} ({expected} bytes) but {body.Length} bytes follow");

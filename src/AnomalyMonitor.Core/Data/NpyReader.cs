@@ -56,11 +56,12 @@ public static partial class NpyReader
         if (bytes.Length < 12)
             throw new InputRejectedException(item, RejectReason.Truncated, "the .npy header is cut short");
         int major = bytes[6];
-        int headerLength = major == 1 ? BinaryPrimitives.ReadUInt16LittleEndian(bytes.AsSpan(8)) : (int)BinaryPrimitives.ReadUInt32LittleEndian(bytes.AsSpan(8));
+        // A version 2 header's length is a uint32: kept in a long, so that a huge one cannot turn negative.
+        long headerLength = major == 1 ? BinaryPrimitives.ReadUInt16LittleEndian(bytes.AsSpan(8)) : BinaryPrimitives.ReadUInt32LittleEndian(bytes.AsSpan(8));
         int headerStart = major == 1 ? 10 : 12;
         if (bytes.Length < headerStart + headerLength)
             throw new InputRejectedException(item, RejectReason.Truncated, "the .npy header is cut short");
-        string header = Encoding.Latin1.GetString(bytes, headerStart, headerLength);
+        string header = Encoding.Latin1.GetString(bytes, headerStart, (int)headerLength);
 
         var descr = DescrPattern().Match(header);
         var shapeMatch = ShapePattern().Match(header);
@@ -69,14 +70,21 @@ public static partial class NpyReader
         if (FortranPattern().IsMatch(header))
             throw new InputRejectedException(item, RejectReason.Unsupported, "Fortran-ordered arrays are not supported; save with C order");
 
-        var shape = shapeMatch.Groups[1].Value.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)
-            .Select(s => long.Parse(s, CultureInfo.InvariantCulture)).ToArray();
-        long count = shape.Aggregate(1L, (a, b) => a * b);
+        var sizes = shapeMatch.Groups[1].Value.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+        var shape = new long[sizes.Length];
+        long count = 1;
         string dtype = descr.Groups[1].Value;
         int size = ElementSize(item, dtype);
+        for (int d = 0; d < sizes.Length; d++)
+        {
+            if (!long.TryParse(sizes[d], NumberStyles.None, CultureInfo.InvariantCulture, out shape[d]))
+                throw new InputRejectedException(item, RejectReason.Corrupt, $"the .npy shape ({shapeMatch.Groups[1].Value}) is not a list of sizes");
+            // Checked as it grows: a product of huge sizes would wrap past the limit.
+            if (shape[d] > 0 && count > limits.MaxPixels * 16 / size / shape[d])
+                throw new InputRejectedException(item, RejectReason.TooLarge, $"shape ({shapeMatch.Groups[1].Value}) exceeds the size limit");
+            count *= shape[d];
+        }
         long dataStart = headerStart + headerLength;
-        if (count * size > limits.MaxPixels * 16)
-            throw new InputRejectedException(item, RejectReason.TooLarge, $"{count} elements exceed the size limit");
         if (bytes.Length - dataStart < count * size)
             throw new InputRejectedException(item, RejectReason.Truncated, $"shape ({string.Join(", ", shape)}) needs {count * size} bytes of data, {bytes.Length - dataStart} follow");
 

@@ -23,6 +23,9 @@ public sealed class DecodeStage(ItemQueue queue, Intake intake, ModelHolder hold
     public long DecodeTicks => Interlocked.Read(ref _decodeTicks);
     private long _decodeTicks;
 
+    /// <summary>Test hook: an exception it returns for an item is thrown where its images are found, as a reader's bug would be.</summary>
+    internal Func<IngestItem, Exception?>? FindFault { get; set; }
+
     /// <summary>Runs one worker until the queue is closed and empty, or <paramref name="hard"/> is cancelled.</summary>
     public async Task RunWorkerAsync(ChannelWriter<Batch> ready, CancellationToken hard)
     {
@@ -109,6 +112,7 @@ public sealed class DecodeStage(ItemQueue queue, Intake intake, ModelHolder hold
         IReadOnlyList<FoundImage> found;
         try
         {
+            if (FindFault?.Invoke(item) is { } fault) throw fault;
             found = PayloadDecoder.Find(item, shape, _limits);
             Interlocked.Add(ref _decodeTicks, Stopwatch.GetTimestamp() - started);
         }
@@ -120,6 +124,14 @@ public sealed class DecodeStage(ItemQueue queue, Intake intake, ModelHolder hold
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
             intake.RejectWhole(item, RejectReason.Unreadable, e.Message);
+            return batch;
+        }
+        catch (Exception e) when (e is not OperationCanceledException)
+        {
+            // A reader's own bug on some input (an exception it did not turn into a refusal) refuses that item,
+            // not the worker: an escaped exception would end the worker and strand its batch, and a few such
+            // inputs would stop all decoding.
+            intake.RejectWhole(item, Unexpected(e), $"{e.GetType().Name}: {e.Message}");
             return batch;
         }
         item.AddImages(found.Count);
@@ -143,6 +155,10 @@ public sealed class DecodeStage(ItemQueue queue, Intake intake, ModelHolder hold
                 catch (Exception e) when (e is ArgumentException or FormatException)
                 {
                     intake.Reject(item, image.Id, image.Source, RejectReason.Corrupt, e.Message, PayloadDecoder.BytesOf(item, image));
+                }
+                catch (Exception e) when (e is not OperationCanceledException)
+                {
+                    intake.Reject(item, image.Id, image.Source, Unexpected(e), $"{e.GetType().Name}: {e.Message}", PayloadDecoder.BytesOf(item, image));
                 }
                 Interlocked.Add(ref _decodeTicks, Stopwatch.GetTimestamp() - started);
                 next++; // this image is now in the batch or refused: from here on, the batch speaks for it
@@ -174,4 +190,7 @@ public sealed class DecodeStage(ItemQueue queue, Intake intake, ModelHolder hold
         item.Decoded();
         return batch;
     }
+
+    // An allocation too large for the machine is the input's size, whatever the reader made of it.
+    private static RejectReason Unexpected(Exception e) => e is OutOfMemoryException ? RejectReason.TooLarge : RejectReason.Corrupt;
 }

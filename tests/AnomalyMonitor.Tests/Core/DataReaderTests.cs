@@ -1,3 +1,4 @@
+using System.Text;
 using AnomalyMonitor.Core.Data;
 using AnomalyMonitor.Core.Imaging;
 using AnomalyMonitor.Tests.Support;
@@ -68,6 +69,41 @@ public class DataReaderTests
         var e = Assert.Throws<InputRejectedException>(() => DatasetLoader.Load(path, new DatasetOptions()));
         Assert.Equal(RejectReason.Truncated, e.Reason);
         Assert.Contains(path, e.Message);
+    }
+
+    /// <summary>Headers whose numbers a reader once trusted: each is a refusal naming the file, not another exception.</summary>
+    [Theory]
+    [InlineData("v2-header-length.npy", RejectReason.Truncated)]
+    [InlineData("negative-shape.npy", RejectReason.Corrupt)]
+    [InlineData("text-shape.npy", RejectReason.Corrupt)]
+    [InlineData("huge-shape.npy", RejectReason.TooLarge)]
+    [InlineData("empty-images-idx3-ubyte", RejectReason.WrongDimensions)]
+    public void Malformed_headers_are_refused_with_the_file_named(string name, RejectReason reason)
+    {
+        using var dir = new TempDir();
+        var raw = Digits(4).Images.SelectMany(b => b).ToArray();
+        byte[] bytes = name switch
+        {
+            // Version 2 stores the header length as a uint32: 0xFFFFFFFF read as an int is -1.
+            "v2-header-length.npy" => [0x93, .. "NUMPY"u8, 2, 0, 0xFF, 0xFF, 0xFF, 0xFF],
+            "negative-shape.npy" => DataFiles.Npy("|u1", [-1, 16, 16], raw),
+            "text-shape.npy" => Replace(DataFiles.Npy("|u1", [4, 16, 16], raw), "(4, 16, 16)", "(x, 16, 16)"),
+            "huge-shape.npy" => DataFiles.Npy("|u1", [100_000_000, 100_000_000, 100_000_000], raw),
+            // 2,700,000 images of 0x0 pixels in 16 bytes: no pixel to check the length against.
+            _ => [0, 0, 8, 3, 0, 0x29, 0x32, 0xE0, 0, 0, 0, 0, 0, 0, 0, 0],
+        };
+        var path = dir.File(name);
+        File.WriteAllBytes(path, bytes);
+        var e = Assert.Throws<InputRejectedException>(() => DatasetLoader.Load(path, new DatasetOptions()));
+        Assert.Equal(reason, e.Reason);
+        Assert.Contains(path, e.Message);
+    }
+
+    private static byte[] Replace(byte[] bytes, string from, string to)
+    {
+        var text = Encoding.Latin1.GetString(bytes);
+        Assert.Contains(from, text);
+        return Encoding.Latin1.GetBytes(text.Replace(from, to, StringComparison.Ordinal));
     }
 
     [Fact]

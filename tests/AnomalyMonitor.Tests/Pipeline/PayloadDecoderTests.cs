@@ -110,4 +110,34 @@ public sealed class PayloadDecoderTests
         Assert.NotEqual(PayloadDecoder.ContentId("t/cam", png), PayloadDecoder.ContentId("t/cam", TestModel.NormalPng(1)));
         Assert.StartsWith("t/cam/", PayloadDecoder.ContentId("t/cam", png), StringComparison.Ordinal);
     }
+
+    [Fact]
+    public void Text_that_is_not_valid_utf8_is_a_refusal_of_the_item()
+    {
+        var b64 = Convert.ToBase64String(TestModel.NormalPng(0));
+        // 0xFF can never occur in UTF-8; the reader only notices when the id is read as text.
+        var payload = Encoding.UTF8.GetBytes("{\"id\":\"?\",\"image\":\"" + b64 + "\"}");
+        payload[7] = 0xFF;
+        var item = _source.Item("t/cam/x", payload);
+        var e = Assert.Throws<InputRejectedException>(() => PayloadDecoder.Find(item, Shape, DecodeLimits.Default));
+        Assert.Equal(RejectReason.Corrupt, e.Reason);
+        Assert.Contains("UTF-8", e.Detail, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void A_refused_element_of_a_batch_keeps_its_own_text_for_quarantine_not_the_whole_message()
+    {
+        var good = "{\"id\":\"ok\",\"image\":\"" + Convert.ToBase64String(TestModel.NormalPng(0)) + "\"}";
+        const string NoImage = "{\"id\":\"no-image\",\"source\":\"s\"}";
+        const string BadBase64 = "{\"id\":\"bad\",\"image\":\"%%\\/\"}"; // escaped, so it goes through the unescaping path
+        var item = Item($"[{good}, 42, {NoImage}, {BadBase64}, \"text\"]");
+        var found = PayloadDecoder.Find(item, Shape, DecodeLimits.Default);
+        string Quarantined(int i) => Encoding.UTF8.GetString(PayloadDecoder.BytesOf(item, found[i]).Span);
+        Assert.Equal(5, found.Count);
+        Assert.Null(found[0].Rejection);
+        Assert.Equal("42", Quarantined(1));
+        Assert.Equal(NoImage, Quarantined(2));
+        Assert.Equal(BadBase64, Quarantined(3));
+        Assert.Equal("\"text\"", Quarantined(4));
+    }
 }

@@ -129,4 +129,33 @@ public sealed class SettleContractTests : IDisposable
         await Wait.UntilAsync(() => service.Pipeline.Judged >= 4 + 1, "the sentinel counted");
         Assert.Equal(4 + 1, service.Pipeline.Judged);
     }
+
+    [Fact]
+    public async Task A_reader_that_throws_an_unexpected_exception_refuses_that_item_and_decoding_goes_on()
+    {
+        TestModel.CopyTo(Path.Combine(_dir.Path, "models"));
+        await using var service = await TestService.StartAsync(_dir.Path, new Dictionary<string, string?>(),
+            builder => builder.Services.AddIngestSource<RecordingSource>(hosted: false));
+        var source = service.App.Services.GetRequiredService<RecordingSource>();
+        var intake = service.App.Services.GetRequiredService<Intake>();
+        // More poisoned items than decode workers: an exception that escaped would end every worker.
+        service.App.Services.GetRequiredService<DecodeStage>().FindFault =
+            item => item.Id.StartsWith("poison", StringComparison.Ordinal) ? new NullReferenceException("injected reader bug") : null;
+        var items = Enumerable.Range(0, 6).Select(i => source.Item($"poison-{i}", TestModel.NormalPng(i)))
+            .Append(source.Item("normal", TestModel.NormalPng(10)))
+            .Append(source.Item("anomaly", TestModel.AnomalyPng(10))).ToList();
+        foreach (var item in items) Assert.True(await intake.SubmitAsync(item, CancellationToken.None));
+        await Wait.UntilAsync(() => source.Settles.Count == items.Count, "every item settled");
+        await source.SentinelSettledAsync(intake, TestModel.NormalPng(90));
+        Assert.All(items, i => Assert.Equal(1, source.Settles[i.Id]));
+        foreach (var poisoned in items.Take(6))
+        {
+            var refusal = Assert.Single(poisoned.Rejections);
+            Assert.Equal(RejectReason.Corrupt, refusal.Reason);
+            Assert.Contains("NullReferenceException: injected reader bug", refusal.Detail, StringComparison.Ordinal);
+        }
+        Assert.Equal((1, 0), (items[6].Judged, items[6].Anomalies));
+        Assert.Equal((1, 1), (items[7].Judged, items[7].Anomalies));
+        Assert.Equal(6, service.Metrics.Rejected.GetAllLabelValues().Where(l => l[0] == "recording").Sum(l => service.Metrics.Rejected.WithLabels(l).Value));
+    }
 }

@@ -52,6 +52,11 @@ public static class PayloadDecoder
         {
             throw new InputRejectedException(item.Id, RejectReason.Corrupt, $"the JSON payload is malformed ({e.Message})");
         }
+        catch (InvalidOperationException e)
+        {
+            // The reader checks a string's UTF-8 only when it is read as text (an id, a source, metadata).
+            throw new InputRejectedException(item.Id, RejectReason.Corrupt, $"the JSON payload holds text that is not valid UTF-8 ({e.Message})");
+        }
     }
 
     /// <summary>Decodes one found image into <paramref name="destination"/> (the model layout); throws <see cref="InputRejectedException"/> for this image.</summary>
@@ -167,8 +172,10 @@ public static class PayloadDecoder
             int index = i++;
             if (reader.TokenType != JsonTokenType.StartObject)
             {
+                int start = (int)reader.TokenStartIndex;
                 reader.Skip();
-                found.Add(Refused(item, $"{item.Id}#{index}", RejectReason.Corrupt, "an envelope must be a JSON object"));
+                // Its own text is what is quarantined, not the whole message once for every bad element.
+                found.Add(Refused(item, $"{item.Id}#{index}", RejectReason.Corrupt, "an envelope must be a JSON object") with { Bytes = start..(int)reader.BytesConsumed });
                 continue;
             }
             found.Add(ReadEnvelope(ref reader, item, index));
@@ -181,6 +188,7 @@ public static class PayloadDecoder
     {
         if (reader.TokenType != JsonTokenType.StartObject) throw new InputRejectedException(item.Id, RejectReason.Corrupt, "an envelope must be a JSON object");
         int depth = reader.CurrentDepth;
+        int objectStart = (int)reader.TokenStartIndex;
         string? id = null, source = null;
         Range? image = null;
         bool escaped = false, imageIsString = true;
@@ -231,10 +239,15 @@ public static class PayloadDecoder
         var imageId = id is { Length: > 0 } ? id : index is { } n ? $"{item.Id}#{n}" : item.Id;
         var label = source ?? item.Label;
         var meta = metadata ?? (IReadOnlyDictionary<string, string>?)item.Metadata;
+        var own = objectStart..(int)reader.BytesConsumed; // the envelope's text, for quarantine
         if (image is not { } range || !imageIsString)
-            return Refused(item, imageId, RejectReason.Corrupt, "the envelope has no \"image\" (base64) field", label);
+            return Refused(item, imageId, RejectReason.Corrupt, "the envelope has no \"image\" (base64) field", label) with { Bytes = own };
         // Base64 text has no characters JSON must escape, but a sender may still write "\/": such a rare one is unescaped here.
-        if (escaped) return Unescaped(item, imageId, label, meta, range);
+        if (escaped)
+        {
+            var unescaped = Unescaped(item, imageId, label, meta, range);
+            return unescaped.Rejection is null ? unescaped : unescaped with { Bytes = own };
+        }
         return new FoundImage(imageId, label, meta) { Bytes = range, Base64 = true };
     }
 
