@@ -116,11 +116,20 @@ public sealed class MqttSource(
         else Finish(delivery, item);
     }
 
+    /// <summary>Refused images of one message kept one file each; beyond this the message is kept once, whole.</summary>
+    internal const int MaxQuarantinedPerMessage = 16;
+
     private void Finish(Delivery delivery, IngestItem item)
     {
-        foreach (var r in item.Rejections)
+        var rejections = item.Rejections.ToArray();
+        // A batch of junk (a megabyte of "0,0,0,...") refuses element after element: one file per element
+        // would be half a million files from one message. It is kept once, with every reason listed.
+        var keep = rejections.Length <= MaxQuarantinedPerMessage
+            ? rejections.Select(r => (r.Id, r.Bytes, $"{r.Reason.Name()}: {r.Detail}"))
+            : [(item.Id, item.Payload, $"{rejections.Length} images refused, the first {Math.Min(rejections.Length, 100)}:\n" + string.Join("\n", rejections.Take(100).Select(r => $"{r.Id}: {r.Reason.Name()}: {r.Detail}")))];
+        foreach (var (id, bytes, reason) in keep)
         {
-            if (!TryQuarantine(r.Id, r.Bytes.Span, $"{r.Reason.Name()}: {r.Detail}"))
+            if (!TryQuarantine(id, bytes.Span, reason))
             {
                 // Kept nowhere yet: not acknowledged, offered again once the quarantine folder writes.
                 Retry(delivery, "the quarantine folder cannot write", storage: true);

@@ -81,6 +81,31 @@ public sealed class MqttServiceTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task A_message_of_many_refused_images_is_quarantined_once_and_a_few_each_on_their_own()
+    {
+        await using var service = await TestService.StartAsync(_dir.Path, Settings("svc-junk"));
+        await using var publisher = await MqttTestClient.ConnectAsync(_broker.Port, "pub-junk");
+        await Wait.UntilAsync(() => service.App.Services.GetRequiredServiceOf<AnomalyMonitor.Mqtt.MqttSource>().Connected, "the service to subscribe");
+        int many = AnomalyMonitor.Mqtt.MqttSource.MaxQuarantinedPerMessage * 4;
+        var junk = "[" + string.Join(",", Enumerable.Repeat("0", many)) + "]";
+        await publisher.PublishAsync("anomaly-monitor/images/cam-junk", junk);
+        await publisher.PublishAsync("anomaly-monitor/images/cam-few", "[" + Envelope("few-ok", TestModel.NormalPng(0), "few") + ",1,2]");
+        var quarantine = Path.Combine(_dir.Path, "state", "quarantine");
+        await Wait.UntilAsync(() => Directory.Exists(quarantine) && Directory.GetFiles(quarantine, "*.reason.txt").Length >= 3, "the quarantined files");
+        await Wait.UntilAsync(() => service.Pipeline.Judged >= 1, "the good image judged");
+        await Wait.UntilAsync(() => service.Count("rejected") >= many + 2, "every refused image counted");
+        var kept = Directory.GetFiles(quarantine, "*.bin").Select(File.ReadAllText).ToList();
+        // The junk message once, whole; the two refused elements of the other each as its own text.
+        Assert.Equal(3, kept.Count);
+        Assert.Single(kept, k => k == junk);
+        Assert.Contains("1", kept);
+        Assert.Contains("2", kept);
+        var reasons = Directory.GetFiles(quarantine, "*.reason.txt").Select(File.ReadAllText).ToList();
+        Assert.Single(reasons, r => r.Contains($"{many} images refused", StringComparison.Ordinal));
+        Assert.Equal(many + 2, service.Count("rejected"));
+    }
+
+    [Fact]
     public async Task A_service_restart_mid_stream_loses_no_message()
     {
         await using var subscriber = await MqttTestClient.ConnectAsync(_broker.Port, "sub-restart", subscribe: Alerts);
