@@ -49,6 +49,9 @@ public sealed class FolderSource(
     /// <summary>Test hook: runs between the claim and the read, to make a file vanish or change there.</summary>
     internal Action<string>? AfterClaim { get; set; }
 
+    /// <summary>Test hook: runs before each rescan; what it throws stands for a folder that cannot be listed (EIO, ESTALE).</summary>
+    internal Action? RescanFault { get; set; }
+
     /// <summary>The folders exist once the service reports started, so writers can drop files at once.</summary>
     public override Task StartAsync(CancellationToken cancellationToken)
     {
@@ -92,24 +95,50 @@ public sealed class FolderSource(
         watcher.EnableRaisingEvents = true;
 
         var lastScan = DateTimeOffset.MinValue;
+        bool failed = false; // the last pass failed: wait a rescan interval, not a settling poll
         while (!stoppingToken.IsCancellationRequested)
         {
             var now = time.GetUtcNow();
-            if (now - lastScan >= Options.RescanInterval)
+            try
             {
-                lastScan = now;
-                Rescan();
+                if (now - lastScan >= Options.RescanInterval)
+                {
+                    lastScan = now;
+                    RescanFault?.Invoke();
+                    Rescan();
+                }
+                await SubmitDueRetriesAsync(now, stoppingToken).ConfigureAwait(false);
+                foreach (var path in _candidates.Keys.ToList())
+                {
+                    if (stoppingToken.IsCancellationRequested) break;
+                    try
+                    {
+                        await ConsiderAsync(path, now, stoppingToken).ConfigureAwait(false);
+                    }
+                    catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+                    {
+                        // This entry only (its stat or claim failed): the others go on, and the next rescan offers it again.
+                        Forget(path);
+                        metrics.SourceErrors.WithLabels("folder").Inc();
+                        Log.FolderLoopFailed(logger, path, e.Message, Options.RescanInterval.TotalSeconds);
+                    }
+                }
+                failed = false;
             }
-            await SubmitDueRetriesAsync(now, stoppingToken).ConfigureAwait(false);
-            foreach (var path in _candidates.Keys.ToList())
+            catch (Exception e) when (e is not OperationCanceledException and not OutOfMemoryException)
             {
-                if (stoppingToken.IsCancellationRequested) break;
-                await ConsiderAsync(path, now, stoppingToken).ConfigureAwait(false);
+                // A folder that cannot be listed for a while (an NFS hiccup, EIO, a lost mount) must not end the
+                // source for good, unnoticed: the pass is counted and logged, and the next rescan tries again.
+                // Files stay where they are until then, in the inbox or in processing/.
+                metrics.SourceErrors.WithLabels("folder").Inc();
+                Log.FolderLoopFailed(logger, Layout.Root, e.Message, Options.RescanInterval.TotalSeconds);
+                lastScan = now;
+                failed = true;
             }
             try
             {
                 // Poll while files are settling or retries are due; otherwise wait for the watcher or the next rescan.
-                var wait = _candidates.IsEmpty ? Options.RescanInterval : TimeSpan.FromMilliseconds(Math.Max(20, Options.StableFor.TotalMilliseconds / 3));
+                var wait = _candidates.IsEmpty || failed ? Options.RescanInterval : TimeSpan.FromMilliseconds(Math.Max(20, Options.StableFor.TotalMilliseconds / 3));
                 if (NextRetryIn(now) is { } retry && retry < wait) wait = retry;
                 await _wake.WaitAsync(wait, stoppingToken).ConfigureAwait(false);
             }

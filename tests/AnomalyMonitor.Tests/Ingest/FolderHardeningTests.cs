@@ -163,4 +163,21 @@ public sealed class FolderHardeningTests : IDisposable
         await ANormalFileAfterwardsIsJudgedAsync(service);
         Assert.Empty(Directory.GetFileSystemEntries(In("processing")));
     }
+
+    [Fact]
+    public async Task A_folder_that_cannot_be_listed_for_a_while_is_logged_counted_and_watched_again()
+    {
+        var (service, logs) = await StartAsync();
+        await using var _ = service;
+        int failures = 3;
+        // EIO or ESTALE cannot be produced on demand here: the hook throws what such a listing would.
+        Folder(service).RescanFault = () =>
+        {
+            if (Interlocked.Decrement(ref failures) >= 0) throw new IOException("Input/output error (injected)");
+        };
+        await Wait.UntilAsync(() => Volatile.Read(ref failures) < 0, "three failed rescans");
+        Assert.Equal(3, service.Metrics.SourceErrors.WithLabels("folder").Value);
+        Assert.Equal(3, logs.Lines.Count(l => l.Contains("Input/output error (injected)", StringComparison.Ordinal) && l.Contains("tries again", StringComparison.Ordinal)));
+        await ANormalFileAfterwardsIsJudgedAsync(service);
+    }
 }
