@@ -168,10 +168,10 @@ public sealed class AlertPublisher(
     private async Task ConnectAsync(IMqttClient client, MqttConnection connection, CancellationToken token)
     {
         var offline = Status("offline");
-        var result = await client.ConnectAsync(MqttConnection.Build(connection.Builder("alerts")
+        var result = await MqttConnection.ConnectAsync(client, connection.Builder("alerts")
             .WithCleanStart(true)
             .WithWillTopic(alerts.Value.StatusTopic).WithWillPayload(offline).WithWillRetain(true)
-            .WithWillQualityOfServiceLevel(MqttQualityOfServiceLevel.AtLeastOnce)), token).ConfigureAwait(false);
+            .WithWillQualityOfServiceLevel(MqttQualityOfServiceLevel.AtLeastOnce), token).ConfigureAwait(false);
         if (result.ResultCode != MqttClientConnectResultCode.Success)
             throw new InvalidOperationException($"the broker refused the connection: {result.ResultCode}");
         Interlocked.Exchange(ref _statusChanged, 0);

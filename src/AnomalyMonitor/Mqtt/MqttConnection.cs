@@ -61,7 +61,7 @@ public sealed class MqttConnection(MqttOptions options, string instance = "")
             .WithClientId(ClientId(clientIdSuffix))
             .WithProtocolVersion(MqttProtocolVersion.V500)
             .WithKeepAlivePeriod(options.KeepAlive)
-            .WithTimeout(TimeSpan.FromSeconds(10));
+            .WithTimeout(ConnectTimeout);
         if (tls)
         {
             builder.WithTlsOptions(t =>
@@ -85,6 +85,30 @@ public sealed class MqttConnection(MqttOptions options, string instance = "")
     public const int SocketBufferBytes = 1024 * 1024;
 
     /// <summary>Builds the options of one of this service's connections, with <see cref="SocketBufferBytes"/>.</summary>
+    /// <summary>How long a connect may wait for the TCP/TLS handshake and the broker's CONNACK.</summary>
+    public static readonly TimeSpan ConnectTimeout = TimeSpan.FromSeconds(10);
+
+    /// <summary>
+    /// Connects within <see cref="ConnectTimeout"/>. The client's own timeout is not applied when the caller's token
+    /// can be cancelled, and a peer that accepts TCP but never answers (a hung broker, a TLS proxy before a dead one)
+    /// would hold the reconnect loop as long as it stays silent; the deadline turns that into a TimeoutException,
+    /// which the reconnect pipeline retries (it does not retry cancellations).
+    /// </summary>
+    public static async Task<MqttClientConnectResult> ConnectAsync(IMqttClient client, MqttClientOptionsBuilder builder, CancellationToken token)
+    {
+        using var deadline = CancellationTokenSource.CreateLinkedTokenSource(token);
+        deadline.CancelAfter(ConnectTimeout);
+        try
+        {
+            return await client.ConnectAsync(Build(builder), deadline.Token).ConfigureAwait(false);
+        }
+        catch (Exception e) when (deadline.IsCancellationRequested && !token.IsCancellationRequested)
+        {
+            // MQTTnet reports the cancelled handshake as a failed connect ("connection closed"): say what happened.
+            throw new TimeoutException($"no answer from the broker within {ConnectTimeout.TotalSeconds:0} s", e);
+        }
+    }
+
     public static MqttClientOptions Build(MqttClientOptionsBuilder builder)
     {
         var options = builder.Build();

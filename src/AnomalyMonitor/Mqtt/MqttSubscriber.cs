@@ -43,9 +43,9 @@ public static class MqttSubscriber
                 if (pause > TimeSpan.Zero) await Task.Delay(pause, time, stoppingToken).ConfigureAwait(false);
                 await reconnect.ExecuteAsync(async token =>
                 {
-                    var result = await client.ConnectAsync(MqttConnection.Build(connection.Builder(role)
+                    var result = await MqttConnection.ConnectAsync(client, connection.Builder(role)
                         .WithCleanStart(false)
-                        .WithSessionExpiryInterval((uint)sessionExpiry.TotalSeconds)), token).ConfigureAwait(false);
+                        .WithSessionExpiryInterval((uint)sessionExpiry.TotalSeconds), token).ConfigureAwait(false);
                     if (result.ResultCode != MqttClientConnectResultCode.Success)
                         throw new InvalidOperationException($"the broker refused the connection: {result.ResultCode}");
                     var subscribe = new MqttClientSubscribeOptionsBuilder();
