@@ -84,7 +84,6 @@ public sealed class MqttConnection(MqttOptions options, string instance = "")
     /// </summary>
     public const int SocketBufferBytes = 1024 * 1024;
 
-    /// <summary>Builds the options of one of this service's connections, with <see cref="SocketBufferBytes"/>.</summary>
     /// <summary>How long a connect may wait for the TCP/TLS handshake and the broker's CONNACK.</summary>
     public static readonly TimeSpan ConnectTimeout = TimeSpan.FromSeconds(10);
 
@@ -109,6 +108,7 @@ public sealed class MqttConnection(MqttOptions options, string instance = "")
         }
     }
 
+    /// <summary>Builds the options of one of this service's connections, with <see cref="SocketBufferBytes"/>.</summary>
     public static MqttClientOptions Build(MqttClientOptionsBuilder builder)
     {
         var options = builder.Build();

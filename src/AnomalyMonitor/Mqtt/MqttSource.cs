@@ -123,7 +123,7 @@ public sealed class MqttSource(
     {
         var rejections = item.Rejections.ToArray();
         // A batch of junk (a megabyte of "0,0,0,...") refuses element after element: one file per element
-        // would be half a million files from one message. It is kept once, with every reason listed.
+        // would be half a million files from one message. It is kept once, with the first hundred reasons.
         var keep = rejections.Length <= MaxQuarantinedPerMessage
             ? rejections.Select(r => (r.Id, r.Bytes, $"{r.Reason.Name()}: {r.Detail}"))
             : [(item.Id, item.Payload, $"{rejections.Length} images refused, the first {Math.Min(rejections.Length, 100)}:\n" + string.Join("\n", rejections.Take(100).Select(r => $"{r.Id}: {r.Reason.Name()}: {r.Detail}")))];

@@ -174,8 +174,7 @@ public static class PayloadDecoder
             {
                 int start = (int)reader.TokenStartIndex;
                 reader.Skip();
-                // Its own text is what is quarantined, not the whole message once for every bad element.
-                found.Add(Refused(item, $"{item.Id}#{index}", RejectReason.Corrupt, "an envelope must be a JSON object") with { Bytes = start..(int)reader.BytesConsumed });
+                found.Add(Refused(item, $"{item.Id}#{index}", RejectReason.Corrupt, "an envelope must be a JSON object", start..(int)reader.BytesConsumed));
                 continue;
             }
             found.Add(ReadEnvelope(ref reader, item, index));
@@ -241,22 +240,18 @@ public static class PayloadDecoder
         var meta = metadata ?? (IReadOnlyDictionary<string, string>?)item.Metadata;
         var own = objectStart..(int)reader.BytesConsumed; // the envelope's text, for quarantine
         if (image is not { } range || !imageIsString)
-            return Refused(item, imageId, RejectReason.Corrupt, "the envelope has no \"image\" (base64) field", label) with { Bytes = own };
+            return Refused(item, imageId, RejectReason.Corrupt, "the envelope has no \"image\" (base64) field", own, label);
         // Base64 text has no characters JSON must escape, but a sender may still write "\/": such a rare one is unescaped here.
-        if (escaped)
-        {
-            var unescaped = Unescaped(item, imageId, label, meta, range);
-            return unescaped.Rejection is null ? unescaped : unescaped with { Bytes = own };
-        }
+        if (escaped) return Unescaped(item, imageId, label, meta, range, own);
         return new FoundImage(imageId, label, meta) { Bytes = range, Base64 = true };
     }
 
-    private static FoundImage Unescaped(IngestItem item, string id, string label, IReadOnlyDictionary<string, string>? metadata, Range range)
+    private static FoundImage Unescaped(IngestItem item, string id, string label, IReadOnlyDictionary<string, string>? metadata, Range range, Range envelope)
     {
         var text = JsonSerializer.Deserialize<string>(item.Payload.Span[(range.Start.Value - 1)..(range.End.Value + 1)]) ?? "";
         byte[] bytes;
         try { bytes = Convert.FromBase64String(text); }
-        catch (FormatException) { return Refused(item, id, RejectReason.Corrupt, "\"image\" is not valid base64", label); }
+        catch (FormatException) { return Refused(item, id, RejectReason.Corrupt, "\"image\" is not valid base64", envelope, label); }
         return new FoundImage(id, label, metadata) { Own = bytes };
     }
 
@@ -282,6 +277,7 @@ public static class PayloadDecoder
         return metadata;
     }
 
-    private static FoundImage Refused(IngestItem item, string id, RejectReason reason, string detail, string? label = null) =>
-        new(id, label ?? item.Label, item.Metadata) { Rejection = new InputRejectedException(id, reason, detail) };
+    /// <param name="bytes">The refused element's own text in the payload, which is what is quarantined.</param>
+    private static FoundImage Refused(IngestItem item, string id, RejectReason reason, string detail, Range bytes, string? label = null) =>
+        new(id, label ?? item.Label, item.Metadata) { Rejection = new InputRejectedException(id, reason, detail), Bytes = bytes };
 }
