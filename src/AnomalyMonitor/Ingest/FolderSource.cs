@@ -152,14 +152,36 @@ public sealed class FolderSource(
     private void Rescan()
     {
         var present = new HashSet<string>(StringComparer.Ordinal);
+        bool undecodable = false;
         foreach (var entry in Directory.EnumerateFileSystemEntries(Layout.Root))
         {
+            // U+FFFD stands for bytes that were not UTF-8 when the path no longer names the entry; a valid name may hold it too.
+            if (entry.Contains('\uFFFD') && FileKinds.Of(entry) == FileKind.Missing)
+            {
+                undecodable = true;
+                continue;
+            }
             present.Add(entry);
             Notice(entry);
         }
+        if (undecodable) RenameUndecodable();
         // An entry left alone that went away is reported again if it comes back.
         foreach (var gone in _leftAlone.Keys.Where(k => !present.Contains(k)).ToList()) _leftAlone.Remove(gone);
         Interlocked.Increment(ref _rescans);
+    }
+
+    /// <summary>Renames entries whose names are not UTF-8 to escaped ones, which the next pass takes as usual.</summary>
+    private void RenameUndecodable()
+    {
+        foreach (var name in UndecodableNames.In(Layout.Root))
+        {
+            // A writer's temporary file is left to its writer, whose own rename would fail if this one came first.
+            if (FolderLayout.Ignored(UndecodableNames.Escape(name))) continue;
+            if (UndecodableNames.Rename(Layout.Root, name) is not { } renamed) continue;
+            metrics.FolderRenamed.Inc();
+            Log.FolderNameEscaped(logger, renamed);
+            Notice(renamed);
+        }
     }
 
     private void Notice(string path)

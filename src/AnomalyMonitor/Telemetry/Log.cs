@@ -130,4 +130,7 @@ internal static partial class Log
 
     [LoggerMessage(41, LogLevel.Error, "The folder source could not go through {Path}: {Reason}. It tries again in {Seconds} s; nothing in the folder is lost")]
     public static partial void FolderLoopFailed(ILogger logger, string path, string reason, double seconds);
+
+    [LoggerMessage(42, LogLevel.Warning, "Folder: a name that is not valid UTF-8 was renamed to {Path} (the bad bytes written as %XX) so that it can be judged")]
+    public static partial void FolderNameEscaped(ILogger logger, string path);
 }

@@ -82,6 +82,7 @@ public sealed class MonitorMetrics
         // Every store starts at 0, so that dashboards and rules see the series before the first failure.
         foreach (var store in StorageStores) StorageDegraded.WithLabels(store).Set(0);
         StorageErrors = f.CreateCounter("anomaly_monitor_storage_errors_total", "Failed writes by store; items wait and are retried, evidence is skipped.", "store");
+        FolderRenamed = f.CreateCounter("anomaly_monitor_folder_renamed_total", "Watched-folder entries whose name was not valid UTF-8, renamed with %XX escapes so that they could be taken.");
         SourceErrors = f.CreateCounter("anomaly_monitor_source_errors_total", "Passes of a source's own loop that failed and were retried (a watched folder that cannot be listed), by source.", "source");
         MqttSessionTakeovers = f.CreateCounter("anomaly_monitor_mqtt_session_takeovers_total", "MQTT sessions the broker took away soon after a connect (another client with the same client id), by role.", "role");
         Up = f.CreateGauge("anomaly_monitor_up", "1 while the service runs.");
@@ -161,4 +162,5 @@ public sealed class MonitorMetrics
     public Counter StorageErrors { get; }
 
     public Counter SourceErrors { get; }
+    public Counter FolderRenamed { get; }
 }

@@ -180,4 +180,37 @@ public sealed class FolderHardeningTests : IDisposable
         Assert.Equal(3, logs.Lines.Count(l => l.Contains("Input/output error (injected)", StringComparison.Ordinal) && l.Contains("tries again", StringComparison.Ordinal)));
         await ANormalFileAfterwardsIsJudgedAsync(service);
     }
+
+    [Fact]
+    public async Task A_name_that_is_not_UTF8_is_renamed_with_escapes_judged_and_counted_and_a_writers_temp_file_is_left_alone()
+    {
+        var (service, logs) = await StartAsync();
+        await using var _ = service;
+        var staged = _dir.File("staged.png");
+        File.WriteAllBytes(staged, TestModel.NormalPng(5));
+        File.WriteAllBytes(_dir.File("upload.bin"), TestModel.NormalPng(6));
+        // .NET cannot write such a name (its strings are UTF-16), so the shell does: Latin-1 'é' is the lone byte 0xE9.
+        var script = _dir.File("drop.sh");
+        File.WriteAllText(script, $"""
+            mv '{staged}' "$(printf '{Inbox}/cam\351ra.png')"
+            mv '{_dir.File("upload.bin")}' "$(printf '{Inbox}/.up\377.tmp')"
+            """);
+        var (code, output) = await Tool.RunAsync("sh", $"\"{script}\"");
+        Assert.True(code == 0, "mv: " + output);
+
+        await Wait.UntilAsync(() => File.Exists(In("processed", "normal", "cam%E9ra.png")), "the renamed file judged");
+        await TwoMoreRescansAsync(service);
+        Assert.Equal(1, service.Metrics.FolderRenamed.Value);
+        Assert.Single(logs.Lines, l => l.Contains("cam%E9ra.png", StringComparison.Ordinal) && l.Contains("not valid UTF-8", StringComparison.Ordinal));
+        var left = Assert.Single(UndecodableNames.In(Inbox));
+        Assert.Equal(".up%FF.tmp", UndecodableNames.Escape(left));
+        await ANormalFileAfterwardsIsJudgedAsync(service);
+    }
+
+    [Fact]
+    public void Escapes_keep_printable_ASCII_and_write_every_other_byte_and_the_percent_sign_as_hex()
+    {
+        Assert.Equal("a-b_c.png", UndecodableNames.Escape("a-b_c.png"u8));
+        Assert.Equal("100%25%E9%FF%0A.png", UndecodableNames.Escape([.. "100%"u8, 0xE9, 0xFF, 0x0A, .. ".png"u8]));
+    }
 }
