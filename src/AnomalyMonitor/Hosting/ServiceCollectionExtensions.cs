@@ -126,6 +126,8 @@ public static class ServiceCollectionExtensions
         services.AddHostedService(sp => sp.GetRequiredService<FleetSampleListener>());
         // UseSystemd() registers the notifier only under systemd; outside it the notifier is simply disabled.
         services.TryAddSingleton<Microsoft.Extensions.Hosting.Systemd.ISystemdNotifier, Microsoft.Extensions.Hosting.Systemd.SystemdNotifier>();
+        services.AddSingleton<RetentionService>();
+        services.AddHostedService(sp => sp.GetRequiredService<RetentionService>());
         services.AddHostedService<WatchdogService>();
         return services;
     }

@@ -35,6 +35,7 @@ public sealed class IngestOptions
     public const string Section = "Ingest";
     public FolderSourceOptions Folder { get; set; } = new();
     public MqttSourceOptions Mqtt { get; set; } = new();
+    public RetentionOptions Retention { get; set; } = new();
 }
 
 internal sealed class IngestOptionsValidator : IValidateOptions<IngestOptions>
@@ -51,6 +52,7 @@ internal sealed class IngestOptionsValidator : IValidateOptions<IngestOptions>
         foreach (var t in o.Mqtt.Topics.Where(t => string.IsNullOrWhiteSpace(t) || t.Contains('#', StringComparison.Ordinal) && !t.EndsWith('#')))
             f.Add($"Ingest:Mqtt:Topics: '{t}' is not a valid filter ('#' may only end a filter).");
         OptionChecks.Positive(f, "Ingest:Mqtt:SessionExpiry", o.Mqtt.SessionExpiry);
+        o.Retention.Validate(f);
         return OptionChecks.Result(f);
     }
 }

@@ -133,4 +133,10 @@ internal static partial class Log
 
     [LoggerMessage(42, LogLevel.Warning, "Folder: a name that is not valid UTF-8 was renamed to {Path} (the bad bytes written as %XX) so that it can be judged")]
     public static partial void FolderNameEscaped(ILogger logger, string path);
+
+    [LoggerMessage(43, LogLevel.Information, "Retention: deleted {Files} files ({Bytes} bytes) from {Folder}, past Ingest:Retention's age or size; {Kept} bytes kept")]
+    public static partial void RetentionPruned(ILogger logger, int files, long bytes, string folder, long kept);
+
+    [LoggerMessage(44, LogLevel.Warning, "Retention: {Failures} entries in {Folder} could not be read or deleted (first: {Reason}); the next pass tries again")]
+    public static partial void RetentionFailed(ILogger logger, string folder, int failures, string reason);
 }

@@ -83,6 +83,9 @@ public sealed class MonitorMetrics
         foreach (var store in StorageStores) StorageDegraded.WithLabels(store).Set(0);
         StorageErrors = f.CreateCounter("anomaly_monitor_storage_errors_total", "Failed writes by store; items wait and are retried, evidence is skipped.", "store");
         FolderRenamed = f.CreateCounter("anomaly_monitor_folder_renamed_total", "Watched-folder entries whose name was not valid UTF-8, renamed with %XX escapes so that they could be taken.");
+        RetentionDeletedFiles = f.CreateCounter("anomaly_monitor_retention_deleted_files_total", "Kept inputs deleted past Ingest:Retention's age or size, by folder (processed, rejected, quarantine).", "folder");
+        RetentionDeletedBytes = f.CreateCounter("anomaly_monitor_retention_deleted_bytes_total", "Bytes of kept inputs deleted past Ingest:Retention's age or size, by folder.", "folder");
+        RetentionKeptBytes = f.CreateGauge("anomaly_monitor_retention_kept_bytes", "Bytes each folder of kept inputs held after its last retention pass, by folder.", "folder");
         SourceErrors = f.CreateCounter("anomaly_monitor_source_errors_total", "Passes of a source's own loop that failed and were retried (a watched folder that cannot be listed), by source.", "source");
         MqttSessionTakeovers = f.CreateCounter("anomaly_monitor_mqtt_session_takeovers_total", "MQTT sessions the broker took away soon after a connect (another client with the same client id), by role.", "role");
         Up = f.CreateGauge("anomaly_monitor_up", "1 while the service runs.");
@@ -163,4 +166,7 @@ public sealed class MonitorMetrics
 
     public Counter SourceErrors { get; }
     public Counter FolderRenamed { get; }
+    public Counter RetentionDeletedFiles { get; }
+    public Counter RetentionDeletedBytes { get; }
+    public Gauge RetentionKeptBytes { get; }
 }

@@ -89,11 +89,11 @@ public sealed class OperationsTests : IDisposable
         File.WriteAllText(config, """
             { "Judge": { "K": -1, "Window": 1 }, "Pipeline": { "MaxBatchSize": 0 }, "Mqtt": { "Broker": "host:notaport" },
               "Alerts": { "Topic": "alerts/#" }, "Models": { "Device": "tpu", "Lanes": 5 }, "Web": { "Urls": "ftp://x" }, "Fleet": { "Role": "boss" },
-              "NormalStore": { "BurstSeconds": 0 } }
+              "NormalStore": { "BurstSeconds": 0 }, "Ingest": { "Retention": { "Interval": "00:00:00", "Quarantine": { "MaxBytes": -1 } } } }
             """);
         var result = await CliProcess.RunAsync("run", "--config", config);
         Assert.Equal(1, result.ExitCode);
-        foreach (var expected in new[] { "Judge:K", "Judge:Window", "Pipeline:MaxBatchSize", "Mqtt:Broker", "Alerts:Topic", "Models:Device", "Models:Lanes", "Web:Urls", "Fleet:Role", "NormalStore:BurstSeconds" })
+        foreach (var expected in new[] { "Judge:K", "Judge:Window", "Pipeline:MaxBatchSize", "Mqtt:Broker", "Alerts:Topic", "Models:Device", "Models:Lanes", "Web:Urls", "Fleet:Role", "NormalStore:BurstSeconds", "Ingest:Retention:Interval", "Ingest:Retention:Quarantine:MaxBytes" })
             Assert.Contains(expected, result.Stderr);
         Assert.DoesNotContain("   at ", result.Stderr);
     }
