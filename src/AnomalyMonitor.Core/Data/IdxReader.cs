@@ -77,21 +77,11 @@ public static class IdxReader
         int read = file.Read(magic);
         file.Position = 0;
         bool gzip = read == 2 && magic[0] == 0x1f && magic[1] == 0x8b;
-        // IDX files are dense, so the decompressed size bounds the pixel count: cap it like any input.
-        long cap = Math.Max(limits.MaxBytes, limits.MaxPixels * 16);
         try
         {
             using var source = gzip ? new GZipStream(file, CompressionMode.Decompress) : (Stream)file;
-            using var memory = new MemoryStream();
-            var buffer = new byte[81920];
-            int n;
-            while ((n = source.Read(buffer)) > 0)
-            {
-                memory.Write(buffer, 0, n);
-                if (memory.Length > cap)
-                    throw new InputRejectedException(path, RejectReason.TooLarge, $"more than {cap} bytes of data");
-            }
-            return memory.ToArray();
+            // IDX files are dense, so the decompressed size bounds the pixel count: capped like any batch file.
+            return BoundedRead.All(source, path, limits.ExpansionCap);
         }
         catch (InvalidDataException e)
         {

@@ -16,12 +16,8 @@ public sealed record NpyArray(long[] Shape, float[] Values, string Dtype);
 /// </summary>
 public static partial class NpyReader
 {
-    public static NpyArray Read(Stream stream, string item, DecodeLimits limits)
-    {
-        using var memory = new MemoryStream();
-        stream.CopyTo(memory);
-        return Parse(memory.ToArray(), item, limits);
-    }
+    public static NpyArray Read(Stream stream, string item, DecodeLimits limits) =>
+        Parse(BoundedRead.All(stream, item, limits.ExpansionCap), item, limits);
 
     public static Dictionary<string, NpyArray> ReadNpz(string path, DecodeLimits limits)
     {
@@ -29,12 +25,16 @@ public static partial class NpyReader
         try
         {
             using var zip = ZipFile.OpenRead(path);
+            // The cap holds for the arrays together: many arrays each under it would add up to any size.
+            long left = limits.ExpansionCap;
             foreach (var entry in zip.Entries.Where(e => e.FullName.EndsWith(".npy", StringComparison.Ordinal)))
             {
-                if (entry.Length > Math.Max(limits.MaxBytes, limits.MaxPixels * 16))
-                    throw new InputRejectedException($"{path}:{entry.FullName}", RejectReason.TooLarge, $"{entry.Length} bytes uncompressed");
+                if (entry.Length > left)
+                    throw new InputRejectedException(path, RejectReason.TooLarge, $"its arrays hold more than {limits.ExpansionCap} bytes uncompressed ({entry.FullName}: {entry.Length})");
                 using var s = entry.Open();
-                result[entry.FullName[..^4]] = Read(s, $"{path}:{entry.FullName}", limits);
+                var bytes = BoundedRead.All(s, $"{path}:{entry.FullName}", left); // the stated length may lie
+                left -= bytes.Length;
+                result[entry.FullName[..^4]] = Parse(bytes, $"{path}:{entry.FullName}", limits);
             }
         }
         catch (InvalidDataException e)
@@ -80,7 +80,7 @@ public static partial class NpyReader
             if (!long.TryParse(sizes[d], NumberStyles.None, CultureInfo.InvariantCulture, out shape[d]))
                 throw new InputRejectedException(item, RejectReason.Corrupt, $"the .npy shape ({shapeMatch.Groups[1].Value}) is not a list of sizes");
             // Checked as it grows: a product of huge sizes would wrap past the limit.
-            if (shape[d] > 0 && count > limits.MaxPixels * 16 / size / shape[d])
+            if (shape[d] > 0 && count > limits.ExpansionCap / size / shape[d])
                 throw new InputRejectedException(item, RejectReason.TooLarge, $"shape ({shapeMatch.Groups[1].Value}) exceeds the size limit");
             count *= shape[d];
         }

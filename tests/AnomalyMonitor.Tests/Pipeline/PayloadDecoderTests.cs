@@ -140,4 +140,30 @@ public sealed class PayloadDecoderTests
         Assert.Equal(BadBase64, Quarantined(3));
         Assert.Equal("\"text\"", Quarantined(4));
     }
+
+    [Fact]
+    public void A_batch_file_may_not_expand_past_the_sources_limit_gzipped_or_as_many_arrays()
+    {
+        using var dir = new TempDir();
+        int side = Shape.Height, bytes = 1 << 20;
+        List<byte[]> Blank(int n) => Enumerable.Range(0, n).Select(_ => new byte[side * side]).ToList();
+        IngestItem Batch(string file) => new() { Source = _source, Id = Path.GetFileName(file), Label = "folder", BatchFile = file, MaxBytes = bytes };
+        // Blank images gzip to almost nothing: a file far under the limit that expands past it.
+        var bomb = dir.File("bomb-images-idx3-ubyte.gz");
+        File.WriteAllBytes(bomb, DataFiles.Gzip(DataFiles.IdxImages(Blank(bytes / (side * side) + 10), side, side)));
+        Assert.True(new FileInfo(bomb).Length < bytes / 50);
+        var fits = dir.File("fits-images-idx3-ubyte.gz");
+        File.WriteAllBytes(fits, DataFiles.Gzip(DataFiles.IdxImages(Blank(10), side, side)));
+        // Two arrays each under the limit, over it together.
+        var many = dir.File("many.npz");
+        byte[] Half() => DataFiles.Npy("|u1", [bytes * 2 / 3 / (side * side), side, side], new byte[bytes * 2 / 3 / (side * side) * side * side]);
+        DataFiles.Npz(many, ("x_train", Half()), ("x_test", Half()));
+
+        foreach (var file in new[] { bomb, many })
+        {
+            var e = Assert.Throws<InputRejectedException>(() => PayloadDecoder.Find(Batch(file), Shape, DecodeLimits.Default));
+            Assert.Equal(RejectReason.TooLarge, e.Reason);
+        }
+        Assert.Equal(10, PayloadDecoder.Find(Batch(fits), Shape, DecodeLimits.Default).Count);
+    }
 }

@@ -108,8 +108,9 @@ public static class PayloadDecoder
 
     private static List<FoundImage> FindInFile(IngestItem item, string file, ImageShape shape, DecodeLimits limits)
     {
-        // The source's own limit (Ingest:Folder:MaxFileBytes) also caps what a compressed file may expand to.
-        if (item.MaxBytes > 0) limits = limits with { MaxBytes = item.MaxBytes };
+        // The source's own limit (Ingest:Folder:MaxFileBytes) also caps what a compressed file may expand to: a
+        // 64 MiB gzip of zeros would otherwise expand to the command line's 640 MB, several GB as floats.
+        if (item.MaxBytes > 0) limits = limits with { MaxBytes = item.MaxBytes, MaxExpandedBytes = item.MaxBytes };
         var load = DatasetLoader.Load(file, new DatasetOptions { Shape = shape, Limits = limits });
         if (load.Images.Count + load.Rejected.Count == 0) throw new InputRejectedException(item.Id, RejectReason.Empty, "the batch file holds no images");
         var found = new List<FoundImage>(load.Images.Count);
