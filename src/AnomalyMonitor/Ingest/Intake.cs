@@ -6,11 +6,14 @@ namespace AnomalyMonitor.Ingest;
 
 /// <summary>
 /// Where sources hand items in, and the one place a refusal is recorded: counted in
-/// anomaly_monitor_rejected_total, logged with the image's id and reason, and kept with its item, so
+/// anomaly_monitor_rejected_total, logged with the image's id and reason (20 lines each 10 s, then one line
+/// with the count: <see cref="RejectionLog"/>), and kept with its item, so
 /// that the source can keep the input (rejected/ beside a .reason.txt, or state/quarantine).
 /// </summary>
-public sealed class Intake(ItemQueue queue, MonitorMetrics metrics, ILogger<Intake> logger)
+public sealed class Intake(ItemQueue queue, MonitorMetrics metrics, ILogger<Intake> logger, TimeProvider time)
 {
+    private readonly RejectionLog _log = new(logger, time);
+
     /// <summary>Waits for room (back-pressure); false once the pipeline has shut down, and the source keeps the item.</summary>
     public ValueTask<bool> SubmitAsync(IngestItem item, CancellationToken cancellationToken) => queue.WriteAsync(item, cancellationToken);
 
@@ -18,7 +21,7 @@ public sealed class Intake(ItemQueue queue, MonitorMetrics metrics, ILogger<Inta
     public void Reject(IngestItem item, string imageId, string source, RejectReason reason, string detail, ReadOnlyMemory<byte> bytes, bool wasHeld = false)
     {
         metrics.CountRejected(source, reason);
-        Log.Rejected(logger, imageId, source, reason.Name(), detail);
+        _log.Rejected(imageId, source, reason, detail);
         item.Reject(new ImageRejection(imageId, source, reason, detail, bytes), wasHeld);
     }
 

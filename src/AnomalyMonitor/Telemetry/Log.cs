@@ -14,6 +14,9 @@ internal static partial class Log
     [LoggerMessage(3, LogLevel.Warning, "Rejected {Item} from {Source}: {Reason}: {Detail}")]
     public static partial void Rejected(ILogger logger, string item, string source, string reason, string detail);
 
+    [LoggerMessage(45, LogLevel.Warning, "Rejected {Count} more inputs in {Seconds} s than were logged one by one ({Reasons}; the first: {First}); each is counted in anomaly_monitor_rejected_total and kept with its reason")]
+    public static partial void RejectionsHeldBack(ILogger logger, long count, double seconds, string reasons, string first);
+
     [LoggerMessage(4, LogLevel.Information, "Anomaly {Item} from {Source}: score {Score:G4} > threshold {Threshold:G4} (z {Z:F2})")]
     public static partial void Anomaly(ILogger logger, string item, string source, double score, double threshold, double z);
 
