@@ -16,21 +16,21 @@ namespace AnomalyMonitor.Mqtt;
 public static class MqttSubscriber
 {
     public static async Task RunAsync(IMqttClient client, MqttConnection connection, string role, TimeSpan sessionExpiry, IReadOnlyList<string> topics,
-        Action<bool> setConnected, TimeProvider time, MonitorMetrics metrics, ILogger logger, CancellationToken stoppingToken, Func<Task>? beforeDisconnect = null)
+        Action<bool> setConnected, TimeProvider time, MonitorMetrics metrics, ILogger logger, CancellationToken stoppingToken, Func<Task>? beforeDisconnect = null,
+        Func<Task>? afterSubscribeFault = null)
     {
         var broker = connection.Describe();
         var guard = new TakeoverGuard(role, connection.ClientId(role), connection.Options, time, metrics, logger);
         using var lost = new SemaphoreSlim(0);
-        bool connected = false;
+        int up = 0; // 1 from the report of a connection until its loss; the handler runs on MQTTnet's thread
         var pause = TimeSpan.Zero;
         client.DisconnectedAsync += e =>
         {
-            if (connected)
+            if (Interlocked.Exchange(ref up, 0) == 1)
             {
                 Log.MqttDisconnected(logger, role, broker, e.Reason.ToString());
                 pause = guard.Disconnected(e);
             }
-            connected = false;
             setConnected(false);
             lost.Release();
             return Task.CompletedTask;
@@ -52,12 +52,19 @@ public static class MqttSubscriber
                     foreach (var topic in topics) subscribe.WithTopicFilter(topic, MqttQualityOfServiceLevel.AtLeastOnce);
                     await client.SubscribeAsync(subscribe.Build(), token).ConfigureAwait(false);
                 }, stoppingToken).ConfigureAwait(false);
+                if (afterSubscribeFault is not null) await afterSubscribeFault().ConfigureAwait(false);
+                // Losses of the failed attempts before this one; a loss of this connection that came before here
+                // is drained with them, so the connection itself is asked whether it is still there.
                 while (lost.CurrentCount > 0) await lost.WaitAsync(stoppingToken).ConfigureAwait(false);
-                connected = true;
+                if (!client.IsConnected) continue;
+                Volatile.Write(ref up, 1);
                 guard.Connected();
                 setConnected(true);
                 Log.MqttConnected(logger, role, broker);
                 await lost.WaitAsync(stoppingToken).ConfigureAwait(false);
+                // A loss between the check and the report above left up = 1 and the status connected: undone here.
+                Volatile.Write(ref up, 0);
+                setConnected(false);
             }
         }
         catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
