@@ -124,6 +124,9 @@ public sealed class EvidenceStore : IDisposable
             // One record's failure (full disk, or anything else) never stops the writer.
             _metrics.StorageErrors.WithLabels("evidence").Inc();
             Log.SinkFailed(_logger, "evidence", w.Reserved.Paths.Record, e.Message);
+            // Its files so far are no record (never listed, so never pruned): gone now, not at the next start.
+            try { Directory.Delete(w.Reserved.Directory, recursive: true); }
+            catch (Exception again) when (again is IOException or UnauthorizedAccessException) { }
         }
         finally
         {

@@ -74,6 +74,25 @@ public sealed class EvidenceStoreTests : IDisposable
     }
 
     [Fact]
+    public async Task A_record_that_fails_half_written_leaves_no_files_behind_and_the_next_is_written()
+    {
+        using var store = Store(maxCount: 100, TimeProvider.System);
+        var reserved = store.Reserve("half");
+        // A directory where record.json goes: the three images are written, then the record fails, as on a full disk.
+        Directory.CreateDirectory(Path.Combine(reserved.Directory, "record.json"));
+        var pixels = new float[Shape.PixelCount];
+        var alert = new AnomalyAlert("anomaly", "half", "test", DateTimeOffset.UnixEpoch, DateTimeOffset.UnixEpoch, 1, 0.1, 9, 0.05, 0.01, "error", 1, reserved.Paths, 0, null);
+        Assert.True(store.Enqueue(reserved, Shape, pixels, pixels, pixels, alert));
+        var next = Add(store, "next");
+        await Wait.UntilAsync(() => store.Queued == 0, "the evidence written");
+
+        Assert.Equal(1, _metrics.StorageErrors.WithLabels("evidence").Value);
+        Assert.False(Directory.Exists(reserved.Directory), "the half-written record removed");
+        Assert.Equal([next], OnDisk());
+        Assert.Equal([next], store.Latest(10).Select(r => r.Key));
+    }
+
+    [Fact]
     public async Task The_writer_runs_at_its_configured_nice_value()
     {
         using var store = Store(maxCount: 10, TimeProvider.System, nice: 7);
