@@ -87,6 +87,14 @@ public sealed class MonitorMetrics
         RetentionDeletedBytes = f.CreateCounter("anomaly_monitor_retention_deleted_bytes_total", "Bytes of kept inputs deleted past Ingest:Retention's age or size, by folder.", "folder");
         RetentionKeptBytes = f.CreateGauge("anomaly_monitor_retention_kept_bytes", "Bytes each folder of kept inputs held after its last retention pass, by folder.", "folder");
         SourceErrors = f.CreateCounter("anomaly_monitor_source_errors_total", "Passes of a source's own loop that failed and were retried (a watched folder that cannot be listed), by source.", "source");
+        // Each series exists from the start, so that rules and dashboards see 0 before the first event.
+        SourceErrors.WithLabels("folder");
+        foreach (var folder in new[] { "processed", "rejected", "quarantine" })
+        {
+            RetentionDeletedFiles.WithLabels(folder);
+            RetentionDeletedBytes.WithLabels(folder);
+            RetentionKeptBytes.WithLabels(folder);
+        }
         MqttSessionTakeovers = f.CreateCounter("anomaly_monitor_mqtt_session_takeovers_total", "MQTT sessions the broker took away soon after a connect (another client with the same client id), by role.", "role");
         Up = f.CreateGauge("anomaly_monitor_up", "1 while the service runs.");
         Up.Set(1);

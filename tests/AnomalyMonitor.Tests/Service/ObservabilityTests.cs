@@ -35,7 +35,7 @@ public sealed partial class ObservabilityTests : IDisposable
     {
         var (check, checkOutput) = await Tool.RunAsync("promtool", "check rules anomaly-monitor.rules.yml", workingDirectory: Config("prometheus"));
         Assert.True(check == 0, checkOutput);
-        Assert.Contains("SUCCESS: 11 rules found", checkOutput);
+        Assert.Contains("SUCCESS: 12 rules found", checkOutput);
         var (test, testOutput) = await Tool.RunAsync("promtool", "test rules anomaly-monitor.rules.test.yml", workingDirectory: Config("prometheus"));
         Assert.True(test == 0, testOutput);
         var (config, configOutput) = await Tool.RunAsync("promtool", "check config prometheus.yml", workingDirectory: Config("prometheus"));
