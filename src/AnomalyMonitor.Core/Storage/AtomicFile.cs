@@ -6,12 +6,20 @@ public static class AtomicFile
     public static void Write(string path, ReadOnlySpan<byte> content)
     {
         var temp = TempPathFor(path);
-        using (var stream = new FileStream(temp, FileMode.Create, FileAccess.Write, FileShare.None))
+        try
         {
-            stream.Write(content);
-            stream.Flush(flushToDisk: true);
+            using (var stream = new FileStream(temp, FileMode.Create, FileAccess.Write, FileShare.None))
+            {
+                stream.Write(content);
+                stream.Flush(flushToDisk: true);
+            }
+            File.Move(temp, path, overwrite: true);
         }
-        File.Move(temp, path, overwrite: true);
+        finally
+        {
+            // A write that failed (a full disk, every save interval) would otherwise leave its uniquely named temp file for ever.
+            Remove(temp);
+        }
     }
 
     /// <summary>Lets <paramref name="write"/> produce a file at a temporary path, flushes it to disk and renames it into place.</summary>
@@ -27,8 +35,15 @@ public static class AtomicFile
         }
         finally
         {
-            if (File.Exists(temp)) File.Delete(temp);
+            Remove(temp);
         }
+    }
+
+    // Never throws: the write's own exception is the one the caller must see.
+    private static void Remove(string temp)
+    {
+        try { File.Delete(temp); }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException) { }
     }
 
     private static string TempPathFor(string path) =>
