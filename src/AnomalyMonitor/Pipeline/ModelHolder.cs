@@ -84,8 +84,27 @@ public sealed class ModelHolder(
         _offered = new CancellationTokenSource();
         var model = Interlocked.Exchange(ref _pending, null);
         if (model is null) return false;
-        Install(model);
-        return true;
+        var refused = registry.CurrentVersion();
+        try
+        {
+            Install(model);
+            return true;
+        }
+        catch (ModelLoadException e)
+        {
+            // The scoring thread must not end for it: the model judging goes on, and "current" names it again,
+            // so that a restart does not meet the refused one first.
+            metrics.ModelLoadFailures.Inc();
+            Log.ModelLoadFailed(logger, e.Message);
+            if (_model is not null && refused != Version && Version > 0) TryNameCurrent(Version);
+            return false;
+        }
+    }
+
+    private void TryNameCurrent(int version)
+    {
+        try { registry.SetCurrent(version); }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException) { Log.SinkFailed(logger, "model current", registry.Root, e.Message); }
     }
 
     /// <summary>True when start-up fell back from a damaged current model to an older valid one.</summary>
@@ -135,17 +154,36 @@ public sealed class ModelHolder(
     /// <summary>Raised on the installing thread once a model judges (the fleet's trainer publishes it from here).</summary>
     public event Action<LoadedModel>? Installed;
 
+    /// <summary>
+    /// Makes <paramref name="model"/> the one that judges, and takes it over. Its scorers and judge are built
+    /// before anything is swapped: a model whose files load but which cannot judge (a manifest whose score or
+    /// calibration does not fit its network) is disposed and refused with a <see cref="ModelLoadException"/>,
+    /// and the model judging before goes on.
+    /// </summary>
     public void Install(LoadedModel model)
     {
+        IBatchScorer? scorer = null, side = null;
+        RollingJudge created;
+        try
+        {
+            ApplyScoringThreads();
+            scorer = scorers.Create(model);
+            side = Lanes >= 2 ? scorers.Create(model) : null;
+            created = CreateJudge(model);
+        }
+        catch (Exception e) when (e is not OutOfMemoryException)
+        {
+            scorer?.Dispose();
+            side?.Dispose();
+            model.Dispose();
+            throw new ModelLoadException($"{model.Directory}: the model loads but cannot judge ({e.GetType().Name}: {e.Message})", e);
+        }
         var previous = _model;
         var previousScorer = Scorer;
         var previousSide = SideScorer;
-        ApplyScoringThreads();
-        Scorer = scorers.Create(model);
-        SideScorer = Lanes >= 2 ? scorers.Create(model) : null;
+        (Scorer, SideScorer, Judge) = (scorer, side, created);
         previousScorer?.Dispose();
         previousSide?.Dispose();
-        Judge = CreateJudge(model);
         (_learned, _refused, _held) = (0, 0, false); // the guard's counts start over with the new judge
         _model = model;
         previous?.Dispose();
