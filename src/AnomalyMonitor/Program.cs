@@ -1,3 +1,4 @@
 using AnomalyMonitor.Cli;
 
-return await CommandLine.Build().Parse(args).InvokeAsync().ConfigureAwait(false);
+var parse = CommandLine.Build().Parse(args);
+return await parse.InvokeAsync(CommandLine.Invocation(parse)).ConfigureAwait(false);

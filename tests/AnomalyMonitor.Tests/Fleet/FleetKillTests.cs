@@ -42,16 +42,6 @@ public sealed class FleetKillTests : IAsyncLifetime
     private static async Task<bool> JudgingAsync(ServiceProcess s) =>
         await s.StatusAsync() is { } status && status.GetProperty("modelVersion").GetInt32() == 1 && status.GetProperty("ready").GetBoolean();
 
-    private static async Task UntilAsync(Func<Task<bool>> condition, string what, int seconds = 90)
-    {
-        var clock = System.Diagnostics.Stopwatch.StartNew();
-        while (!await condition())
-        {
-            if (clock.Elapsed > TimeSpan.FromSeconds(seconds)) throw new TimeoutException($"timed out waiting for {what}");
-            await Task.Delay(100);
-        }
-    }
-
     [Fact]
     public async Task A_scorer_killed_mid_stream_loses_no_item_and_no_alert()
     {
@@ -70,7 +60,7 @@ public sealed class FleetKillTests : IAsyncLifetime
         await using var b = Scorer("scorer-b");
         try
         {
-            await UntilAsync(async () => await JudgingAsync(a) && await JudgingAsync(b), "both scorers ready with the trainer's v1");
+            await Wait.UntilAsync(async () => await JudgingAsync(a) && await JudgingAsync(b), "both scorers ready with the trainer's v1");
 
             await using (var camera = await MqttTestClient.ConnectAsync(_broker.Port, "fleet-camera"))
             {

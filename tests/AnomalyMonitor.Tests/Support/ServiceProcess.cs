@@ -66,6 +66,22 @@ public sealed class ServiceProcess : IAsyncDisposable
         _process.WaitForExit();
     }
 
+    /// <summary>SIGTERM, as systemctl stop sends it; the exit code once the process has stopped (or -1 after 30 s).</summary>
+    public async Task<int> TerminateAsync()
+    {
+        using (var term = Process.Start("kill", ["-TERM", _process.Id.ToString(System.Globalization.CultureInfo.InvariantCulture)])!) await term.WaitForExitAsync();
+        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+        try
+        {
+            await _process.WaitForExitAsync(timeout.Token);
+            return _process.ExitCode;
+        }
+        catch (OperationCanceledException)
+        {
+            return -1;
+        }
+    }
+
     public async ValueTask DisposeAsync()
     {
         if (!_process.HasExited)
