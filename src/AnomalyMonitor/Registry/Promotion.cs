@@ -34,6 +34,20 @@ public sealed class Promotion(
         }
     }
 
+    /// <summary>
+    /// Promotes <paramref name="version"/> only if <paramref name="parent"/>, the version it was gated against,
+    /// is still current: an operator's rollback (or a fleet model) during the run is not undone by its end.
+    /// </summary>
+    public bool PromoteIfCurrent(int version, int parent)
+    {
+        lock (_lock)
+        {
+            if (registry.CurrentVersion() != parent) return false;
+            Promote(version);
+            return true;
+        }
+    }
+
     /// <summary>Re-promotes an earlier version; throws <see cref="ArgumentException"/> for a version that is not in the registry.</summary>
     public void Rollback(int version)
     {

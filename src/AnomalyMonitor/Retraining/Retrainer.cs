@@ -79,6 +79,9 @@ public sealed class Retrainer(
         return outcome;
     }
 
+    /// <summary>Test hook: runs between the gate and the promotion (an operator's rollback at that instant cannot be timed otherwise).</summary>
+    internal Action? BeforePromotion { get; set; }
+
     private async Task<RetrainOutcome> RunCoreAsync(bool force, CancellationToken cancellationToken)
     {
         var o = options.Value;
@@ -107,12 +110,18 @@ public sealed class Retrainer(
             cancellationToken, TaskCreationOptions.LongRunning, TaskScheduler.Default).ConfigureAwait(false);
 
         store.HighWater = snapshot.HighWater;
-        if (gate.Promoted) promotion.Promote(version);
+        BeforePromotion?.Invoke();
+        int parent = current.Manifest.Version ?? 0;
+        bool superseded = gate.Promoted && !promotion.PromoteIfCurrent(version, parent);
         registry.Prune();
         metrics.RetrainDuration.Observe(clock.Elapsed.TotalSeconds);
         if (double.IsFinite(bestLoss)) metrics.RetrainLastLoss.Set(bestLoss);
+        // Not the candidate's failure, so not counted as unsuccessful: the gate's comparison no longer applies.
+        if (superseded)
+            return new RetrainOutcome(RetrainOutcome.Skipped, $"v{version} passed its gate against v{parent}, but v{registry.CurrentVersion()} was made current during the run (a rollback or a fleet model); it is kept, not promoted",
+                time.GetUtcNow(), clock.Elapsed.TotalSeconds, train.Length, version, parent, bestLoss, gate);
         return new RetrainOutcome(gate.Promoted ? RetrainOutcome.Promoted : RetrainOutcome.Rejected, gate.Reason, time.GetUtcNow(),
-            clock.Elapsed.TotalSeconds, train.Length, version, current.Manifest.Version ?? 0, bestLoss, gate);
+            clock.Elapsed.TotalSeconds, train.Length, version, parent, bestLoss, gate);
     }
 
     private (GateReport Gate, double BestLoss) TrainAndJudge(LoadedModel current, TrainingSnapshot snapshot, int[] train, int[] holdout,

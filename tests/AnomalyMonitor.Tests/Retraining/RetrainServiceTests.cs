@@ -128,6 +128,34 @@ public sealed class RetrainServiceTests : IDisposable
     }
 
     [Fact]
+    public async Task A_rollback_during_a_run_is_not_undone_by_the_candidate_that_passed_its_gate()
+    {
+        TestModel.InstallAsV1(Models, weak: true);
+        // v2: the weak model again, current, so that the candidate passes its gate as against v1 above.
+        var v2 = Path.Combine(Models, "v2");
+        Directory.CreateDirectory(v2);
+        foreach (var f in Directory.GetFiles(Path.Combine(Models, "v1"))) File.Copy(f, Path.Combine(v2, Path.GetFileName(f)));
+        var manifest = System.Text.Json.Nodes.JsonNode.Parse(File.ReadAllText(Path.Combine(v2, ModelFiles.ManifestFile)))!;
+        manifest["version"] = 2;
+        File.WriteAllText(Path.Combine(v2, ModelFiles.ManifestFile), manifest.ToJsonString());
+        File.WriteAllText(Path.Combine(Models, "current"), "v2\n");
+        await using var service = await StartAsync();
+        Assert.Equal(2, service.Holder.Version);
+        service.Store.AddRange(TestModel.Samples(400, seed: 4), TestModel.Shape);
+        var promotion = service.App.Services.GetRequiredServiceOf<AnomalyMonitor.Registry.Promotion>();
+        service.Retrainer.BeforePromotion = () => promotion.Rollback(1); // the operator, while the run trains
+
+        var outcome = await service.Retrainer.RunAsync(force: true, CancellationToken.None);
+
+        Assert.True(outcome.Result == RetrainOutcome.Skipped && outcome.Gate!.Promoted, $"{outcome.Result}: {outcome.Reason}");
+        Assert.Contains("v1 was made current during the run", outcome.Reason, StringComparison.Ordinal);
+        Assert.Equal("v1", File.ReadAllText(Path.Combine(Models, "current")).Trim());
+        await Wait.UntilAsync(() => service.Holder.Version == 1, "v1 judging, as the operator asked");
+        Assert.True(Directory.Exists(Path.Combine(Models, "v3")), "the candidate is kept");
+        Assert.Equal(0, service.Metrics.Retrains.WithLabels("promoted").Value);
+    }
+
+    [Fact]
     public async Task A_worse_candidate_is_rejected_recorded_and_the_current_model_keeps_judging()
     {
         TestModel.InstallAsV1(Models);
