@@ -63,7 +63,7 @@ public sealed class FleetModelListener(
                 var dir = registry.PathOf(message.Version);
                 if (!SameModel(dir, manifest)) Save(dir, message, manifest, weights);
                 promotion.Promote(message.Version);
-                registry.Prune(); // a scorer never retrains, so this is where its registry stays bounded
+                registry.Prune(holder.Version); // a scorer never retrains, so this is where its registry stays bounded
             }
             metrics.FleetModelsInstalled.Inc();
             Log.FleetModelInstalled(logger, message.Version, message.Instance, previous);

@@ -1,3 +1,4 @@
+using AnomalyMonitor.Core.Evaluation;
 using AnomalyMonitor.Core.Data;
 using AnomalyMonitor.Core.Imaging;
 using AnomalyMonitor.Core.Models;
@@ -103,7 +104,8 @@ public sealed class Bootstrapper(
             // counted and logged by the holder; fall back below
         }
         var current = registry.CurrentVersion();
-        foreach (var candidate in registry.List().Where(v => v.Valid && v.Version != current))
+        // A candidate its gate refused judged worse than the model of its day: the last resort, not the first.
+        foreach (var candidate in registry.List().Where(v => v.Valid && v.Version != current).OrderBy(v => v.Decision == ValidationGate.Reject ? 1 : 0).ThenByDescending(v => v.Version))
         {
             try
             {

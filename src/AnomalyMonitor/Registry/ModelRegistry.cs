@@ -130,14 +130,18 @@ public sealed class ModelRegistry(IOptions<ModelsOptions> options, PathResolver 
     /// <summary>Loads a version fully (checksums and all) without changing anything.</summary>
     public LoadedModel Load(int version, Device device) => ModelFiles.Load(PathOf(version), device);
 
-    /// <summary>Keeps the newest Models:KeepVersions versions and the current one; removes the rest and leftovers of interrupted saves.</summary>
-    public IReadOnlyList<int> Prune()
+    /// <summary>
+    /// Keeps the newest Models:KeepVersions versions, the current one and <paramref name="judging"/> (the one
+    /// that judges: after a fallback from a damaged current, not the one "current" names); removes the rest
+    /// and leftovers of interrupted saves.
+    /// </summary>
+    public IReadOnlyList<int> Prune(int judging = 0)
     {
         var current = CurrentVersion();
         var removed = new List<int>();
         foreach (var (version, dir) in VersionDirectories().OrderByDescending(v => v.Version).Skip(options.Value.KeepVersions))
         {
-            if (version == current) continue;
+            if (version == current || version == judging) continue;
             Directory.Delete(dir, recursive: true);
             removed.Add(version);
         }

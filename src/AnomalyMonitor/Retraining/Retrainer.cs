@@ -113,7 +113,7 @@ public sealed class Retrainer(
         BeforePromotion?.Invoke();
         int parent = current.Manifest.Version ?? 0;
         bool superseded = gate.Promoted && !promotion.PromoteIfCurrent(version, parent);
-        registry.Prune();
+        registry.Prune(holder.Version);
         metrics.RetrainDuration.Observe(clock.Elapsed.TotalSeconds);
         if (double.IsFinite(bestLoss)) metrics.RetrainLastLoss.Set(bestLoss);
         // Not the candidate's failure, so not counted as unsuccessful: the gate's comparison no longer applies.

@@ -99,6 +99,18 @@ public sealed class RegistryTests : IDisposable
     }
 
     [Fact]
+    public void Pruning_keeps_the_version_that_judges_even_when_current_names_another()
+    {
+        TestModel.InstallAsV1(Models);
+        var registry = Registry(keep: 2);
+        for (int v = 2; v <= 5; v++) SaveCopy(registry, v);
+        registry.SetCurrent(5);
+        // v5 did not load at start, and the service judges with v1: pruning must not take it away.
+        Assert.Equal([3, 2], registry.Prune(judging: 1));
+        Assert.Equal([5, 4, 1], registry.List().Select(v => v.Version));
+    }
+
+    [Fact]
     public void A_damaged_version_is_listed_with_its_problem_and_cannot_be_made_current()
     {
         TestModel.InstallAsV1(Models);
@@ -132,5 +144,26 @@ public sealed class RegistryTests : IDisposable
         Assert.True(service.Metrics.ModelLoadFailures.Value >= 1);
         Assert.Contains(logs.Lines, l => l.Contains("v3 could not be loaded; judging with v2", StringComparison.Ordinal));
         Assert.Equal(3, service.Registry.CurrentVersion()); // nothing is rewritten behind the operator's back
+    }
+
+    [Fact]
+    public async Task The_fallback_passes_over_a_candidate_its_gate_refused()
+    {
+        TestModel.InstallAsV1(Models);
+        var registry = Registry();
+        using (var model = registry.Load(1, torch.CPU))
+        {
+            var gate = System.Text.Json.JsonDocument.Parse("""{"decision":"reject"}""").RootElement.Clone();
+            registry.Save(2, model.Module, model.Manifest with { Version = 2, ParentVersion = 1, Extra = new() { ["gate"] = gate } });
+        }
+        SaveCopy(registry, 3);
+        registry.SetCurrent(3);
+        var weights = Path.Combine(Models, "v3", ModelFiles.WeightsFile);
+        File.WriteAllBytes(weights, File.ReadAllBytes(weights)[..1000]);
+
+        await using var service = await TestService.StartAsync(_dir.Path, new Dictionary<string, string?>());
+        await Wait.UntilAsync(() => service.Holder.IsJudging, "judging after the fallback");
+        Assert.Equal(1, service.Holder.Version);
+        Assert.True(service.Holder.OnFallback);
     }
 }
