@@ -32,9 +32,9 @@ internal static class ModelsCommand
             }
             else
             {
-                using var client = new ServiceClient(parse.GetValue(url)!, null);
                 try
                 {
+                    using var client = new ServiceClient(parse.GetValue(url)!, null);
                     var (status, body) = await client.SendAsync(HttpMethod.Get, "api/models", ct).ConfigureAwait(false);
                     if (status != 200) throw new InvalidOperationException(ServiceClient.Problem(status, body));
                     listing = body;

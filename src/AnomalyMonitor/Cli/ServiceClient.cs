@@ -8,7 +8,14 @@ namespace AnomalyMonitor.Cli;
 /// <summary>Talks to a running service's API: for the commands that must act on the live service (retrain, rollback).</summary>
 internal sealed class ServiceClient(string url, string? token) : IDisposable
 {
-    private readonly HttpClient _http = new() { BaseAddress = new Uri(url.TrimEnd('/') + "/"), Timeout = Timeout.InfiniteTimeSpan };
+    private readonly HttpClient _http = new() { BaseAddress = BaseAddress(url), Timeout = Timeout.InfiniteTimeSpan };
+
+    /// <summary>The --url as an http(s) address, or a clear error: "localhost:9464" would parse as a URI of scheme "localhost".</summary>
+    private static Uri BaseAddress(string url)
+    {
+        if (Uri.TryCreate(url.TrimEnd('/') + "/", UriKind.Absolute, out var uri) && uri.Scheme is "http" or "https") return uri;
+        throw new InvalidOperationException($"--url '{url}' is not an http:// or https:// address (for example http://127.0.0.1:9464)");
+    }
 
     public static Option<string> Url() => new("--url")
     {
@@ -66,8 +73,16 @@ internal sealed class ServiceClient(string url, string? token) : IDisposable
         using (response)
         {
             var text = await response.Content.ReadAsStringAsync(cancellationToken).ConfigureAwait(false);
-            var body = text.Length > 0 ? JsonDocument.Parse(text).RootElement.Clone() : default;
-            return ((int)response.StatusCode, body);
+            try
+            {
+                var body = text.Length > 0 ? JsonDocument.Parse(text).RootElement.Clone() : default;
+                return ((int)response.StatusCode, body);
+            }
+            catch (JsonException)
+            {
+                // Another server on that port, or a proxy's HTML error page.
+                throw new InvalidOperationException($"{_http.BaseAddress} answered HTTP {(int)response.StatusCode} with something that is not this service's JSON: {(text.Length > 120 ? text[..120] + "…" : text)} (--url)");
+            }
         }
     }
 

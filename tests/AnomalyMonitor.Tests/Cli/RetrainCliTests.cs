@@ -62,4 +62,30 @@ public sealed class RetrainCliTests : IDisposable
         Assert.Equal(0, listed.ExitCode);
         Assert.Contains("\"current\": 2", listed.Stdout);
     }
+
+    [Fact]
+    public async Task A_url_without_a_scheme_or_a_server_that_is_not_this_service_is_a_clear_error_not_a_stack_trace()
+    {
+        var noScheme = await CliProcess.RunAsync("retrain", "--now", "--url", "localhost:9464");
+        Assert.Equal(1, noScheme.ExitCode);
+        Assert.Contains("is not an http:// or https:// address", noScheme.Stderr, StringComparison.Ordinal);
+
+        // A proxy's HTML error page where the service should be.
+        using var listener = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0);
+        listener.Start();
+        var serve = Task.Run(async () =>
+        {
+            using var peer = await listener.AcceptTcpClientAsync();
+            var stream = peer.GetStream();
+            var buffer = new byte[4096];
+            _ = await stream.ReadAsync(buffer);
+            var html = "<html><body>502 Bad Gateway</body></html>";
+            await stream.WriteAsync(System.Text.Encoding.ASCII.GetBytes($"HTTP/1.1 502 Bad Gateway\r\nContent-Type: text/html\r\nContent-Length: {html.Length}\r\nConnection: close\r\n\r\n{html}"));
+        });
+        var html = await CliProcess.RunAsync("models", "list", "--url", $"http://127.0.0.1:{((System.Net.IPEndPoint)listener.LocalEndpoint).Port}");
+        await serve;
+        Assert.Equal(1, html.ExitCode);
+        Assert.Contains("502 with something that is not this service's JSON", html.Stderr, StringComparison.Ordinal);
+        foreach (var r in new[] { noScheme, html }) Assert.DoesNotContain("   at ", r.Stderr, StringComparison.Ordinal);
+    }
 }
