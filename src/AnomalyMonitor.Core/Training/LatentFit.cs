@@ -52,8 +52,19 @@ public static class LatentFit
             // Only at d = 1 can a fold's codes fall below the two per component a fit needs.
             var without = Fit([.. rest], dimensions, options, Math.Min(components, rest.Count / dimensions / 2));
             var foldCodes = inFold.SelectMany(i => heldOut.AsSpan(i * dimensions, dimensions).ToArray()).ToArray();
-            using var scope = NewDisposeScope();
-            var foldScores = without.LatentScore(tensor(foldCodes, [inFold.Length, dimensions]), CPU).data<float>().ToArray();
+            float[] foldScores;
+            using (NewDisposeScope())
+            {
+                try
+                {
+                    foldScores = without.LatentScore(tensor(foldCodes, [inFold.Length, dimensions]), CPU).data<float>().ToArray();
+                }
+                finally
+                {
+                    // A fold's density scores once: its tensors, laid out beyond every scope, go with it.
+                    without.Mixture?.ReleaseScoringTensors();
+                }
+            }
             for (int j = 0; j < inFold.Length; j++) scores[inFold[j]] = foldScores[j];
         }
         return (detector, scores);

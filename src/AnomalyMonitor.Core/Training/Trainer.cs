@@ -29,7 +29,12 @@ public sealed class TrainingResult(nn.Module<Tensor, Tensor> model, ModelSpec sp
     public Detector Detector { get; set; } = Detector.Reconstruction;
     public double Seconds { get; set; }
 
-    public void Dispose() => Model.Dispose();
+    /// <summary>The network, and the scoring tensors its mixture laid out while it was calibrated or gated (beyond every dispose scope).</summary>
+    public void Dispose()
+    {
+        Model.Dispose();
+        Detector.Mixture?.ReleaseScoringTensors();
+    }
 }
 
 public sealed class TrainingDivergedException(string message) : Exception(message)

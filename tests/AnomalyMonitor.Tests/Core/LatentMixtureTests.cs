@@ -159,6 +159,21 @@ public sealed class LatentMixtureTests : IDisposable
         Assert.Equal(64, TrainingOptions.Like(manifest).LatentComponents); // a larger sample later may carry more
     }
 
+    [Fact]
+    public void A_training_result_frees_the_scoring_tensors_its_calibration_laid_out()
+    {
+        var data = Synthetic.Set(blobs: 64, stripes: 8, noise: 8, seed: 22);
+        var result = Trainer.Train(data, ModelSpec.Create(ModelSpec.Conv, data.Shape, 8),
+            new TrainingOptions { Epochs = 1, BatchSize = 16, Seed = 1, Score = ScoreKind.Latent, LatentComponents = 3 }, CPU);
+        var mixture = Assert.IsType<LatentMixture>(result.Detector.Mixture);
+        // Calibrating the latent score scored with the mixture: each retraining run leaked these until the result went.
+        using (var scope = NewDisposeScope()) mixture.Score(tensor(new float[2 * 8], [2, 8]), CPU);
+        var laid = mixture.ScoringTensors;
+        Assert.NotEmpty(laid);
+        result.Dispose();
+        Assert.All(laid, t => Assert.True(t.IsInvalid, "a scoring tensor outlived its training result"));
+    }
+
     private string TrainWithMixture(ImageSet data, string name, int epochs, int components)
     {
         var model = _dir.File(name);
