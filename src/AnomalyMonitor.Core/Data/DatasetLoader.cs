@@ -50,7 +50,8 @@ public static class DatasetLoader
 
     private static DatasetLoadResult FromFolder(string path, DatasetOptions options)
     {
-        var (images, rejected) = ImageFolderReader.Read(path, options.Shape, options.Limits);
+        // The limit stops the reading early only when every class is wanted: KeepClass picks from what was read.
+        var (images, rejected) = ImageFolderReader.Read(path, options.Shape, options.Limits, options.OnlyClass is null ? options.Limit : null);
         images = KeepClass(images, options);
         if (options.Limit is { } limit && images.Count > limit)
             images = images.Subset(Enumerable.Range(0, limit).ToList());

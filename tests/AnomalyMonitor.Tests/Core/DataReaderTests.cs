@@ -138,6 +138,25 @@ public class DataReaderTests
     }
 
     [Fact]
+    public void A_limit_on_a_folder_stops_the_reading_there_and_a_class_limit_counts_that_class()
+    {
+        using var dir = new TempDir();
+        var rng = new Random(5);
+        foreach (var cls in new[] { "0", "1" })
+        {
+            Directory.CreateDirectory(dir.File(cls));
+            for (int i = 0; i < 8; i++) File.WriteAllBytes(Path.Combine(dir.File(cls), $"{i}.png"), Synthetic.Png(Synthetic.Blob(rng, 16), 16));
+        }
+        File.WriteAllText(dir.File("1/z-broken.png"), "not an image"); // last in order: read only if the limit is ignored
+
+        var first = DatasetLoader.Load(dir.Path, new DatasetOptions { Shape = Shape16, Limit = 5 });
+        Assert.Equal(5, first.Images.Count);
+        Assert.Empty(first.Rejected);
+        var ones = DatasetLoader.Load(dir.Path, new DatasetOptions { Shape = Shape16, Limit = 5, OnlyClass = "1" });
+        Assert.Equal([1, 1, 1, 1, 1], ones.Images.Labels);
+    }
+
+    [Fact]
     public void Image_folder_labels_from_class_subfolders_and_rejects_each_bad_file_with_its_reason()
     {
         using var dir = new TempDir();
