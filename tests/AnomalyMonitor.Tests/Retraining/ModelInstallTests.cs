@@ -17,13 +17,7 @@ public sealed class ModelInstallTests : IDisposable
     private void MakeV2ThatCannotJudge()
     {
         TestModel.InstallAsV1(Models);
-        var v2 = Path.Combine(Models, "v2");
-        Directory.CreateDirectory(v2);
-        foreach (var f in Directory.GetFiles(Path.Combine(Models, "v1"))) File.Copy(f, Path.Combine(v2, Path.GetFileName(f)));
-        var manifest = System.Text.Json.Nodes.JsonNode.Parse(File.ReadAllText(Path.Combine(v2, ModelFiles.ManifestFile)))!;
-        manifest["version"] = 2;
-        manifest["calibration"] = null;
-        File.WriteAllText(Path.Combine(v2, ModelFiles.ManifestFile), manifest.ToJsonString());
+        TestModel.CopyVersion(Models, 1, 2, manifest => manifest["calibration"] = null);
     }
 
     [Fact]

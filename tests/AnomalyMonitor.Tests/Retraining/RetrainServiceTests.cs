@@ -132,12 +132,7 @@ public sealed class RetrainServiceTests : IDisposable
     {
         TestModel.InstallAsV1(Models, weak: true);
         // v2: the weak model again, current, so that the candidate passes its gate as against v1 above.
-        var v2 = Path.Combine(Models, "v2");
-        Directory.CreateDirectory(v2);
-        foreach (var f in Directory.GetFiles(Path.Combine(Models, "v1"))) File.Copy(f, Path.Combine(v2, Path.GetFileName(f)));
-        var manifest = System.Text.Json.Nodes.JsonNode.Parse(File.ReadAllText(Path.Combine(v2, ModelFiles.ManifestFile)))!;
-        manifest["version"] = 2;
-        File.WriteAllText(Path.Combine(v2, ModelFiles.ManifestFile), manifest.ToJsonString());
+        TestModel.CopyVersion(Models, 1, 2);
         File.WriteAllText(Path.Combine(Models, "current"), "v2\n");
         await using var service = await StartAsync();
         Assert.Equal(2, service.Holder.Version);

@@ -66,11 +66,11 @@ public sealed class ServiceProcess : IAsyncDisposable
         _process.WaitForExit();
     }
 
-    /// <summary>SIGTERM, as systemctl stop sends it; the exit code once the process has stopped (or -1 after 30 s).</summary>
-    public async Task<int> TerminateAsync()
+    /// <summary>SIGTERM, as systemctl stop sends it; the exit code once the process has stopped, or -1 (and SIGKILL) after <paramref name="seconds"/>.</summary>
+    public async Task<int> TerminateAsync(int seconds = 30)
     {
         using (var term = Process.Start("kill", ["-TERM", _process.Id.ToString(System.Globalization.CultureInfo.InvariantCulture)])!) await term.WaitForExitAsync();
-        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(seconds));
         try
         {
             await _process.WaitForExitAsync(timeout.Token);
@@ -78,19 +78,14 @@ public sealed class ServiceProcess : IAsyncDisposable
         }
         catch (OperationCanceledException)
         {
+            _process.Kill();
             return -1;
         }
     }
 
     public async ValueTask DisposeAsync()
     {
-        if (!_process.HasExited)
-        {
-            using (var term = Process.Start("kill", ["-TERM", _process.Id.ToString(System.Globalization.CultureInfo.InvariantCulture)])!) await term.WaitForExitAsync();
-            using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(20));
-            try { await _process.WaitForExitAsync(timeout.Token); }
-            catch (OperationCanceledException) { _process.Kill(); }
-        }
+        if (!_process.HasExited) await TerminateAsync(seconds: 20);
         _process.Dispose();
         _http.Dispose();
     }

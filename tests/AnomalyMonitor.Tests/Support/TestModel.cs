@@ -40,6 +40,21 @@ public static class TestModel
         File.WriteAllText(Path.Combine(modelsDirectory, "current"), "v1\n");
     }
 
+    /// <summary>
+    /// Copies version <paramref name="from"/> of a registry to <paramref name="to"/> (same weights, so their checksum
+    /// holds), with the manifest's version set and <paramref name="edit"/> applied to it.
+    /// </summary>
+    public static void CopyVersion(string modelsDirectory, int from, int to, Action<System.Text.Json.Nodes.JsonNode>? edit = null)
+    {
+        var target = Path.Combine(modelsDirectory, $"v{to}");
+        Copy(Path.Combine(modelsDirectory, $"v{from}"), target);
+        var manifest = Path.Combine(target, ModelFiles.ManifestFile);
+        var json = System.Text.Json.Nodes.JsonNode.Parse(File.ReadAllText(manifest))!;
+        json["version"] = to;
+        edit?.Invoke(json);
+        File.WriteAllText(manifest, json.ToJsonString());
+    }
+
     private static void Copy(string from, string directory)
     {
         Directory.CreateDirectory(directory);
