@@ -94,9 +94,10 @@ public sealed class ModelHolder(
         {
             // The scoring thread must not end for it: the model judging goes on, and "current" names it again,
             // so that a restart does not meet the refused one first.
+            // Named back before it is reported: whoever reads the failure (a dashboard, a test) sees the registry as it stays.
+            if (_model is not null && refused != Version && Version > 0) TryNameCurrent(Version);
             metrics.ModelLoadFailures.Inc();
             Log.ModelLoadFailed(logger, e.Message);
-            if (_model is not null && refused != Version && Version > 0) TryNameCurrent(Version);
             return false;
         }
     }
