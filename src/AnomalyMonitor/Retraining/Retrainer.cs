@@ -89,6 +89,10 @@ public sealed class Retrainer(
         RetrainOutcome Skip(string why, int samples = 0) => new(RetrainOutcome.Skipped, why, time.GetUtcNow(), clock.Elapsed.TotalSeconds, samples);
 
         if (fleet.Value.IsScorer) return Skip($"this instance is a fleet scorer: the trainer retrains for the fleet, and its models arrive on {fleet.Value.ModelTopic}");
+        // A version promoted a moment ago (the last run, a rollback) swaps in at the scoring loop's next batch boundary.
+        // Gated against the model it replaces, this run would find its parent superseded at the end and be wasted.
+        if (!await PendingInstalledAsync(cancellationToken).ConfigureAwait(false))
+            return Skip($"v{registry.CurrentVersion()} was made current but the scoring loop has not installed it within {PendingWait.TotalSeconds:0} s");
         if (holder.Model is not { } current) return Skip("there is no model yet: the service is still learning its first one");
         long fresh = store.CountSince(store.HighWater);
         if (!force && fresh < o.MinNewSamples)
@@ -122,6 +126,19 @@ public sealed class Retrainer(
                 time.GetUtcNow(), clock.Elapsed.TotalSeconds, train.Length, version, parent, bestLoss, gate);
         return new RetrainOutcome(gate.Promoted ? RetrainOutcome.Promoted : RetrainOutcome.Rejected, gate.Reason, time.GetUtcNow(),
             clock.Elapsed.TotalSeconds, train.Length, version, parent, bestLoss, gate);
+    }
+
+    private static readonly TimeSpan PendingWait = TimeSpan.FromSeconds(30);
+
+    private async Task<bool> PendingInstalledAsync(CancellationToken cancellationToken)
+    {
+        var waited = Stopwatch.StartNew();
+        while (holder.HasPending)
+        {
+            if (waited.Elapsed > PendingWait) return false;
+            await Task.Delay(TimeSpan.FromMilliseconds(20), cancellationToken).ConfigureAwait(false);
+        }
+        return true;
     }
 
     private (GateReport Gate, double BestLoss) TrainAndJudge(LoadedModel current, TrainingSnapshot snapshot, int[] train, int[] holdout,

@@ -63,12 +63,13 @@ public sealed class RetrainServiceTests : IDisposable
         Assert.True(scheduled.Reason.Contains("60 new sample(s)", StringComparison.Ordinal) && scheduled.Reason.Contains("MinNewSamples is 100", StringComparison.Ordinal), scheduled.Reason);
 
         var onDemand = await service.Retrainer.RunAsync(force: true, CancellationToken.None);
-        Assert.NotEqual(RetrainOutcome.Skipped, onDemand.Result);
+        Assert.True(onDemand.Result != RetrainOutcome.Skipped, onDemand.Reason);
         Assert.Equal(0, service.Store.CountSince(service.Store.HighWater));
 
         service.Store.AddRange(TestModel.Samples(100, seed: 2, prefix: "t"), TestModel.Shape);
+        // Straight after the last run's promotion, before the scoring loop has swapped v2 in: the run must gate against v2.
         var enough = await service.Retrainer.RunAsync(force: false, CancellationToken.None);
-        Assert.NotEqual(RetrainOutcome.Skipped, enough.Result);
+        Assert.True(enough.Result != RetrainOutcome.Skipped, enough.Reason);
         Assert.Equal(3, service.Metrics.Retrains.WithLabels("skipped").Value + service.Metrics.Retrains.WithLabels("promoted").Value + service.Metrics.Retrains.WithLabels("rejected").Value);
     }
 
@@ -148,6 +149,37 @@ public sealed class RetrainServiceTests : IDisposable
         await Wait.UntilAsync(() => service.Holder.Version == 1, "v1 judging, as the operator asked");
         Assert.True(Directory.Exists(Path.Combine(Models, "v3")), "the candidate is kept");
         Assert.Equal(0, service.Metrics.Retrains.WithLabels("promoted").Value);
+    }
+
+    [Fact]
+    public async Task A_run_just_after_a_promotion_gates_against_the_promoted_version_before_it_is_swapped_in()
+    {
+        TestModel.InstallAsV1(Models, weak: true);
+        TestModel.CopyVersion(Models, 1, 2);
+        await using var service = await StartAsync();
+        service.Store.AddRange(TestModel.Samples(400, seed: 4), TestModel.Shape);
+        // The scoring loop held inside a batch, so that v2 stays offered and not yet installed.
+        using var entered = new ManualResetEventSlim();
+        using var release = new ManualResetEventSlim();
+        service.App.Services.GetRequiredServiceOf<AnomalyMonitor.Pipeline.ScoringStage>().BeforeScoring = _ =>
+        {
+            entered.Set();
+            release.Wait(TimeSpan.FromSeconds(60));
+            return null;
+        };
+        Directory.CreateDirectory(service.Inbox);
+        File.WriteAllBytes(Path.Combine(service.Inbox, "held.png"), TestModel.NormalPng(0));
+        Assert.True(entered.Wait(TimeSpan.FromSeconds(30)), "the scoring loop took the batch");
+        service.App.Services.GetRequiredServiceOf<AnomalyMonitor.Registry.Promotion>().Promote(2);
+        Assert.Equal(1, service.Holder.Version);
+
+        var run = service.Retrainer.RunAsync(force: true, CancellationToken.None);
+        release.Set();
+        var outcome = await run;
+
+        Assert.True(outcome.Result == RetrainOutcome.Promoted, $"{outcome.Result}: {outcome.Reason}");
+        Assert.Equal(2, outcome.ParentVersion);
+        Assert.Equal("v3", File.ReadAllText(Path.Combine(Models, "current")).Trim());
     }
 
     [Fact]
