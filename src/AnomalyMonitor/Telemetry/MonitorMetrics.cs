@@ -75,6 +75,7 @@ public sealed class MonitorMetrics
         // Every reason from the start, at zero: a dashboard sees "none refused", not "no data".
         foreach (var reason in new[] { "corrupt", "truncated", "checksum", "shape", "format", "invalid", "too_large", "storage" }) FleetModelsRefused.WithLabels(reason);
         FleetModelsPublished = f.CreateCounter("anomaly_monitor_fleet_models_published_total", "Model versions queued for the fleet's retained model topic (trainer).");
+        ScoreBusy = f.CreateCounter("anomaly_monitor_api_score_busy_total", "POST /api/score requests answered 503 because Api:MaxScoreInFlightBytes of bodies were already waiting.");
         Feedback = f.CreateCounter("anomaly_monitor_feedback_total", "Operator feedback by channel (http, mqtt), label and result (applied, unknown_id, invalid).", "channel", "label", "result");
         ConfirmedAnomalies = f.CreateGauge("anomaly_monitor_confirmed_anomalies", "Items operators confirmed as anomalies (used by the retraining gate).");
         FolderSkipped = f.CreateCounter("anomaly_monitor_folder_skipped_total", "Watched-folder entries not taken, by kind (fifo, socket, device, directory; vanished: gone between claim and read).", "kind");
@@ -136,6 +137,7 @@ public sealed class MonitorMetrics
     public Counter FleetModelsRefused { get; }
     public Counter FleetModelsPublished { get; }
     public Counter Feedback { get; }
+    public Counter ScoreBusy { get; }
     public Gauge ConfirmedAnomalies { get; }
     public Counter Items { get; }
     public Counter Rejected { get; }

@@ -1,6 +1,7 @@
 using AnomalyMonitor.Core.Imaging;
 using AnomalyMonitor.Ingest;
 using AnomalyMonitor.Pipeline;
+using AnomalyMonitor.Telemetry;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Http.Features;
@@ -18,7 +19,7 @@ namespace AnomalyMonitor.Web;
 /// move the threshold. Refused images are counted and logged like any other, and the answer says why;
 /// they are not quarantined, since the caller still holds them.
 /// </summary>
-public sealed class HttpScoreSource(Intake intake, ModelHolder holder, TimeProvider time, IOptions<ApiOptions> options) : IIngestSource
+public sealed class HttpScoreSource(Intake intake, ModelHolder holder, TimeProvider time, IOptions<ApiOptions> options, MonitorMetrics metrics) : IIngestSource
 {
     private static readonly string[] ImageTypes = ["image/png", "image/jpeg", "image/bmp", "image/gif", "image/tiff", "image/webp", "image/x-portable-anymap", "application/octet-stream"];
     private long _requests;
@@ -47,16 +48,71 @@ public sealed class HttpScoreSource(Intake intake, ModelHolder holder, TimeProvi
         if (!holder.IsJudging)
             return Error(StatusCodes.Status503ServiceUnavailable, "the service is learning: no model judges yet", retry: true);
         if (context.Features.Get<IHttpMaxRequestBodySizeFeature>() is { IsReadOnly: false } max) max.MaxRequestBodySize = limit;
+        // Bodies wait in memory until their items settle: many slow or large requests at once must not exhaust it.
+        long reserved = request.ContentLength ?? limit;
+        if (!TryReserve(reserved))
+        {
+            metrics.ScoreBusy.Inc();
+            return Error(StatusCodes.Status503ServiceUnavailable,
+                $"{Volatile.Read(ref _inFlightBytes)} bytes of other requests are being scored; Api:MaxScoreInFlightBytes is {options.Value.MaxScoreInFlightBytes}", retry: true);
+        }
+        try
+        {
+            return await ScoreBodyAsync(context, limit).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException) when (context.RequestAborted.IsCancellationRequested)
+        {
+            return Results.Empty; // the client has gone; an item already submitted is still judged and settled
+        }
+        finally
+        {
+            Interlocked.Add(ref _inFlightBytes, -reserved);
+        }
+    }
+
+    private long _inFlightBytes;
+
+    /// <summary>One request is always let in, so that a body as large as the budget is never refused for ever.</summary>
+    private bool TryReserve(long bytes)
+    {
+        long cap = options.Value.MaxScoreInFlightBytes;
+        while (true)
+        {
+            long now = Volatile.Read(ref _inFlightBytes);
+            if (now > 0 && now + bytes > cap) return false;
+            if (Interlocked.CompareExchange(ref _inFlightBytes, now + bytes, now) == now) return true;
+        }
+    }
+
+    private static async Task<byte[]> ReadBodyAsync(HttpRequest request, CancellationToken cancellationToken)
+    {
+        if (request.ContentLength is { } length)
+        {
+            var exact = new byte[length];
+            await request.Body.ReadExactlyAsync(exact, cancellationToken).ConfigureAwait(false);
+            return exact;
+        }
+        using var buffer = new MemoryStream();
+        await request.Body.CopyToAsync(buffer, cancellationToken).ConfigureAwait(false);
+        return buffer.ToArray();
+    }
+
+    private async Task<IResult> ScoreBodyAsync(HttpContext context, long limit)
+    {
+        var request = context.Request;
         byte[] body;
         try
         {
-            using var buffer = new MemoryStream();
-            await request.Body.CopyToAsync(buffer, context.RequestAborted).ConfigureAwait(false);
-            body = buffer.ToArray();
+            body = await ReadBodyAsync(request, context.RequestAborted).ConfigureAwait(false);
         }
         catch (BadHttpRequestException e) when (e.StatusCode == StatusCodes.Status413PayloadTooLarge)
         {
             return Error(StatusCodes.Status413PayloadTooLarge, $"the body exceeds the limit of {limit} bytes (Api:MaxScoreBytes)");
+        }
+        catch (Exception e) when (e is BadHttpRequestException or IOException)
+        {
+            // A client that hangs up mid-body is not the service's error, and there is no one to answer.
+            return context.RequestAborted.IsCancellationRequested ? Results.Empty : Error(StatusCodes.Status400BadRequest, $"the body ended early: {e.Message}");
         }
         if (body.Length == 0) return Error(StatusCodes.Status400BadRequest, "the body is empty; send an image or a JSON envelope");
 

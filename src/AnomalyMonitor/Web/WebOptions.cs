@@ -18,6 +18,8 @@ public sealed class ApiOptions
     public string? TokenFile { get; set; }
     /// <summary>The largest body POST /api/score takes (413 above it).</summary>
     public long MaxScoreBytes { get; set; } = 16L * 1024 * 1024;
+    /// <summary>The bodies POST /api/score holds at once, counted by Content-Length (MaxScoreBytes for a chunked one); 503 above it.</summary>
+    public long MaxScoreInFlightBytes { get; set; } = 256L * 1024 * 1024;
 }
 
 internal sealed class WebOptionsValidator : IValidateOptions<WebOptions>
@@ -40,6 +42,8 @@ internal sealed class ApiOptionsValidator : IValidateOptions<ApiOptions>
         if (o.Token is { } t && t.Trim().Length < 16) f.Add("Api:Token must be at least 16 characters; generate one with `openssl rand -hex 32`.");
         if (!string.IsNullOrEmpty(o.Token) && !string.IsNullOrEmpty(o.TokenFile)) f.Add("Set Api:Token or Api:TokenFile, not both.");
         if (o.MaxScoreBytes < 1) f.Add("Api:MaxScoreBytes must be positive.");
+        if (o.MaxScoreInFlightBytes < o.MaxScoreBytes)
+            f.Add($"Api:MaxScoreInFlightBytes ({o.MaxScoreInFlightBytes}) must be at least Api:MaxScoreBytes ({o.MaxScoreBytes}), or no chunked request could ever be scored.");
         return OptionChecks.Result(f);
     }
 }

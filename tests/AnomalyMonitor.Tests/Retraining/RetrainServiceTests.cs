@@ -159,22 +159,15 @@ public sealed class RetrainServiceTests : IDisposable
         await using var service = await StartAsync();
         service.Store.AddRange(TestModel.Samples(400, seed: 4), TestModel.Shape);
         // The scoring loop held inside a batch, so that v2 stays offered and not yet installed.
-        using var entered = new ManualResetEventSlim();
-        using var release = new ManualResetEventSlim();
-        service.App.Services.GetRequiredServiceOf<AnomalyMonitor.Pipeline.ScoringStage>().BeforeScoring = _ =>
-        {
-            entered.Set();
-            release.Wait(TimeSpan.FromSeconds(60));
-            return null;
-        };
+        using var hold = new ScoringHold(service);
         Directory.CreateDirectory(service.Inbox);
         File.WriteAllBytes(Path.Combine(service.Inbox, "held.png"), TestModel.NormalPng(0));
-        Assert.True(entered.Wait(TimeSpan.FromSeconds(30)), "the scoring loop took the batch");
+        hold.Entered();
         service.App.Services.GetRequiredServiceOf<AnomalyMonitor.Registry.Promotion>().Promote(2);
         Assert.Equal(1, service.Holder.Version);
 
         var run = service.Retrainer.RunAsync(force: true, CancellationToken.None);
-        release.Set();
+        hold.Release();
         var outcome = await run;
 
         Assert.True(outcome.Result == RetrainOutcome.Promoted, $"{outcome.Result}: {outcome.Reason}");

@@ -82,4 +82,55 @@ public sealed class ScoreApiTests : IDisposable
         Assert.NotNull(response.Headers.RetryAfter);
         Assert.Equal(0, service.Pipeline.Judged);
     }
+
+    [Fact]
+    public async Task Bodies_past_the_in_flight_budget_are_answered_503_until_the_waiting_ones_settle()
+    {
+        TestModel.CopyTo(Path.Combine(_dir.Path, "models"));
+        var png = TestModel.NormalPng(0);
+        var budget = (png.Length * 3 / 2).ToString(System.Globalization.CultureInfo.InvariantCulture); // room for one body, not two
+        await using var service = await TestService.StartAsync(_dir.Path, new Dictionary<string, string?> { ["Api:MaxScoreBytes"] = budget, ["Api:MaxScoreInFlightBytes"] = budget });
+        await Wait.UntilAsync(() => service.Holder.IsJudging, "the model loaded");
+        using var hold = new ScoringHold(service);
+        using var http = service.Http();
+
+        var waiting = http.PostAsync("/api/score", Body(png, "image/png"));
+        hold.Entered();
+        using (var busy = await http.PostAsync("/api/score", Body(TestModel.NormalPng(1), "image/png")))
+        {
+            Assert.Equal(HttpStatusCode.ServiceUnavailable, busy.StatusCode);
+            Assert.NotNull(busy.Headers.RetryAfter);
+            Assert.Contains("Api:MaxScoreInFlightBytes", await busy.Content.ReadAsStringAsync(), StringComparison.Ordinal);
+        }
+        Assert.Equal(1, service.Metrics.ScoreBusy.Value);
+        hold.Release();
+        using (var first = await waiting) Assert.Equal(HttpStatusCode.OK, first.StatusCode);
+        Assert.Equal(HttpStatusCode.OK, (await PostAsync(http, TestModel.NormalPng(1), "image/png")).Status);
+    }
+
+    [Fact]
+    public async Task A_client_that_hangs_up_mid_body_leaves_no_error_and_no_reservation()
+    {
+        TestModel.CopyTo(Path.Combine(_dir.Path, "models"));
+        var logs = new LogCapture();
+        const int Declared = 5000;
+        await using var service = await TestService.StartAsync(_dir.Path,
+            new Dictionary<string, string?> { ["Api:MaxScoreBytes"] = $"{Declared}", ["Api:MaxScoreInFlightBytes"] = $"{Declared}" }, logs.Attach);
+        await Wait.UntilAsync(() => service.Holder.IsJudging, "the model loaded");
+        var url = new Uri(service.BaseUrl);
+        using (var client = new System.Net.Sockets.TcpClient())
+        {
+            await client.ConnectAsync(url.Host, url.Port);
+            var stream = client.GetStream();
+            var head = $"POST /api/score HTTP/1.1\r\nHost: {url.Authority}\r\nAuthorization: Bearer {service.Token}\r\nContent-Type: image/png\r\nContent-Length: {Declared}\r\n\r\n";
+            await stream.WriteAsync(Encoding.ASCII.GetBytes(head));
+            await stream.WriteAsync(TestModel.NormalPng(0).AsMemory(0, 40));
+            await stream.FlushAsync();
+            await Task.Delay(200); // the server is inside the body read when the client goes
+        }
+        using var http = service.Http();
+        // The hung-up request held the whole budget: a later one is served only once it has been let go.
+        await Wait.UntilAsync(async () => (await PostAsync(http, TestModel.NormalPng(1), "image/png")).Status == HttpStatusCode.OK, "the budget released");
+        Assert.DoesNotContain(logs.Lines, l => l.Contains("unhandled", StringComparison.OrdinalIgnoreCase) || l.Contains("Exception", StringComparison.Ordinal));
+    }
 }
