@@ -101,7 +101,13 @@ public sealed class Retrainer(
         var snapshot = store.Snapshot(current.Shape, time.GetUtcNow() - o.QuarantineAge);
         var (train, holdout) = Split(snapshot, o.Holdout);
         if (snapshot.Images.Count < o.MinSamples || train.Length < 2 || holdout.Length < 1)
-            return Skip($"{snapshot.Images.Count} sample(s) old enough to train on (Retrain:QuarantineAge {o.QuarantineAge}); Retrain:MinSamples is {o.MinSamples}", snapshot.Images.Count);
+        {
+            // A full store turns over faster than the quarantine when normals arrive quickly: then no run ever trains.
+            var turnover = o.QuarantineAge > TimeSpan.Zero && store.Count >= store.Capacity
+                ? $"; the store is full (NormalStore:Capacity {store.Capacity}) and {store.Count - snapshot.Images.Count} of its samples are younger than the quarantine: raise NormalStore:Capacity or lower Retrain:QuarantineAge"
+                : "";
+            return Skip($"{snapshot.Images.Count} sample(s) old enough to train on (Retrain:QuarantineAge {o.QuarantineAge}); Retrain:MinSamples is {o.MinSamples}{turnover}", snapshot.Images.Count);
+        }
 
         registry.AdoptStandalone();
         int version = registry.NextVersion();

@@ -46,6 +46,8 @@ public sealed partial class NormalSampleStore : IDisposable
     }
 
     public long Count => Interlocked.Read(ref _count);
+    /// <summary>The newest this many samples are kept (NormalStore:Capacity).</summary>
+    public int Capacity => _capacity;
 
     /// <summary>Stores a micro-batch's accepted items in one transaction (one commit, not one per item).</summary>
     public void AddRange(IReadOnlyList<NewSample> samples, ImageShape shape)

@@ -74,6 +74,20 @@ public sealed class RetrainServiceTests : IDisposable
     }
 
     [Fact]
+    public async Task A_store_that_turns_over_faster_than_the_quarantine_says_so_when_the_run_is_skipped()
+    {
+        TestModel.InstallAsV1(Models, weak: true);
+        await using var service = await StartAsync(new() { ["NormalStore:Capacity"] = "80", ["Retrain:QuarantineAge"] = "01:00:00" });
+        service.Store.AddRange(TestModel.Samples(80, seed: 1, receivedAt: TimeProvider.System.GetUtcNow()), TestModel.Shape);
+
+        var outcome = await service.Retrainer.RunAsync(force: true, CancellationToken.None);
+
+        Assert.True(outcome.Result == RetrainOutcome.Skipped, outcome.Reason);
+        Assert.Contains("0 sample(s) old enough", outcome.Reason, StringComparison.Ordinal);
+        Assert.Contains("80 of its samples are younger than the quarantine: raise NormalStore:Capacity", outcome.Reason, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task A_better_candidate_is_promoted_and_swapped_in_with_a_fresh_threshold_and_rollback_restores_the_old_one()
     {
         TestModel.InstallAsV1(Models, weak: true);
