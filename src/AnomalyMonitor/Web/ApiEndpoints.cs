@@ -60,13 +60,9 @@ public static class ApiEndpoints
         {
             if (retrainer.Running)
                 return Results.Json(new { status = "running", message = "a retraining run is already in progress; see GET /api/models" }, statusCode: 409);
-            var latest = retrainer.History.FirstOrDefault();
-            await RetrainScheduling.TriggerNowAsync(schedulers, cancellationToken).ConfigureAwait(false);
+            var outcome = await RetrainScheduling.TriggerNowAsync(schedulers, cancellationToken).ConfigureAwait(false);
             if (wait != true) return Results.Json(new { status = "started", message = "retraining started; see GET /api/models" }, statusCode: 202);
-            // Wait for this run's outcome (the history gains a new newest entry).
-            while (retrainer.History.FirstOrDefault() is var now && (now is null || ReferenceEquals(now, latest)))
-                await Task.Delay(200, cancellationToken).ConfigureAwait(false);
-            return Results.Json(retrainer.History[0], ModelsJson);
+            return Results.Json(await outcome.WaitAsync(cancellationToken).ConfigureAwait(false), ModelsJson);
         });
 
         guarded.MapPost("/models/{version:int}/rollback", (int version, Promotion promotion, ModelHolder holder) =>

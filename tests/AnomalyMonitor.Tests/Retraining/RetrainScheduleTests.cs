@@ -29,7 +29,7 @@ public sealed class RetrainScheduleTests
             await Release.Task.WaitAsync(cancellationToken);
             Interlocked.Decrement(ref _active);
             Interlocked.Increment(ref Runs);
-            return new RetrainOutcome(RetrainOutcome.Skipped, "test", DateTimeOffset.UnixEpoch, 0, 0);
+            return new RetrainOutcome(RetrainOutcome.Skipped, force ? "forced" : "scheduled", DateTimeOffset.UnixEpoch, 0, 0);
         }
 
         public int Started
@@ -38,7 +38,7 @@ public sealed class RetrainScheduleTests
         }
     }
 
-    private static async Task<(IScheduler Scheduler, CountingRunner Runner)> StartAsync(FakeTimeProvider time, RetrainOptions options)
+    private static async Task<(IScheduler Scheduler, CountingRunner Runner, ISchedulerFactory Factory)> StartAsync(FakeTimeProvider time, RetrainOptions options)
     {
         var runner = new CountingRunner();
         var services = new ServiceCollection();
@@ -46,16 +46,17 @@ public sealed class RetrainScheduleTests
         services.AddSingleton<IRetrainRunner>(runner);
         services.AddQuartz(q => q.UseTimeProvider(time).AddRetrainJob(options));
         var provider = services.BuildServiceProvider();
-        var scheduler = await provider.GetRequiredService<ISchedulerFactory>().GetScheduler();
+        var factory = provider.GetRequiredService<ISchedulerFactory>();
+        var scheduler = await factory.GetScheduler();
         await scheduler.Start();
-        return (scheduler, runner);
+        return (scheduler, runner, factory);
     }
 
     [Fact]
     public async Task The_cron_schedule_fires_every_six_hours_by_default_and_not_before()
     {
         var time = new FakeTimeProvider(DateTimeOffset.Parse("2026-03-01T00:30:00Z", System.Globalization.CultureInfo.InvariantCulture));
-        var (scheduler, runner) = await StartAsync(time, new RetrainOptions());
+        var (scheduler, runner, _) = await StartAsync(time, new RetrainOptions());
         runner.Release.SetResult();
         try
         {
@@ -80,7 +81,7 @@ public sealed class RetrainScheduleTests
     public async Task Runs_due_while_one_is_in_progress_wait_for_it_and_missed_slots_fire_once()
     {
         var time = new FakeTimeProvider(DateTimeOffset.Parse("2026-03-01T00:30:00Z", System.Globalization.CultureInfo.InvariantCulture));
-        var (scheduler, runner) = await StartAsync(time, new RetrainOptions());
+        var (scheduler, runner, _) = await StartAsync(time, new RetrainOptions());
         try
         {
             await scheduler.TriggerJob(RetrainJob.Key, new JobDataMap { [RetrainJob.Force] = true });
@@ -100,6 +101,27 @@ public sealed class RetrainScheduleTests
             Assert.Equal(1, runner.Forced.Count(f => !f));
             var trigger = await scheduler.GetTrigger(RetrainJob.ScheduleKey);
             Assert.Equal(DateTimeOffset.Parse("2026-03-01T18:00:00Z", System.Globalization.CultureInfo.InvariantCulture), trigger!.NextFireTimeUtc);
+        }
+        finally
+        {
+            await scheduler.Shutdown(true);
+        }
+    }
+
+    [Fact]
+    public async Task An_on_demand_trigger_answers_with_its_own_run_not_the_scheduled_one_ahead_of_it()
+    {
+        var time = new FakeTimeProvider(DateTimeOffset.Parse("2026-03-01T05:59:00Z", System.Globalization.CultureInfo.InvariantCulture));
+        var (scheduler, runner, factory) = await StartAsync(time, new RetrainOptions());
+        try
+        {
+            time.Advance(TimeSpan.FromMinutes(2));
+            await Wait.UntilAsync(() => runner.Started == 1, "the 06:00 run started");
+            var mine = await RetrainScheduling.TriggerNowAsync(factory, CancellationToken.None);
+            runner.Release.SetResult();
+            var outcome = await mine.WaitAsync(TimeSpan.FromSeconds(30));
+            Assert.Equal("forced", outcome.Reason);
+            Assert.Equal([false, true], runner.Forced);
         }
         finally
         {
