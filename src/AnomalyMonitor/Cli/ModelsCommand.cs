@@ -12,10 +12,20 @@ internal static class ModelsCommand
 {
     public static Command Create() => new("models", "List the model versions kept, and roll back to an earlier one.") { List(), Rollback() };
 
-    private static Option<string?> ModelsDir() => new("--models")
+    private static Option<string?> ModelsDir()
     {
-        Description = "Read or change the registry in this directory (Models:Path) directly, instead of asking the service.",
-    };
+        var option = new Option<string?>("--models")
+        {
+            Description = "Read or change the registry in this directory (Models:Path) directly, instead of asking the service.",
+        };
+        // A mistyped path would otherwise list an empty registry and exit 0.
+        option.Validators.Add(result =>
+        {
+            if (result.GetValueOrDefault<string?>() is { } path && !Directory.Exists(path))
+                result.AddError($"--models: there is no directory '{path}' (Models:Path in appsettings.json names the registry).");
+        });
+        return option;
+    }
 
     private static Command List()
     {

@@ -86,6 +86,11 @@ public sealed class RetrainCliTests : IDisposable
         await serve;
         Assert.Equal(1, html.ExitCode);
         Assert.Contains("502 with something that is not this service's JSON", html.Stderr, StringComparison.Ordinal);
-        foreach (var r in new[] { noScheme, html }) Assert.DoesNotContain("   at ", r.Stderr, StringComparison.Ordinal);
+
+        // A mistyped registry is not an empty one.
+        var typo = await CliProcess.RunAsync("models", "list", "--models", _dir.File("modles"));
+        Assert.Equal(1, typo.ExitCode);
+        Assert.Contains("there is no directory", typo.Stderr, StringComparison.Ordinal);
+        foreach (var r in new[] { noScheme, html, typo }) Assert.DoesNotContain("   at ", r.Stderr, StringComparison.Ordinal);
     }
 }
