@@ -12,12 +12,20 @@ internal static class Sqlite
     /// <paramref name="syncEveryCommit"/> (Service:SyncEveryCommit) turns on synchronous=FULL: every commit
     /// is fsync'ed, so it also survives a power loss, at one fsync per micro-batch.
     /// </summary>
-    public static SqliteConnection Open(string path, bool syncEveryCommit = false)
+    public static SqliteConnection Open(string path, bool syncEveryCommit = false) => Open(path, syncEveryCommit, WalLimitBytes);
+
+    /// <summary>
+    /// The WAL file is reused, never shrunk, after a checkpoint: one large transaction (a burst of samples,
+    /// an outbox backlog) would otherwise keep its size on disk for months. Past this, it is truncated back.
+    /// </summary>
+    public const long WalLimitBytes = 64L * 1024 * 1024;
+
+    internal static SqliteConnection Open(string path, bool syncEveryCommit, long walLimitBytes)
     {
         Directory.CreateDirectory(Path.GetDirectoryName(Path.GetFullPath(path))!);
         var connection = new SqliteConnection(new SqliteConnectionStringBuilder { DataSource = path, Pooling = false }.ToString());
         connection.Open();
-        Execute(connection, $"PRAGMA journal_mode=WAL; PRAGMA synchronous={(syncEveryCommit ? "FULL" : "NORMAL")}; PRAGMA busy_timeout=5000;");
+        Execute(connection, $"PRAGMA journal_mode=WAL; PRAGMA synchronous={(syncEveryCommit ? "FULL" : "NORMAL")}; PRAGMA busy_timeout=5000; PRAGMA journal_size_limit={walLimitBytes};");
         return connection;
     }
 
