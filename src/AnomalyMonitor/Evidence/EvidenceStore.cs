@@ -215,16 +215,28 @@ public sealed class EvidenceStore : IDisposable
         return dir is null ? null : Path.Combine(dir, file);
     }
 
-    /// <summary>The newest record of an item, or null. Feedback is rare, so this reads the records rather than keeping an index.</summary>
+    /// <summary>
+    /// The newest record of an item, or null. Only the records whose folder name ends in the item's id are read:
+    /// feedback naming an unknown id (a typo, a flood on the feedback topic) must not read all MaxCount records.
+    /// </summary>
     public EvidenceRecord? Find(string itemId)
     {
         string[] dirs;
         lock (_lock) dirs = [.. _records];
+        var safe = Safe(itemId);
         foreach (var dir in dirs.Reverse())
         {
-            if (Read(dir) is { } record && record.Alert.Id == itemId) return record;
+            if (IdPart(Path.GetFileName(dir.AsSpan())).SequenceEqual(safe) && Read(dir) is { } record && record.Alert.Id == itemId) return record;
         }
         return null;
+    }
+
+    /// <summary>The id part of a record's key, HHmmss.fff-sequence-id (neither of the first two holds a dash).</summary>
+    private static ReadOnlySpan<char> IdPart(ReadOnlySpan<char> key)
+    {
+        int first = key.IndexOf('-');
+        int second = first < 0 ? -1 : key[(first + 1)..].IndexOf('-');
+        return second < 0 ? [] : key[(first + second + 2)..];
     }
 
     private static EvidenceRecord? Read(string dir)

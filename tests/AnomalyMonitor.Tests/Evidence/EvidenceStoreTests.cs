@@ -51,6 +51,31 @@ public sealed class EvidenceStoreTests : IDisposable
     }
 
     [Fact]
+    public async Task Find_reads_only_the_records_named_for_the_item_and_returns_its_newest()
+    {
+        using var store = Store(maxCount: 100, TimeProvider.System);
+        var longA = new string('a', 70) + "-1";
+        var longB = new string('a', 70) + "-2"; // the same folder name once cut to 60 characters
+        Add(store, "mqtt/cam-1");
+        var first = Add(store, "x");
+        Add(store, longA);
+        Add(store, longB);
+        var newest = Add(store, "x");
+        await Wait.UntilAsync(() => store.Queued == 0, "the evidence written");
+
+        Assert.Equal("mqtt/cam-1", store.Find("mqtt/cam-1")?.Alert.Id);
+        Assert.Equal(newest, store.Find("x")?.Key);
+        Assert.Equal(longA, store.Find(longA)?.Alert.Id);
+        Assert.Equal(longB, store.Find(longB)?.Alert.Id);
+        Assert.Null(store.Find("unknown"));
+        // A record is looked for only under its own name: one that claims another id inside is not read for it.
+        var record = Directory.GetFiles(Path.Combine(_dir.Path, "evidence"), "record.json", SearchOption.AllDirectories).Single(f => f.Contains(first, StringComparison.Ordinal));
+        File.WriteAllText(record, File.ReadAllText(record).Replace("\"id\":\"x\"", "\"id\":\"y\"", StringComparison.Ordinal));
+        Assert.Contains("\"id\":\"y\"", File.ReadAllText(record), StringComparison.Ordinal);
+        Assert.Null(store.Find("y"));
+    }
+
+    [Fact]
     public async Task Records_past_their_age_and_their_empty_day_folder_go_on_the_housekeeping_request()
     {
         var time = new FakeTimeProvider(TimeProvider.System.GetUtcNow());
