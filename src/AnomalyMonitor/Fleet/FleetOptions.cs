@@ -30,6 +30,9 @@ public sealed partial class FleetOptions
     /// <summary>A fleet model message larger than this is refused before it is parsed.</summary>
     public int MaxModelBytes { get; set; } = 64 * 1024 * 1024;
 
+    /// <summary>A samples message larger than this is refused before it is read (on the trainer).</summary>
+    public int MaxSampleMessageBytes { get; set; } = 64 * 1024 * 1024;
+
     public const string Standalone = "standalone";
     public const string Scorer = "scorer";
     public const string Trainer = "trainer";
@@ -68,6 +71,7 @@ internal sealed class FleetOptionsValidator : IValidateOptions<FleetOptions>
         if (string.IsNullOrWhiteSpace(o.SamplesTopic) || o.SamplesTopic.IndexOfAny(['#', '+']) >= 0)
             f.Add($"Fleet:SamplesTopic must be a topic name without wildcards, was '{o.SamplesTopic}'.");
         OptionChecks.AtLeast(f, "Fleet:MaxModelBytes", o.MaxModelBytes, 1024);
+        OptionChecks.AtLeast(f, "Fleet:MaxSampleMessageBytes", o.MaxSampleMessageBytes, 1024);
         return OptionChecks.Result(f);
     }
 }

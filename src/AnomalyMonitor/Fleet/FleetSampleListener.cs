@@ -30,6 +30,14 @@ public sealed class FleetSampleListener(
         client.ApplicationMessageReceivedAsync += async e =>
         {
             e.AutoAcknowledge = false;
+            if (e.ApplicationMessage.Payload.Length > options.Value.MaxSampleMessageBytes)
+            {
+                // Refused unread (and acknowledged), or it would come back on every reconnect.
+                metrics.Rejected.WithLabels("fleet", "too_large").Inc();
+                Log.Rejected(logger, options.Value.SamplesTopic, "fleet", "too_large", $"the message is {e.ApplicationMessage.Payload.Length} bytes, over Fleet:MaxSampleMessageBytes");
+                await e.AcknowledgeAsync(stoppingToken).ConfigureAwait(false);
+                return;
+            }
             if (await HandleAsync(System.Buffers.BuffersExtensions.ToArray(e.ApplicationMessage.Payload), stoppingToken).ConfigureAwait(false))
                 await e.AcknowledgeAsync(stoppingToken).ConfigureAwait(false);
         };
@@ -73,7 +81,7 @@ public sealed class FleetSampleListener(
         SampleMessage message;
         try
         {
-            (message, samples) = SampleMessage.Decode(payload, holder.InputShape);
+            (message, samples) = SampleMessage.Decode(payload, holder.InputShape, time.GetUtcNow());
         }
         catch (Exception e) when (e is not OutOfMemoryException)
         {

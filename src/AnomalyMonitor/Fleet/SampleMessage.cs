@@ -42,7 +42,11 @@ public sealed record SampleMessage(string Instance, string Shape, IReadOnlyList<
     /// The samples, with their provenance folded in (source "&lt;instance&gt;/&lt;source&gt;", id
     /// "&lt;instance&gt;:&lt;id&gt;"), or an <see cref="InvalidDataException"/> naming what is wrong.
     /// </summary>
-    public static (SampleMessage Message, List<NewSample> Samples) Decode(ReadOnlySpan<byte> payload, ImageShape expected)
+    /// <summary>
+    /// Reads a scorer's message. A receive time later than <paramref name="now"/> (the trainer's clock) is taken as
+    /// now: a scorer whose clock runs ahead would otherwise keep its samples in Retrain:QuarantineAge for longer.
+    /// </summary>
+    public static (SampleMessage Message, List<NewSample> Samples) Decode(ReadOnlySpan<byte> payload, ImageShape expected, DateTimeOffset now)
     {
         SampleMessage? message;
         try
@@ -57,7 +61,7 @@ public sealed record SampleMessage(string Instance, string Shape, IReadOnlyList<
         if (message.Shape != expected.ToString()) throw new InvalidDataException($"its samples are {message.Shape}; the trainer's model takes {expected}");
         var list = new List<NewSample>(message.Samples.Count);
         foreach (var s in message.Samples)
-            if (s is not null) list.Add(new NewSample($"{message.Instance}:{s.Id}", $"{message.Instance}/{s.Source}", s.ReceivedAt, s.Score, s.ModelVersion, Pixels(s.Pixels, s.Id, expected)));
+            if (s is not null) list.Add(new NewSample($"{message.Instance}:{s.Id}", $"{message.Instance}/{s.Source}", s.ReceivedAt > now ? now : s.ReceivedAt, s.Score, s.ModelVersion, Pixels(s.Pixels, s.Id, expected)));
         return (message, list);
     }
 }

@@ -24,12 +24,12 @@ public sealed class FleetTests : IAsyncLifetime
         _dir.Dispose();
     }
 
-    private Task<TestService> StartAsync(string instance, string role, string? topic = null)
+    private Task<TestService> StartAsync(string instance, string role, string? topic = null, Dictionary<string, string?>? extra = null)
     {
         var root = Path.Combine(_dir.Path, instance);
         Directory.CreateDirectory(root);
         if (role == "trainer") TestModel.InstallAsV1(Path.Combine(root, "models"));
-        return TestService.StartAsync(root, new Dictionary<string, string?>
+        var settings = new Dictionary<string, string?>
         {
             ["Mqtt:Broker"] = _broker.Address,
             ["Fleet:Instance"] = instance,
@@ -39,7 +39,9 @@ public sealed class FleetTests : IAsyncLifetime
             ["Ingest:Mqtt:Enabled"] = topic is null ? "false" : "true",
             ["Ingest:Mqtt:Topics:0"] = topic ?? "unused/#",
             ["Ingest:Folder:Enabled"] = "false",
-        });
+        };
+        foreach (var (k, v) in extra ?? []) settings[k] = v;
+        return TestService.StartAsync(root, settings);
     }
 
     private static int Judging(TestService s) => s.Holder.IsJudging ? s.Holder.Version : 0;
@@ -122,5 +124,26 @@ public sealed class FleetTests : IAsyncLifetime
             Assert.Equal(System.Net.HttpStatusCode.OK, reply.StatusCode);
         }
         await Wait.UntilAsync(() => trainer.Store.LabelOf(stored) == "anomaly", "the label applied on the trainer");
+    }
+
+    [Fact]
+    public async Task A_samples_message_over_the_size_limit_is_refused_unread_and_the_next_one_is_stored()
+    {
+        await using var trainer = await StartAsync("t3", "trainer", extra: new() { ["Fleet:MaxSampleMessageBytes"] = "4096" });
+        await Wait.UntilAsync(() => trainer.App.Services.GetRequiredServiceOf<AnomalyMonitor.Fleet.FleetSampleListener>().Connected, "the trainer subscribed");
+        var shape = TestModel.Shape;
+        var sample = new AnomalyMonitor.Samples.NewSample("small", "cam", DateTimeOffset.UnixEpoch, 0.1, 1, new float[shape.PixelCount]);
+        var small = AnomalyMonitor.Fleet.SampleMessage.Encode("s3", shape, [sample]);
+        var large = AnomalyMonitor.Fleet.SampleMessage.Encode("s3", shape, [.. Enumerable.Range(0, 40).Select(i => sample with { ItemId = $"big-{i}" })]);
+        Assert.True(small.Length < 4096 && large.Length > 4096, $"{small.Length} and {large.Length} bytes");
+
+        await using (var scorer = await MqttTestClient.ConnectAsync(_broker.Port, "fake-scorer-s3"))
+        {
+            await scorer.PublishAsync("anomaly-monitor/fleet/samples", large);
+            await scorer.PublishAsync("anomaly-monitor/fleet/samples", small);
+        }
+        await Wait.UntilAsync(() => trainer.Store.ItemIds().Contains("s3:small"), "the small message stored");
+        Assert.Equal(1, trainer.Metrics.Rejected.WithLabels("fleet", "too_large").Value);
+        Assert.DoesNotContain(trainer.Store.ItemIds(), id => id.StartsWith("s3:big-", StringComparison.Ordinal));
     }
 }

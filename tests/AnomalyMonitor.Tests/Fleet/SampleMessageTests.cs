@@ -28,10 +28,22 @@ public sealed class SampleMessageTests
         Assert.Equal(Shape.PixelCount, PixelBytesOf(payload, 0));
         Assert.Equal(4 * Shape.PixelCount, PixelBytesOf(payload, 1));
 
-        var (_, samples) = SampleMessage.Decode(payload, Shape);
+        var (_, samples) = SampleMessage.Decode(payload, Shape, DateTimeOffset.UnixEpoch.AddYears(60));
         Assert.Equal(["scorer-1:a", "scorer-1:b"], samples.Select(s => s.ItemId));
         Assert.Equal(eight, samples[0].Pixels);
         Assert.Equal(smooth, samples[1].Pixels);
+    }
+
+    [Fact]
+    public void A_receive_time_ahead_of_the_trainers_clock_is_taken_as_the_trainers_now()
+    {
+        var now = DateTimeOffset.Parse("2026-06-01T12:00:00Z", System.Globalization.CultureInfo.InvariantCulture);
+        var past = now.AddHours(-3);
+        var payload = SampleMessage.Encode("scorer-1", Shape, [new("early", "cam", past, 0.1, 3, EightBit(1)), new("ahead", "cam", now.AddDays(2), 0.1, 3, EightBit(2))]);
+
+        var (_, samples) = SampleMessage.Decode(payload, Shape, now);
+
+        Assert.Equal([past, now], samples.Select(s => s.ReceivedAt));
     }
 
     [Fact]
@@ -40,7 +52,7 @@ public sealed class SampleMessageTests
         var eight = EightBit(2);
         var old = JsonSerializer.SerializeToUtf8Bytes(new SampleMessage("scorer-old", Shape.ToString(),
             [new SampleMessage.Sample("a", "cam", DateTimeOffset.UnixEpoch, 0.1, 3, Convert.ToBase64String(MemoryMarshal.AsBytes(eight.AsSpan())))]), ModelMessage.Json);
-        Assert.Equal(eight, SampleMessage.Decode(old, Shape).Samples[0].Pixels);
+        Assert.Equal(eight, SampleMessage.Decode(old, Shape, DateTimeOffset.UnixEpoch.AddYears(60)).Samples[0].Pixels);
     }
 
     [Fact]
@@ -48,7 +60,7 @@ public sealed class SampleMessageTests
     {
         var bad = JsonSerializer.SerializeToUtf8Bytes(new SampleMessage("scorer-1", Shape.ToString(),
             [new SampleMessage.Sample("short-one", "cam", DateTimeOffset.UnixEpoch, 0.1, 3, Convert.ToBase64String(new byte[Shape.PixelCount + 1]))]), ModelMessage.Json);
-        var error = Assert.Throws<InvalidDataException>(() => SampleMessage.Decode(bad, Shape));
+        var error = Assert.Throws<InvalidDataException>(() => SampleMessage.Decode(bad, Shape, DateTimeOffset.UnixEpoch.AddYears(60)));
         Assert.Contains("short-one", error.Message);
         Assert.Contains($"{Shape.PixelCount + 1} bytes", error.Message);
     }
