@@ -40,11 +40,9 @@ public sealed record SampleMessage(string Instance, string Shape, IReadOnlyList<
 
     /// <summary>
     /// The samples, with their provenance folded in (source "&lt;instance&gt;/&lt;source&gt;", id
-    /// "&lt;instance&gt;:&lt;id&gt;"), or an <see cref="InvalidDataException"/> naming what is wrong.
-    /// </summary>
-    /// <summary>
-    /// Reads a scorer's message. A receive time later than <paramref name="now"/> (the trainer's clock) is taken as
-    /// now: a scorer whose clock runs ahead would otherwise keep its samples in Retrain:QuarantineAge for longer.
+    /// "&lt;instance&gt;:&lt;id&gt;"), or an <see cref="InvalidDataException"/> naming what is wrong. A receive time
+    /// later than <paramref name="now"/> (the trainer's clock) is taken as now: a scorer whose clock runs ahead
+    /// would otherwise keep its samples in Retrain:QuarantineAge for longer.
     /// </summary>
     public static (SampleMessage Message, List<NewSample> Samples) Decode(ReadOnlySpan<byte> payload, ImageShape expected, DateTimeOffset now)
     {
