@@ -20,9 +20,14 @@ public sealed class EmbeddedBroker(IOptions<MqttOptions> options, ILogger<Embedd
     {
         var o = options.Value;
         if (!string.IsNullOrWhiteSpace(o.Broker)) return;
+        var address = IPAddress.Parse(o.Embedded.Address);
+        bool v6 = address.AddressFamily == System.Net.Sockets.AddressFamily.InterNetworkV6;
+        // MQTTnet opens an IPv6 listener on every address unless told otherwise: a broker without logins must
+        // listen on the one address configured, of one family.
         var serverOptions = new MqttServerOptionsBuilder()
             .WithDefaultEndpoint()
-            .WithDefaultEndpointBoundIPAddress(IPAddress.Parse(o.Embedded.Address))
+            .WithDefaultEndpointBoundIPAddress(v6 ? IPAddress.None : address)
+            .WithDefaultEndpointBoundIPV6Address(v6 ? address : IPAddress.None)
             .WithDefaultEndpointPort(o.Embedded.Port)
             .WithPersistentSessions()
             // MQTTnet's default (1,000, dropping the oldest, QoS 1 included) loses alerts to a subscriber that falls behind.

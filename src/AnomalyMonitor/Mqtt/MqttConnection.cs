@@ -18,9 +18,15 @@ public sealed class MqttConnection(MqttOptions options, string instance = "")
 
     public (string Host, int Port, bool Tls) Endpoint()
     {
-        if (Embedded) return ("127.0.0.1", options.Embedded.Port, false);
+        if (Embedded) return (EmbeddedHost(options.Embedded.Address), options.Embedded.Port, false);
         return ParseBroker(options.Broker);
     }
+
+    /// <summary>Where this service's own clients reach the embedded broker: its address, or loopback when it listens on all.</summary>
+    private static string EmbeddedHost(string address) =>
+        System.Net.IPAddress.TryParse(address, out var ip) && !ip.Equals(System.Net.IPAddress.Any) && !ip.Equals(System.Net.IPAddress.IPv6Any)
+            ? ip.ToString()
+            : ip?.AddressFamily == System.Net.Sockets.AddressFamily.InterNetworkV6 ? "::1" : "127.0.0.1";
 
     /// <summary>host:port, mqtt://host:port or mqtts://host:port (TLS); the port defaults to 1883, or 8883 with TLS.</summary>
     public static (string Host, int Port, bool Tls) ParseBroker(string broker)

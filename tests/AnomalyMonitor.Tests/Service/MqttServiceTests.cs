@@ -211,6 +211,11 @@ public sealed class EmbeddedBrokerTests : IDisposable
         await Wait.UntilAsync(() => client.Alerts("anomaly-monitor/alerts").Count == 1 && service.Pipeline.Judged >= 2, "one alert, both judged");
         Assert.Equal(2, service.Pipeline.Judged);
         Assert.Contains(client.Alerts("anomaly-monitor/status"), s => s.GetProperty("state").GetString() == "online");
+
+        // It has no logins: it must listen on the one configured address (loopback), not on every IPv6 address too.
+        using var v6 = new System.Net.Sockets.Socket(System.Net.Sockets.AddressFamily.InterNetworkV6, System.Net.Sockets.SocketType.Stream, System.Net.Sockets.ProtocolType.Tcp);
+        var refused = await Record.ExceptionAsync(() => v6.ConnectAsync(System.Net.IPAddress.IPv6Loopback, port));
+        Assert.True(refused is System.Net.Sockets.SocketException, $"the broker took a connection on [::1]:{port}");
     }
 
     /// <summary>
