@@ -1,3 +1,4 @@
+using AnomalyMonitor.Core.Storage;
 using AnomalyMonitor.State;
 using System.Security.Cryptography;
 using System.Text;
@@ -16,6 +17,7 @@ namespace AnomalyMonitor.Web;
 public sealed class ApiToken(IOptions<ApiOptions> options, IOptions<ServiceOptions> service, PathResolver paths, ILogger<ApiToken> logger)
 {
     public const string FileName = "api-token";
+    public const int MinLength = 16;
     private readonly Lazy<byte[]> _token = new(() => Encoding.UTF8.GetBytes(Resolve(options.Value, service.Value, paths, logger)));
 
     /// <summary>Null when the request carries the right token; otherwise the 401 to answer with.</summary>
@@ -26,7 +28,8 @@ public sealed class ApiToken(IOptions<ApiOptions> options, IOptions<ServiceOptio
         if (!header.StartsWith(scheme, StringComparison.OrdinalIgnoreCase))
             return Unauthorized("missing 'Authorization: Bearer <token>' header");
         var given = Encoding.UTF8.GetBytes(header[scheme.Length..].Trim());
-        return CryptographicOperations.FixedTimeEquals(given, _token.Value) ? null : Unauthorized("wrong API token");
+        // Resolve never yields a short token; the length check keeps an empty one from ever matching an empty header.
+        return _token.Value.Length >= MinLength && CryptographicOperations.FixedTimeEquals(given, _token.Value) ? null : Unauthorized("wrong API token");
     }
 
     /// <summary>Resolves (or generates) the token at start, so that its location is logged before anyone needs it.</summary>
@@ -42,14 +45,25 @@ public sealed class ApiToken(IOptions<ApiOptions> options, IOptions<ServiceOptio
         {
             var file = o.TokenFile;
             if (!Path.IsPathRooted(file) && Environment.GetEnvironmentVariable("CREDENTIALS_DIRECTORY") is { Length: > 0 } creds) file = Path.Combine(creds, file);
-            return File.ReadAllText(paths.Resolve(file)).Trim();
+            var given = File.ReadAllText(paths.Resolve(file)).Trim();
+            // An empty or truncated file must stop the start, not leave the API guarded by a guessable token.
+            if (given.Length < MinLength)
+                throw new OptionsValidationException(ApiOptions.Section, typeof(ApiOptions),
+                    [$"Api:TokenFile '{file}' holds {given.Length} character(s); a token needs at least {MinLength} (generate one with `openssl rand -hex 32`)."]);
+            return given;
         }
         var generated = Path.Combine(paths.Resolve(service.StateDirectory), FileName);
-        if (File.Exists(generated)) return File.ReadAllText(generated).Trim();
+        if (File.Exists(generated) && File.ReadAllText(generated).Trim() is { Length: >= MinLength } kept) return kept;
+        // None yet, or one left empty by a crash or a full disk when it was written: a new one, written whole or not at all.
         Directory.CreateDirectory(Path.GetDirectoryName(generated)!);
         var token = Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(32));
-        File.WriteAllText(generated, token + "\n");
-        if (!OperatingSystem.IsWindows()) File.SetUnixFileMode(generated, UnixFileMode.UserRead | UnixFileMode.UserWrite);
+        AtomicFile.Write(generated, temp =>
+        {
+            var create = new FileStreamOptions { Mode = FileMode.CreateNew, Access = FileAccess.Write };
+            if (!OperatingSystem.IsWindows()) create.UnixCreateMode = UnixFileMode.UserRead | UnixFileMode.UserWrite; // 0600 from the first byte
+            using var stream = new FileStream(temp, create);
+            stream.Write(Encoding.UTF8.GetBytes(token + "\n"));
+        });
         Log.TokenGenerated(logger, generated);
         return token;
     }
