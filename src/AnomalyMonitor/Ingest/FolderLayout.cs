@@ -3,7 +3,8 @@ namespace AnomalyMonitor.Ingest;
 /// <summary>The watched folder and the subfolders files move through.</summary>
 public sealed class FolderLayout(string root)
 {
-    public string Root { get; } = root;
+    /// <summary>Without a trailing separator: entries are matched by their parent, which never has one.</summary>
+    public string Root { get; } = Path.TrimEndingDirectorySeparator(root);
     public string Processing => Path.Combine(Root, "processing");
     public string Normal => Path.Combine(Root, "processed", "normal");
     public string Anomaly => Path.Combine(Root, "processed", "anomaly");

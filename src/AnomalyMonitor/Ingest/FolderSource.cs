@@ -156,7 +156,7 @@ public sealed class FolderSource(
         foreach (var entry in Directory.EnumerateFileSystemEntries(Layout.Root))
         {
             // U+FFFD stands for bytes that were not UTF-8 when the path no longer names the entry; a valid name may hold it too.
-            if (entry.Contains('\uFFFD') && FileKinds.Of(entry) == FileKind.Missing)
+            if (entry.Contains('\uFFFD') && NamesNothing(entry))
             {
                 undecodable = true;
                 continue;
@@ -170,6 +170,18 @@ public sealed class FolderSource(
         Interlocked.Increment(ref _rescans);
     }
 
+    private static bool NamesNothing(string entry)
+    {
+        try
+        {
+            return FileKinds.Of(entry) == FileKind.Missing;
+        }
+        catch (IOException)
+        {
+            return true; // ENAMETOOLONG: each U+FFFD is three bytes, so the decoded name can pass 255 where the real one did not
+        }
+    }
+
     /// <summary>Renames entries whose names are not UTF-8 to escaped ones, which the next pass takes as usual.</summary>
     private void RenameUndecodable()
     {
@@ -177,7 +189,19 @@ public sealed class FolderSource(
         {
             // A writer's temporary file is left to its writer, whose own rename would fail if this one came first.
             if (FolderLayout.Ignored(UndecodableNames.Escape(name))) continue;
-            if (UndecodableNames.Rename(Layout.Root, name) is not { } renamed) continue;
+            string? renamed;
+            try
+            {
+                renamed = UndecodableNames.Rename(Layout.Root, name);
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+            {
+                // This name only: the rest of the pass, and the other names, go on.
+                metrics.SourceErrors.WithLabels("folder").Inc();
+                Log.FolderLoopFailed(logger, Path.Combine(Layout.Root, UndecodableNames.EscapedName(name)), e.Message, Options.RescanInterval.TotalSeconds);
+                continue;
+            }
+            if (renamed is null) continue;
             metrics.FolderRenamed.Inc();
             Log.FolderNameEscaped(logger, renamed);
             Notice(renamed);
@@ -187,6 +211,7 @@ public sealed class FolderSource(
     private void Notice(string path)
     {
         if (FolderLayout.Ignored(Path.GetFileName(path)) || Path.GetDirectoryName(path) != Layout.Root || Layout.IsOwnFolder(path)) return;
+        if (path.Contains('\uFFFD') && NamesNothing(path)) return; // a name that is not UTF-8: the next rescan renames it
         _candidates.TryAdd(path, 0);
         _wake.Release();
     }
@@ -259,9 +284,11 @@ public sealed class FolderSource(
         {
             claimed = FolderLayout.MoveInto(path, Layout.Processing); // atomic rename: one taker only
         }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        catch (FileNotFoundException)
         {
-            return; // gone, or taken by another instance
+            // Gone, or taken by another instance. Anything else (EACCES, EROFS: a unit without ReadWritePaths for
+            // the folder) goes to the caller, which counts and logs it: silence would leave every file unjudged.
+            return;
         }
         AfterClaim?.Invoke(claimed);
         await SubmitAsync(claimed, cancellationToken).ConfigureAwait(false);

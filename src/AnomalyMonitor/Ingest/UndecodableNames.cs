@@ -49,7 +49,7 @@ public static partial class UndecodableNames
     public static string? Rename(string directory, byte[] name)
     {
         var source = Terminated([.. Encoding.UTF8.GetBytes(Path.TrimEndingDirectorySeparator(directory)), (byte)'/', .. name]);
-        var escaped = Escape(name);
+        var escaped = EscapedName(name);
         for (int i = 0; ; i++)
         {
             var candidate = i == 0 ? escaped : $"{Path.GetFileNameWithoutExtension(escaped)}.{i}{Path.GetExtension(escaped)}";
@@ -68,6 +68,26 @@ public static partial class UndecodableNames
             if (errno == ENOENT) return null; // taken or removed meanwhile
             throw new IOException($"Could not rename '{escaped}' (a name that is not UTF-8) to '{candidate}': {Marshal.GetPInvokeErrorMessage(errno)}.");
         }
+    }
+
+    /// <summary>Linux allows 255 bytes a name; this leaves room for a ".N" suffix when the name is taken.</summary>
+    internal const int MaxName = 240;
+
+    /// <summary>
+    /// The escaped name, or, when escaping (three bytes for each bad one) would pass <see cref="MaxName"/>, its
+    /// head, '~' and a hash of the original bytes, with the extension kept: still unique, still legal.
+    /// </summary>
+    public static string EscapedName(ReadOnlySpan<byte> name)
+    {
+        var escaped = Escape(name);
+        if (escaped.Length <= MaxName) return escaped; // ASCII only: a character is a byte
+        var extension = Path.GetExtension(escaped);
+        if (extension.Length > 16) extension = "";
+        var hash = Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(name))[..16];
+        var head = escaped[..(MaxName - extension.Length - hash.Length - 1)];
+        int cut = head.LastIndexOf('%');
+        if (cut >= 0 && cut > head.Length - 3) head = head[..cut]; // never half an escape
+        return $"{head}~{hash}{extension}";
     }
 
     /// <summary>Printable ASCII stays; every other byte, and '%' itself, becomes %XX, so the original bytes can be read back.</summary>

@@ -17,11 +17,13 @@ public sealed class FolderHardeningTests : IDisposable
     private string Inbox => Path.Combine(_dir.Path, "inbox");
     private string In(params string[] parts) => Path.Combine([Inbox, .. parts]);
 
-    private async Task<(TestService Service, LogCapture Logs)> StartAsync()
+    private async Task<(TestService Service, LogCapture Logs)> StartAsync(string? folder = null)
     {
         TestModel.CopyTo(Path.Combine(_dir.Path, "models"));
         var logs = new LogCapture();
-        var service = await TestService.StartAsync(_dir.Path, new Dictionary<string, string?> { ["Logging:LogLevel:Default"] = "Information" }, logs.Attach);
+        var settings = new Dictionary<string, string?> { ["Logging:LogLevel:Default"] = "Information" };
+        if (folder is not null) settings["Ingest:Folder:Path"] = folder;
+        var service = await TestService.StartAsync(_dir.Path, settings, logs.Attach);
         return (service, logs);
     }
 
@@ -204,6 +206,36 @@ public sealed class FolderHardeningTests : IDisposable
         Assert.Single(logs.Lines, l => l.Contains("cam%E9ra.png", StringComparison.Ordinal) && l.Contains("not valid UTF-8", StringComparison.Ordinal));
         var left = Assert.Single(UndecodableNames.In(Inbox));
         Assert.Equal(".up%FF.tmp", UndecodableNames.Escape(left));
+        await ANormalFileAfterwardsIsJudgedAsync(service);
+    }
+
+    [Fact]
+    public async Task A_non_UTF8_name_too_long_once_escaped_is_shortened_with_a_hash_and_judged()
+    {
+        var (service, logs) = await StartAsync();
+        await using var _ = service;
+        var staged = _dir.File("staged.png");
+        File.WriteAllBytes(staged, TestModel.NormalPng(5));
+        // 120 Latin-1 bytes: 360 characters escaped, past Linux's 255-byte names.
+        var script = _dir.File("drop.sh");
+        File.WriteAllText(script, $"mv '{staged}' \"$(printf '{Inbox}/{string.Concat(Enumerable.Repeat("\\351", 120))}.png')\"");
+        var (code, output) = await Tool.RunAsync("sh", $"\"{script}\"");
+        Assert.True(code == 0, "mv: " + output);
+
+        await Wait.UntilAsync(() => Directory.Exists(In("processed", "normal")) && Directory.GetFiles(In("processed", "normal")).Length == 1, "the renamed file judged");
+        var name = Path.GetFileName(Directory.GetFiles(In("processed", "normal")).Single());
+        Assert.Matches(@"^(%E9)+~[0-9a-f]{16}\.png$", name);
+        Assert.True(name.Length <= UndecodableNames.MaxName, name);
+        Assert.Equal(0, service.Metrics.SourceErrors.WithLabels("folder").Value);
+        Assert.DoesNotContain(logs.Lines, l => l.Contains("could not go through", StringComparison.Ordinal));
+        await ANormalFileAfterwardsIsJudgedAsync(service);
+    }
+
+    [Fact]
+    public async Task A_folder_path_with_a_trailing_slash_is_watched_all_the_same()
+    {
+        var (service, _) = await StartAsync(folder: Inbox + "/");
+        await using var _ = service;
         await ANormalFileAfterwardsIsJudgedAsync(service);
     }
 
