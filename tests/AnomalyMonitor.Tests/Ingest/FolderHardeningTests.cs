@@ -183,22 +183,31 @@ public sealed class FolderHardeningTests : IDisposable
         await ANormalFileAfterwardsIsJudgedAsync(service);
     }
 
+    /// <summary>
+    /// Moves each file into the inbox under a name given as printf(1) octal escapes: .NET cannot write a name that
+    /// is not UTF-8 (its strings are UTF-16), so the shell does. Latin-1 'é' is the lone byte 0xE9, \\351.
+    /// </summary>
+    private async Task DropAsync(params (byte[] Content, string PrintfName)[] files)
+    {
+        var script = new System.Text.StringBuilder();
+        for (int i = 0; i < files.Length; i++)
+        {
+            var staged = _dir.File($"staged-{i}");
+            File.WriteAllBytes(staged, files[i].Content);
+            script.Append($"mv '{staged}' \"$(printf '{Inbox}/{files[i].PrintfName}')\"\n");
+        }
+        var path = _dir.File("drop.sh");
+        File.WriteAllText(path, script.ToString());
+        var (code, output) = await Tool.RunAsync("sh", $"\"{path}\"");
+        Assert.True(code == 0, "mv: " + output);
+    }
+
     [Fact]
     public async Task A_name_that_is_not_UTF8_is_renamed_with_escapes_judged_and_counted_and_a_writers_temp_file_is_left_alone()
     {
         var (service, logs) = await StartAsync();
         await using var _ = service;
-        var staged = _dir.File("staged.png");
-        File.WriteAllBytes(staged, TestModel.NormalPng(5));
-        File.WriteAllBytes(_dir.File("upload.bin"), TestModel.NormalPng(6));
-        // .NET cannot write such a name (its strings are UTF-16), so the shell does: Latin-1 'é' is the lone byte 0xE9.
-        var script = _dir.File("drop.sh");
-        File.WriteAllText(script, $"""
-            mv '{staged}' "$(printf '{Inbox}/cam\351ra.png')"
-            mv '{_dir.File("upload.bin")}' "$(printf '{Inbox}/.up\377.tmp')"
-            """);
-        var (code, output) = await Tool.RunAsync("sh", $"\"{script}\"");
-        Assert.True(code == 0, "mv: " + output);
+        await DropAsync((TestModel.NormalPng(5), "cam\\351ra.png"), (TestModel.NormalPng(6), ".up\\377.tmp"));
 
         await Wait.UntilAsync(() => File.Exists(In("processed", "normal", "cam%E9ra.png")), "the renamed file judged");
         await TwoMoreRescansAsync(service);
@@ -214,13 +223,8 @@ public sealed class FolderHardeningTests : IDisposable
     {
         var (service, logs) = await StartAsync();
         await using var _ = service;
-        var staged = _dir.File("staged.png");
-        File.WriteAllBytes(staged, TestModel.NormalPng(5));
         // 120 Latin-1 bytes: 360 characters escaped, past Linux's 255-byte names.
-        var script = _dir.File("drop.sh");
-        File.WriteAllText(script, $"mv '{staged}' \"$(printf '{Inbox}/{string.Concat(Enumerable.Repeat("\\351", 120))}.png')\"");
-        var (code, output) = await Tool.RunAsync("sh", $"\"{script}\"");
-        Assert.True(code == 0, "mv: " + output);
+        await DropAsync((TestModel.NormalPng(5), string.Concat(Enumerable.Repeat("\\351", 120)) + ".png"));
 
         await Wait.UntilAsync(() => Directory.Exists(In("processed", "normal")) && Directory.GetFiles(In("processed", "normal")).Length == 1, "the renamed file judged");
         var name = Path.GetFileName(Directory.GetFiles(In("processed", "normal")).Single());
