@@ -382,11 +382,18 @@ public sealed class FolderSource(
     /// A file the pipeline handed back (a failure, not a shutdown) is submitted again after a backoff that
     /// doubles each time; after Pipeline:MaxAttempts it goes to rejected/ instead of looping for ever.
     /// </summary>
-    private void ScheduleRetry(string claimed, string? reason = null)
+    private void ScheduleRetry(string claimed, string? reason = null, bool waiting = false)
     {
         if (_stopping) return; // stays in processing/: judged again at the next start
-        int attempt = _attempts.AddOrUpdate(claimed, 1, (_, n) => n + 1);
         var p = pipeline.Value;
+        if (waiting)
+        {
+            // The service cannot take it yet: not a failed attempt, offered again at the slowest retry pace.
+            _retries.Enqueue((claimed, time.GetUtcNow() + p.RetryMaxDelay));
+            _wake.Release();
+            return;
+        }
+        int attempt = _attempts.AddOrUpdate(claimed, 1, (_, n) => n + 1);
         if (attempt >= p.MaxAttempts)
         {
             _attempts.TryRemove(claimed, out _);
@@ -418,7 +425,7 @@ public sealed class FolderSource(
         if (item.HandedBackAtShutdown) return; // stays in processing/: judged again at the next start
         if (item.HandedBack)
         {
-            ScheduleRetry(path, item.HandBackReason);
+            ScheduleRetry(path, item.HandBackReason, item.HandedBackWaiting);
             return;
         }
         _attempts.TryRemove(path, out _);

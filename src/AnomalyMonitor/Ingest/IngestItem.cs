@@ -23,7 +23,7 @@ public sealed class IngestItem
     private int _undurable = 1;
     private int _settled;
     private int _heldReported;
-    private int _images, _judged, _anomalies, _held, _handedBack, _stopping;
+    private int _images, _judged, _anomalies, _held, _handedBack, _stopping, _waiting;
     private string? _handBackReason;
 
     public required IIngestSource Source { get; init; }
@@ -63,6 +63,8 @@ public sealed class IngestItem
     public string? HandBackReason => _handBackReason;
     /// <summary>Handed back because the service is stopping: the source keeps it for the next start (processing/, unacknowledged) and counts no attempt.</summary>
     public bool HandedBackAtShutdown => Volatile.Read(ref _stopping) == 1;
+    /// <summary>Handed back until the service can take it (see HandBack's waiting): the source offers it again later and counts no attempt.</summary>
+    public bool HandedBackWaiting => Volatile.Read(ref _waiting) == 1;
     public ConcurrentQueue<ImageRejection> Rejections { get; } = new();
     public ConcurrentQueue<ImageVerdict> Verdicts { get; } = new();
     public bool Settled => Volatile.Read(ref _settled) == 1;
@@ -96,10 +98,13 @@ public sealed class IngestItem
 
     /// <summary>An image, or (for one never decoded) the whole item, goes back to the source to be offered again.</summary>
     /// <param name="stopping">Because the service is stopping, not because something failed: no attempt is counted.</param>
-    internal void HandBack(string reason, bool wasHeld = false, bool stopping = false)
+    /// <param name="waiting">Because the service cannot take it yet (a fleet scorer before its first model), not because
+    /// something failed: no attempt is counted, and it is offered again after the longest retry delay.</param>
+    internal void HandBack(string reason, bool wasHeld = false, bool stopping = false, bool waiting = false)
     {
         Interlocked.CompareExchange(ref _handBackReason, reason, null);
         if (stopping) Volatile.Write(ref _stopping, 1);
+        if (waiting) Volatile.Write(ref _waiting, 1);
         Volatile.Write(ref _handedBack, 1);
         Close(durable: !wasHeld);
     }

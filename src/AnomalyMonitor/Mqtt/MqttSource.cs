@@ -103,7 +103,7 @@ public sealed class MqttSource(
         var delivery = (Delivery)item.State!;
         if (!delivery.IsCurrent(item)) return; // acknowledged while held for the first model, or superseded by a retry
         if (item.HandedBackAtShutdown) return; // unacknowledged: the broker redelivers it after the restart
-        if (item.HandedBack) Retry(delivery, item.HandBackReason, storage: false);
+        if (item.HandedBack) Retry(delivery, item.HandBackReason, storage: false, waiting: item.HandedBackWaiting);
         else Finish(delivery, item);
     }
 
@@ -112,7 +112,7 @@ public sealed class MqttSource(
     {
         var delivery = (Delivery)item.State!;
         if (!delivery.IsCurrent(item) || item.HandedBackAtShutdown) return;
-        if (item.HandedBack) Retry(delivery, item.HandBackReason, storage: false);
+        if (item.HandedBack) Retry(delivery, item.HandBackReason, storage: false, waiting: item.HandedBackWaiting);
         else Finish(delivery, item);
     }
 
@@ -174,11 +174,12 @@ public sealed class MqttSource(
 
     /// <summary>Offers a handed-back message again after a backoff that doubles each time; after Pipeline:MaxAttempts it is refused, quarantined and acknowledged.</summary>
     /// <param name="storage">The message was judged but its record could not be written: waiting for the disk is not a failed attempt.</param>
-    private void Retry(Delivery delivery, string? reason, bool storage)
+    /// <param name="waiting">The service cannot take it yet: no attempt, and offered again after Pipeline:RetryMaxDelay.</param>
+    private void Retry(Delivery delivery, string? reason, bool storage, bool waiting = false)
     {
         if (_stopping.IsCancellationRequested) return; // unacknowledged: the broker redelivers it after the restart
         var p = pipeline.Value;
-        if (!storage) delivery.Attempts++;
+        if (!storage && !waiting) delivery.Attempts++;
         if (delivery.Attempts >= p.MaxAttempts)
         {
             var failed = new IngestItem
@@ -193,7 +194,7 @@ public sealed class MqttSource(
             intake.RejectWhole(failed, RejectReason.Failed, $"handed back {delivery.Attempts} times, last: {reason}");
             return;
         }
-        var delay = TimeSpan.FromTicks(Math.Min(p.RetryMaxDelay.Ticks, p.RetryDelay.Ticks * (1L << Math.Clamp(delivery.Attempts - 1, 0, 20))));
+        var delay = waiting ? p.RetryMaxDelay : TimeSpan.FromTicks(Math.Min(p.RetryMaxDelay.Ticks, p.RetryDelay.Ticks * (1L << Math.Clamp(delivery.Attempts - 1, 0, 20))));
         _ = Task.Run(async () =>
         {
             try

@@ -106,9 +106,9 @@ public sealed class BatchPool(int count, int capacity) : IDisposable
     }
 
     /// <summary>Hands every image of the batch back to its item (and so its source) to be offered again, and takes the batch back.</summary>
-    public void HandBack(Batch batch, string reason, bool stopping = false)
+    public void HandBack(Batch batch, string reason, bool stopping = false, bool waiting = false)
     {
-        for (int i = 0; i < batch.Count; i++) batch.Images[i].Item.HandBack(reason, batch.Images[i].WasHeld, stopping);
+        for (int i = 0; i < batch.Count; i++) batch.Images[i].Item.HandBack(reason, batch.Images[i].WasHeld, stopping, waiting);
         Return(batch);
     }
 

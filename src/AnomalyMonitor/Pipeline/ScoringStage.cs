@@ -428,8 +428,9 @@ public sealed class ScoringStage(
     {
         if (!bootstrapper.TrainsHere && _held.Count >= bootstrapper.SamplesNeeded)
         {
-            // A fleet scorer waits for the trainer's model; beyond one bootstrap's worth, its sources keep the items.
-            pool.HandBack(batch, "this scorer has no model yet: it waits for the fleet's trainer to publish one");
+            // A fleet scorer waits for the trainer's model; beyond one bootstrap's worth, its sources keep the items,
+            // however long the trainer takes: waiting is not a failed attempt, which would refuse them in minutes.
+            pool.HandBack(batch, "this scorer has no model yet: it waits for the fleet's trainer to publish one", waiting: true);
             return;
         }
         var shape = batch.Shape;

@@ -146,4 +146,30 @@ public sealed class FleetTests : IAsyncLifetime
         Assert.Equal(1, trainer.Metrics.Rejected.WithLabels("fleet", "too_large").Value);
         Assert.DoesNotContain(trainer.Store.ItemIds(), id => id.StartsWith("s3:big-", StringComparison.Ordinal));
     }
+
+    [Fact]
+    public async Task A_scorer_waiting_for_its_first_model_keeps_what_it_cannot_hold_however_long_the_wait()
+    {
+        // Retries fast and few: a hand-back counted as a failed attempt would refuse the files within a second.
+        await using var scorer = await StartAsync("s4", "scorer", extra: new()
+        {
+            ["Ingest:Folder:Enabled"] = "true",
+            ["Bootstrap:Samples"] = "5",
+            ["Pipeline:MaxAttempts"] = "2",
+            ["Pipeline:RetryDelay"] = "00:00:00.05",
+            ["Pipeline:RetryMaxDelay"] = "00:00:00.2",
+        });
+        Directory.CreateDirectory(scorer.Inbox);
+        for (int i = 0; i < 5; i++) File.WriteAllBytes(Path.Combine(scorer.Inbox, $"held{i}.png"), TestModel.NormalPng(i));
+        await Wait.UntilAsync(() => scorer.Store.HeldItems(TestModel.Shape).Count == 5, "one bootstrap's worth held");
+        for (int i = 0; i < 7; i++) File.WriteAllBytes(Path.Combine(scorer.Inbox, $"wait{i}.png"), TestModel.NormalPng(i));
+
+        await Task.Delay(TimeSpan.FromSeconds(3)); // fifteen retry periods
+        Assert.False(scorer.Holder.IsJudging);
+        Assert.Equal(0, scorer.Count("rejected"));
+        var rejected = Path.Combine(scorer.Inbox, "rejected");
+        Assert.True(!Directory.Exists(rejected) || Directory.GetFiles(rejected).Length == 0, "files were refused while the scorer waited");
+        Assert.Equal(5, scorer.Store.HeldItems(TestModel.Shape).Count);
+        Assert.Equal(12, Directory.GetFiles(Path.Combine(scorer.Inbox, "processing")).Length + Directory.GetFiles(scorer.Inbox).Length);
+    }
 }
