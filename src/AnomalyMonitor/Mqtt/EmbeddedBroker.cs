@@ -16,6 +16,9 @@ public sealed class EmbeddedBroker(IOptions<MqttOptions> options, ILogger<Embedd
 {
     private MqttServer? _server;
 
+    /// <summary>Test hook: sees each subscription first, so that a test can refuse one as an ACL would (Mosquitto grants every SUBACK and filters later).</summary>
+    internal Action<InterceptingSubscriptionEventArgs>? InterceptSubscription { get; set; }
+
     public async Task StartAsync(CancellationToken cancellationToken)
     {
         var o = options.Value;
@@ -39,6 +42,11 @@ public sealed class EmbeddedBroker(IOptions<MqttOptions> options, ILogger<Embedd
         _server.ValidatingConnectionAsync += e =>
         {
             if (string.IsNullOrEmpty(e.ClientId)) e.AssignedClientIdentifier = ClientIdAssigningAdapter.NewId();
+            return Task.CompletedTask;
+        };
+        _server.InterceptingSubscriptionAsync += e =>
+        {
+            InterceptSubscription?.Invoke(e);
             return Task.CompletedTask;
         };
         await _server.StartAsync().ConfigureAwait(false);

@@ -50,7 +50,15 @@ public static class MqttSubscriber
                         throw new InvalidOperationException($"the broker refused the connection: {result.ResultCode}");
                     var subscribe = new MqttClientSubscribeOptionsBuilder();
                     foreach (var topic in topics) subscribe.WithTopicFilter(topic, MqttQualityOfServiceLevel.AtLeastOnce);
-                    await client.SubscribeAsync(subscribe.Build(), token).ConfigureAwait(false);
+                    var granted = await client.SubscribeAsync(subscribe.Build(), token).ConfigureAwait(false);
+                    // MQTT 5 refuses a filter in the SUBACK, not with an error (an ACL, no shared subscriptions):
+                    // unchecked, the source would report itself connected and ready while nothing arrives.
+                    var refused = granted.Items.Where(i => (int)i.ResultCode >= 0x80).Select(i => $"'{i.TopicFilter.Topic}' ({i.ResultCode})").ToList();
+                    if (refused.Count > 0)
+                    {
+                        await client.DisconnectAsync(cancellationToken: token).ConfigureAwait(false);
+                        throw new InvalidOperationException($"the broker refused the subscription to {string.Join(", ", refused)}");
+                    }
                 }, stoppingToken).ConfigureAwait(false);
                 if (afterSubscribeFault is not null) await afterSubscribeFault().ConfigureAwait(false);
                 // Losses of the failed attempts before this one; a loss of this connection that came before here

@@ -36,4 +36,35 @@ public sealed class MqttSubscriberTests
         await run;
         Assert.False(states.Last());
     }
+
+    [Fact]
+    public async Task A_subscription_the_broker_refuses_is_retried_and_never_reported_as_connected()
+    {
+        int port = Ports.Free();
+        var options = new MqttOptions { Broker = "" };
+        options.Embedded.Port = port;
+        using var broker = new EmbeddedBroker(Microsoft.Extensions.Options.Options.Create(options), NullLogger<EmbeddedBroker>.Instance);
+        int refusals = 0;
+        // As an ACL or a broker without shared subscriptions answers in MQTT 5: a SUBACK that refuses the filter.
+        broker.InterceptSubscription = e =>
+        {
+            if (Interlocked.Increment(ref refusals) > 3) return;
+            e.ProcessSubscription = false;
+            e.Response.ReasonCode = MQTTnet.Protocol.MqttSubscribeReasonCode.NotAuthorized;
+        };
+        await broker.StartAsync(CancellationToken.None);
+        using var client = new MqttClientFactory().CreateMqttClient();
+        var connection = new MqttConnection(options, "refused");
+        var states = new System.Collections.Concurrent.ConcurrentQueue<bool>();
+        using var stop = new CancellationTokenSource();
+        var run = MqttSubscriber.RunAsync(client, connection, "ingest", TimeSpan.FromMinutes(1), ["cameras/#"], states.Enqueue, TimeProvider.System,
+            new MonitorMetrics(), NullLogger.Instance, stop.Token);
+
+        await Wait.UntilAsync(() => states.LastOrDefault(), "connected once the broker grants the filter");
+        Assert.Equal(4, Volatile.Read(ref refusals));
+        Assert.Equal([true], states.Where(s => s));
+        stop.Cancel();
+        await run;
+        await broker.StopAsync(CancellationToken.None);
+    }
 }
