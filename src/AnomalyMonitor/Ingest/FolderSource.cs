@@ -84,15 +84,8 @@ public sealed class FolderSource(
         if (!Enabled) return;
         using var stopping = stoppingToken.Register(() => _stopping = true);
         await Task.Yield();
-        await RecoverAsync(stoppingToken).ConfigureAwait(false);
-
-        using var watcher = new FileSystemWatcher(Layout.Root) { IncludeSubdirectories = false, NotifyFilter = NotifyFilters.FileName | NotifyFilters.DirectoryName | NotifyFilters.Size | NotifyFilters.LastWrite };
-        FileSystemEventHandler onChange = (_, e) => Notice(e.FullPath);
-        watcher.Created += onChange;
-        watcher.Changed += onChange;
-        watcher.Renamed += (_, e) => Notice(e.FullPath);
-        watcher.Error += (_, _) => _wake.Release(); // a dropped event: the rescan below catches up
-        watcher.EnableRaisingEvents = true;
+        await RecoverUntilDoneAsync(stoppingToken).ConfigureAwait(false);
+        using var watcher = Watch();
 
         var lastScan = DateTimeOffset.MinValue;
         bool failed = false; // the last pass failed: wait a rescan interval, not a settling poll
@@ -292,6 +285,55 @@ public sealed class FolderSource(
         }
         AfterClaim?.Invoke(claimed);
         await SubmitAsync(claimed, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// Recovery at start meets the same NFS hiccups as every pass: it is retried each rescan interval, not left to
+    /// end the source for good while the host runs on.
+    /// </summary>
+    private async Task RecoverUntilDoneAsync(CancellationToken cancellationToken)
+    {
+        while (true)
+        {
+            try
+            {
+                RecoveryFault?.Invoke();
+                await RecoverAsync(cancellationToken).ConfigureAwait(false);
+                return;
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+            {
+                metrics.SourceErrors.WithLabels("folder").Inc();
+                Log.FolderLoopFailed(logger, Layout.Processing, e.Message, Options.RescanInterval.TotalSeconds);
+                await Task.Delay(Options.RescanInterval, time, cancellationToken).ConfigureAwait(false);
+            }
+        }
+    }
+
+    /// <summary>Test hook: runs before each recovery attempt at start; an exception it throws fails that attempt.</summary>
+    internal Action? RecoveryFault { get; set; }
+
+    /// <summary>The inotify watcher, or null when it cannot be had (the inotify limit, a file system without it): rescans alone then find files.</summary>
+    private FileSystemWatcher? Watch()
+    {
+        FileSystemWatcher? watcher = null;
+        try
+        {
+            watcher = new FileSystemWatcher(Layout.Root) { IncludeSubdirectories = false, NotifyFilter = NotifyFilters.FileName | NotifyFilters.DirectoryName | NotifyFilters.Size | NotifyFilters.LastWrite };
+            FileSystemEventHandler onChange = (_, e) => Notice(e.FullPath);
+            watcher.Created += onChange;
+            watcher.Changed += onChange;
+            watcher.Renamed += (_, e) => Notice(e.FullPath);
+            watcher.Error += (_, _) => _wake.Release(); // a dropped event: the rescan catches up
+            watcher.EnableRaisingEvents = true;
+            return watcher;
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException or ArgumentException)
+        {
+            watcher?.Dispose();
+            Log.FolderWatcherUnavailable(logger, Layout.Root, e.Message, Options.RescanInterval.TotalSeconds);
+            return null;
+        }
     }
 
     private async Task RecoverAsync(CancellationToken cancellationToken)

@@ -131,6 +131,9 @@ internal static partial class Log
     [LoggerMessage(38, LogLevel.Warning, "Could not set the {Thread} thread's nice value to {Nice}; it runs at the process's")]
     public static partial void NiceNotSet(ILogger logger, string thread, int nice);
 
+    [LoggerMessage(46, LogLevel.Warning, "The folder source cannot watch {Path} for changes ({Reason}); it finds new files by rescanning every {Seconds} s instead")]
+    public static partial void FolderWatcherUnavailable(ILogger logger, string path, string reason, double seconds);
+
     [LoggerMessage(41, LogLevel.Error, "The folder source could not go through {Path}: {Reason}. It tries again in {Seconds} s; nothing in the folder is lost")]
     public static partial void FolderLoopFailed(ILogger logger, string path, string reason, double seconds);
 

@@ -167,6 +167,27 @@ public sealed class FolderHardeningTests : IDisposable
     }
 
     [Fact]
+    public async Task A_recovery_at_start_that_fails_for_a_while_is_tried_again_and_the_file_left_in_processing_judged()
+    {
+        TestModel.CopyTo(Path.Combine(_dir.Path, "models"));
+        Directory.CreateDirectory(In("processing"));
+        File.WriteAllBytes(In("processing", "left.png"), TestModel.NormalPng(3)); // claimed before a crash
+        var logs = new LogCapture();
+        int failures = 2;
+        await using var service = await TestService.StartAsync(_dir.Path, new Dictionary<string, string?> { ["Ingest:Folder:RescanInterval"] = "00:00:00.5" }, logs.Attach,
+            beforeStart: app => app.Services.GetRequiredServiceOf<FolderSource>().RecoveryFault = () =>
+            {
+                // ESTALE cannot be produced on demand here: the hook throws what listing processing/ would.
+                if (Interlocked.Decrement(ref failures) >= 0) throw new IOException("Stale file handle (injected)");
+            });
+
+        await Wait.UntilAsync(() => File.Exists(In("processed", "normal", "left.png")), "the recovered file judged");
+        Assert.Equal(2, service.Metrics.SourceErrors.WithLabels("folder").Value);
+        Assert.Equal(2, logs.Lines.Count(l => l.Contains("Stale file handle (injected)", StringComparison.Ordinal)));
+        await ANormalFileAfterwardsIsJudgedAsync(service);
+    }
+
+    [Fact]
     public async Task A_folder_that_cannot_be_listed_for_a_while_is_logged_counted_and_watched_again()
     {
         var (service, logs) = await StartAsync();

@@ -79,11 +79,14 @@ public sealed class TestService : IAsyncDisposable
     };
 
     /// <summary>A service whose paths all lie under <paramref name="root"/>; <paramref name="settings"/> add to or override <see cref="Defaults"/>.</summary>
-    public static async Task<TestService> StartAsync(string root, IDictionary<string, string?> settings, Action<WebApplicationBuilder>? configure = null)
+    /// <param name="beforeStart">Runs between the build and the start: where a test sets a hook that start-up itself meets.</param>
+    public static async Task<TestService> StartAsync(string root, IDictionary<string, string?> settings, Action<WebApplicationBuilder>? configure = null,
+        Action<WebApplication>? beforeStart = null)
     {
         var all = Defaults();
         foreach (var (k, v) in settings) all[k] = v;
         var app = ServiceHost.Build(overrides: all, paths: new PathResolver(root), configure: configure);
+        beforeStart?.Invoke(app);
         await app.StartAsync();
         return new TestService(app, root);
     }
