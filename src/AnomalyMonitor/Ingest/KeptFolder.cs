@@ -76,29 +76,46 @@ public static class KeptFolder
 
     private static long Minute(EntryInfo info) => info.ChangedUtc.Ticks / TimeSpan.TicksPerMinute;
 
-    /// <summary>Every entry but directories, found by walking real subdirectories only.</summary>
+    /// <summary>
+    /// Every entry but directories, found by walking real subdirectories only. Streamed, never listed whole:
+    /// processed/normal is one flat folder that can hold tens of millions of files. (Deleting what was already
+    /// returned while the directory is read is safe: readdir returns each remaining entry once.)
+    /// </summary>
     private static IEnumerable<(string Path, EntryInfo Info)> Entries(string dir, Errors errors, int depth = 0)
     {
-        List<string> entries;
-        try { entries = Directory.EnumerateFileSystemEntries(dir).ToList(); }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        IEnumerator<string>? names = null;
+        try
         {
-            if (depth > 0 || Directory.Exists(dir)) errors.Add(dir, e); // a folder not made yet is no error
-            yield break;
-        }
-        foreach (var path in entries)
-        {
-            EntryInfo info;
-            try { info = FileKinds.Describe(path); }
-            catch (IOException e)
+            while (true)
             {
-                errors.Add(path, e);
-                continue;
+                string path;
+                try
+                {
+                    names ??= Directory.EnumerateFileSystemEntries(dir).GetEnumerator(); // opens the directory at once
+                    if (!names.MoveNext()) yield break;
+                    path = names.Current;
+                }
+                catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+                {
+                    if (depth > 0 || Directory.Exists(dir)) errors.Add(dir, e); // a folder not made yet is no error
+                    yield break;
+                }
+                EntryInfo info;
+                try { info = FileKinds.Describe(path); }
+                catch (IOException e)
+                {
+                    errors.Add(path, e);
+                    continue;
+                }
+                if (info.Kind == FileKind.Missing) continue;
+                if (info.Kind != FileKind.Directory) yield return (path, info);
+                else if (depth < MaxDepth)
+                    foreach (var inner in Entries(path, errors, depth + 1)) yield return inner;
             }
-            if (info.Kind == FileKind.Missing) continue;
-            if (info.Kind != FileKind.Directory) yield return (path, info);
-            else if (depth < MaxDepth)
-                foreach (var inner in Entries(path, errors, depth + 1)) yield return inner;
+        }
+        finally
+        {
+            names?.Dispose();
         }
     }
 
