@@ -177,7 +177,7 @@ public sealed class ModelHolder(
             scorer?.Dispose();
             side?.Dispose();
             model.Dispose();
-            throw new ModelLoadException($"{model.Directory}: the model loads but cannot judge ({e.GetType().Name}: {e.Message})", e);
+            throw CannotJudge(model, e);
         }
         var previous = _model;
         var previousScorer = Scorer;
@@ -239,7 +239,27 @@ public sealed class ModelHolder(
     /// The configured rule, or the default one, loudly, when this model cannot serve it (conformal needs
     /// 1,000 held-out scores, and older manifests have none): a rule a model cannot serve must not stop judging.
     /// </summary>
-    private RollingJudge CreateJudge(LoadedModel model)
+    private static ModelLoadException CannotJudge(LoadedModel model, Exception e) =>
+        new($"{model.Directory}: the model loads but cannot judge ({e.GetType().Name}: {e.Message})", e);
+
+    /// <summary>
+    /// Builds what <see cref="Install"/> would, and throws it away: a promotion or rollback then refuses a version
+    /// that cannot judge before it is made current, and its caller hears so, instead of the scoring loop later.
+    /// </summary>
+    public void CheckJudges(LoadedModel model)
+    {
+        try
+        {
+            using (scorers.Create(model)) { }
+            _ = CreateJudge(model, report: false);
+        }
+        catch (Exception e) when (e is not OutOfMemoryException)
+        {
+            throw CannotJudge(model, e);
+        }
+    }
+
+    private RollingJudge CreateJudge(LoadedModel model, bool report = true)
     {
         var settings = Settings(judge.Value);
         RollingJudge created;
@@ -249,10 +269,10 @@ public sealed class ModelHolder(
         }
         catch (Exception e) when (e is InvalidOperationException or ArgumentException)
         {
-            Log.JudgeRuleUnavailable(logger, judge.Value.Rule, model.Directory, e.Message);
+            if (report) Log.JudgeRuleUnavailable(logger, judge.Value.Rule, model.Directory, e.Message);
             created = new RollingJudge(settings with { Rule = null }, model.Manifest.Calibration);
         }
-        WarnIfRuleMisfits(created.Policy, model);
+        if (report) WarnIfRuleMisfits(created.Policy, model);
         return created;
     }
 

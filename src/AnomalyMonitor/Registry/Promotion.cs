@@ -21,6 +21,7 @@ public sealed class Promotion(
             var model = registry.Load(version, holder.Device); // fails on a damaged version before "current" changes
             try
             {
+                holder.CheckJudges(model); // and on one whose files load but cannot judge
                 registry.SetCurrent(version);
             }
             catch

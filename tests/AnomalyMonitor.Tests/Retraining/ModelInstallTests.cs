@@ -26,7 +26,21 @@ public sealed class ModelInstallTests : IDisposable
         MakeV2ThatCannotJudge();
         await using var service = await TestService.StartAsync(_dir.Path, new Dictionary<string, string?>());
         await Wait.UntilAsync(() => service.Holder.IsJudging, "v1 judging");
-        service.App.Services.GetRequiredServiceOf<Promotion>().Promote(2);
+
+        // A promotion or an operator's rollback is refused before "current" changes, and says why.
+        Assert.Throws<ModelLoadException>(() => service.App.Services.GetRequiredServiceOf<Promotion>().Promote(2));
+        using (var http = service.Http())
+        using (var rollback = await http.PostAsync("/api/models/2/rollback", null))
+        {
+            Assert.Equal(System.Net.HttpStatusCode.Conflict, rollback.StatusCode);
+            Assert.Contains("cannot judge", await rollback.Content.ReadAsStringAsync(), StringComparison.Ordinal);
+        }
+        Assert.Equal(1, service.Registry.CurrentVersion());
+        Assert.Equal(0, service.Metrics.Rollbacks.Value);
+
+        // Offered all the same (as a path that skips that check would): the scoring loop refuses it and names v1 back.
+        service.Registry.SetCurrent(2);
+        service.Holder.Offer(service.Registry.Load(2, service.Holder.Device));
         await Wait.UntilAsync(() => service.Metrics.ModelLoadFailures.Value == 1, "v2 refused");
 
         Assert.Equal(1, service.Holder.Version);
