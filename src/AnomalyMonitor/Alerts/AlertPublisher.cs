@@ -17,10 +17,18 @@ namespace AnomalyMonitor.Alerts;
 /// clean stop, and the same "offline" as the MQTT will when the connection dies.
 /// </summary>
 public sealed class AlertPublisher(
-    AlertOutbox outbox, StorageHealth health, MqttConnection connection, IOptions<AlertsOptions> alerts, TimeProvider time,
-    MonitorMetrics metrics, ILogger<AlertPublisher> logger) : BackgroundService
+    AlertOutbox outbox, StorageHealth health, MqttConnection connection, IOptions<AlertsOptions> alerts, IOptions<Fleet.FleetOptions> fleet,
+    TimeProvider time, MonitorMetrics metrics, ILogger<AlertPublisher> logger) : BackgroundService
 {
     private int _statusChanged;
+
+    /// <summary>
+    /// Alerts:StatusTopic, or in a fleet StatusTopic/instance: one retained status a service, or one scorer's
+    /// will ("offline") would overwrite the status of every other.
+    /// </summary>
+    public string StatusTopic => fleet.Value.RoleName == Fleet.FleetOptions.Standalone
+        ? alerts.Value.StatusTopic
+        : $"{alerts.Value.StatusTopic.TrimEnd('/')}/{fleet.Value.EffectiveInstance}";
 
     public bool Connected { get; private set; }
 
@@ -170,7 +178,7 @@ public sealed class AlertPublisher(
         var offline = Status("offline");
         var result = await MqttConnection.ConnectAsync(client, connection.Builder("alerts")
             .WithCleanStart(true)
-            .WithWillTopic(alerts.Value.StatusTopic).WithWillPayload(offline).WithWillRetain(true)
+            .WithWillTopic(StatusTopic).WithWillPayload(offline).WithWillRetain(true)
             .WithWillQualityOfServiceLevel(MqttQualityOfServiceLevel.AtLeastOnce), token).ConfigureAwait(false);
         if (result.ResultCode != MqttClientConnectResultCode.Success)
             throw new InvalidOperationException($"the broker refused the connection: {result.ResultCode}");
@@ -180,7 +188,7 @@ public sealed class AlertPublisher(
 
     /// <summary>The retained status: "online", or "degraded" with the stores that cannot write.</summary>
     private Task PublishStatusAsync(IMqttClient client, CancellationToken token) =>
-        client.PublishAsync(new MqttApplicationMessageBuilder().WithTopic(alerts.Value.StatusTopic)
+        client.PublishAsync(new MqttApplicationMessageBuilder().WithTopic(StatusTopic)
             .WithPayload(health.Degraded ? Status("degraded", health.Problems) : Status("online"))
             .WithRetainFlag(true).WithQualityOfServiceLevel(MqttQualityOfServiceLevel.AtLeastOnce).Build(), token);
 
@@ -190,7 +198,7 @@ public sealed class AlertPublisher(
         try
         {
             using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(2));
-            await client.PublishAsync(new MqttApplicationMessageBuilder().WithTopic(alerts.Value.StatusTopic).WithPayload(Status("offline"))
+            await client.PublishAsync(new MqttApplicationMessageBuilder().WithTopic(StatusTopic).WithPayload(Status("offline"))
                 .WithRetainFlag(true).WithQualityOfServiceLevel(MqttQualityOfServiceLevel.AtLeastOnce).Build(), timeout.Token).ConfigureAwait(false);
             await client.DisconnectAsync(new MqttClientDisconnectOptionsBuilder().Build(), timeout.Token).ConfigureAwait(false);
         }
@@ -201,7 +209,7 @@ public sealed class AlertPublisher(
     }
 
     private byte[] Status(string state, IReadOnlyDictionary<string, string>? problems = null) =>
-        JsonSerializer.SerializeToUtf8Bytes(new { state, at = time.GetUtcNow(), problems }, AlertJson.Options);
+        JsonSerializer.SerializeToUtf8Bytes(new { state, at = time.GetUtcNow(), instance = fleet.Value.EffectiveInstance, problems }, AlertJson.Options);
 
     private void SetConnected(bool connected)
     {

@@ -113,6 +113,12 @@ public sealed class FleetTests : IAsyncLifetime
         await Wait.UntilAsync(() => scorer.Pipeline.Judged >= 10, "ten images judged by the scorer");
         await Wait.UntilAsync(() => trainer.Store.Count > before, "the scorer's normals stored by the trainer");
         Assert.Equal(0, scorer.Store.Count); // a scorer keeps no training samples of its own
+        // Each keeps its own retained status: one service's will cannot say the whole fleet is offline.
+        await using (var watcher = await MqttTestClient.ConnectAsync(_broker.Port, "status-watch-s2", subscribe: "anomaly-monitor/status/#"))
+        {
+            await Wait.UntilAsync(() => watcher.Received.Any(m => m.Topic == "anomaly-monitor/status/s2") && watcher.Received.Any(m => m.Topic == "anomaly-monitor/status/t2"), "both retained statuses");
+            Assert.Contains("\"instance\":\"s2\"", watcher.Received.First(m => m.Topic == "anomaly-monitor/status/s2").Payload, StringComparison.Ordinal);
+        }
         Assert.Contains(trainer.Store.CountBySource().Keys, s => s.StartsWith("s2/", StringComparison.Ordinal));
 
         // An operator's label given to the scorer reaches the trainer, which holds the item's sample.

@@ -1,3 +1,4 @@
+using Microsoft.Extensions.DependencyInjection;
 using System.Text.Json;
 using AnomalyMonitor.Tests.Support;
 
@@ -210,7 +211,9 @@ public sealed class EmbeddedBrokerTests : IDisposable
         await client.PublishAsync("anomaly-monitor/images/e", TestModel.AnomalyPng(0));
         await Wait.UntilAsync(() => client.Alerts("anomaly-monitor/alerts").Count == 1 && service.Pipeline.Judged >= 2, "one alert, both judged");
         Assert.Equal(2, service.Pipeline.Judged);
-        Assert.Contains(client.Alerts("anomaly-monitor/status"), s => s.GetProperty("state").GetString() == "online");
+        var instance = service.App.Services.GetRequiredService<Microsoft.Extensions.Options.IOptions<AnomalyMonitor.Fleet.FleetOptions>>().Value.EffectiveInstance;
+        Assert.Contains(client.Alerts("anomaly-monitor/status"), s => s.GetProperty("state").GetString() == "online" && s.GetProperty("instance").GetString() == instance);
+        Assert.Equal(instance, client.Alerts("anomaly-monitor/alerts").Single().GetProperty("instance").GetString());
 
         // It has no logins: it must listen on the one configured address (loopback), not on every IPv6 address too.
         using var v6 = new System.Net.Sockets.Socket(System.Net.Sockets.AddressFamily.InterNetworkV6, System.Net.Sockets.SocketType.Stream, System.Net.Sockets.ProtocolType.Tcp);
