@@ -22,11 +22,20 @@ public sealed class AlertOutbox : IDisposable
     private readonly SemaphoreSlim _signal = new(0);
     private long _count;
 
-    public AlertOutbox(Microsoft.Extensions.Options.IOptions<ServiceOptions> service, PathResolver paths, MonitorMetrics metrics)
+    /// <summary>The kind of a scorer's sample batches: the one kind the outbox may drop, oldest first (see <see cref="AlertsOptions.OutboxMaxSamples"/>).</summary>
+    public const string SamplesKind = "samples";
+    private readonly int _maxSamples;
+
+    public AlertOutbox(Microsoft.Extensions.Options.IOptions<ServiceOptions> service, PathResolver paths, MonitorMetrics metrics,
+        Microsoft.Extensions.Options.IOptions<AlertsOptions>? alerts = null)
     {
         _metrics = metrics;
+        _maxSamples = alerts?.Value.OutboxMaxSamples ?? new AlertsOptions().OutboxMaxSamples;
         _db = Sqlite.Open(Path.Combine(paths.Resolve(service.Value.StateDirectory), "outbox.db"), service.Value.SyncEveryCommit);
-        Sqlite.Execute(_db, "CREATE TABLE IF NOT EXISTS outbox (seq INTEGER PRIMARY KEY AUTOINCREMENT, topic TEXT NOT NULL, payload BLOB NOT NULL, retain INTEGER NOT NULL, kind TEXT NOT NULL)");
+        Sqlite.Execute(_db, """
+            CREATE TABLE IF NOT EXISTS outbox (seq INTEGER PRIMARY KEY AUTOINCREMENT, topic TEXT NOT NULL, payload BLOB NOT NULL, retain INTEGER NOT NULL, kind TEXT NOT NULL);
+            CREATE INDEX IF NOT EXISTS outbox_kind ON outbox(kind, seq);
+            """);
         _count = Sqlite.Scalar(_db, "SELECT COUNT(*) FROM outbox");
         _metrics.OutboxSize.Set(_count);
     }
@@ -37,6 +46,7 @@ public sealed class AlertOutbox : IDisposable
     public void AddRange(IReadOnlyList<OutboxEntry> entries)
     {
         if (entries.Count == 0) return;
+        int dropped = 0;
         lock (_lock)
         {
             using var tx = _db.BeginTransaction();
@@ -54,10 +64,28 @@ public sealed class AlertOutbox : IDisposable
                 kind.Value = e.Kind;
                 insert.ExecuteNonQuery();
             }
+            if (entries.Any(e => e.Kind == SamplesKind)) dropped = DropOldestSamples();
             tx.Commit();
         }
-        _metrics.OutboxSize.Set(Interlocked.Add(ref _count, entries.Count));
+        if (dropped > 0) _metrics.OutboxDropped.WithLabels(SamplesKind).Inc(dropped);
+        _metrics.OutboxSize.Set(Interlocked.Add(ref _count, entries.Count - dropped));
         _signal.Release();
+    }
+
+    /// <summary>
+    /// While the broker is away a scorer's accepted normals pile up at up to NormalStore:MaxPerSecond, gigabytes a
+    /// day: beyond OutboxMaxSamples batches the oldest go (the trainer keeps only its newest samples anyway).
+    /// Alerts, drift, labels and models are never dropped.
+    /// </summary>
+    private int DropOldestSamples()
+    {
+        using var delete = _db.CreateCommand();
+        delete.CommandText = """
+            DELETE FROM outbox WHERE kind = $k AND seq <= (SELECT seq FROM outbox WHERE kind = $k ORDER BY seq DESC LIMIT 1 OFFSET $max)
+            """;
+        delete.Parameters.AddWithValue("$k", SamplesKind);
+        delete.Parameters.AddWithValue("$max", _maxSamples);
+        return delete.ExecuteNonQuery();
     }
 
     /// <summary>Stores a retained message in place of any for the same topic still waiting, in one transaction.</summary>

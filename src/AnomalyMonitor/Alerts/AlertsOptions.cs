@@ -12,6 +12,8 @@ public sealed class AlertsOptions
     public TimeSpan Cooldown { get; set; } = TimeSpan.Zero;
     public int MaxPerMinute { get; set; } = 600;
     public TimeSpan RetryInterval { get; set; } = TimeSpan.FromSeconds(2);
+    /// <summary>A fleet scorer's sample batches kept in the outbox while the broker is away; older ones are dropped and counted.</summary>
+    public int OutboxMaxSamples { get; set; } = 2000;
 }
 
 internal sealed class AlertsOptionsValidator : IValidateOptions<AlertsOptions>
@@ -24,6 +26,7 @@ internal sealed class AlertsOptionsValidator : IValidateOptions<AlertsOptions>
         if (o.Cooldown < TimeSpan.Zero) f.Add($"Alerts:Cooldown must not be negative, was {o.Cooldown}.");
         OptionChecks.AtLeast(f, "Alerts:MaxPerMinute", o.MaxPerMinute, 1);
         OptionChecks.Positive(f, "Alerts:RetryInterval", o.RetryInterval);
+        OptionChecks.AtLeast(f, "Alerts:OutboxMaxSamples", o.OutboxMaxSamples, 1);
         return OptionChecks.Result(f);
     }
 }

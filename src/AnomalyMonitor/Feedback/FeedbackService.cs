@@ -74,7 +74,7 @@ public sealed class FeedbackService(
             // Through the outbox, so a broker outage loses nothing.
             var f = fleet.Value;
             outbox.AddRange([new OutboxEntry(f.SamplesTopic,
-                SampleMessage.EncodeLabel(f.EffectiveInstance, shape, id, parsed == FeedbackLabel.Normal ? "normal" : "anomaly", time.GetUtcNow(), score, version, pixels), "samples")]);
+                SampleMessage.EncodeLabel(f.EffectiveInstance, shape, id, parsed == FeedbackLabel.Normal ? "normal" : "anomaly", time.GetUtcNow(), score, version, pixels), "label")]); // a label is never dropped
             if (pixels is not null) store.Label(id, parsed, channel, time.GetUtcNow(), shape, pixels, score, version);
             return new(id, parsed == FeedbackLabel.Normal ? "normal" : "anomaly", FeedbackReply.Applied, $"forwarded to the fleet's trainer on {f.SamplesTopic}");
         }

@@ -71,7 +71,7 @@ internal sealed class NormalStoreSink(
         var f = fleet.Value;
         if (f.IsScorer)
         {
-            var message = new OutboxEntry(f.SamplesTopic, SampleMessage.Encode(f.EffectiveInstance, batch.Shape, samples), "samples");
+            var message = new OutboxEntry(f.SamplesTopic, SampleMessage.Encode(f.EffectiveInstance, batch.Shape, samples), AlertOutbox.SamplesKind);
             await durable.RunAsync("outbox", () => outbox.AddRange([message]), cancellationToken).ConfigureAwait(false);
         }
         else await durable.RunAsync("normal_store", () => store.AddRange(samples, batch.Shape), cancellationToken).ConfigureAwait(false);

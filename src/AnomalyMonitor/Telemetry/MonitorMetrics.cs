@@ -54,6 +54,8 @@ public sealed class MonitorMetrics
         AlertsFailed = f.CreateCounter("anomaly_monitor_alerts_failed_total", "Alert publish attempts that failed (the alert stays in the outbox).");
         AlertsSuppressed = f.CreateCounter("anomaly_monitor_alerts_suppressed_total", "Anomalies not alerted, by reason (cooldown, rate_limit, drift).", "reason");
         OutboxSize = f.CreateGauge("anomaly_monitor_alert_outbox_size", "Alerts waiting in the outbox.");
+        OutboxDropped = f.CreateCounter("anomaly_monitor_outbox_dropped_total", "Outbox messages dropped unsent, by kind: only a fleet scorer's sample batches, past Alerts:OutboxMaxSamples.", "kind");
+        OutboxDropped.WithLabels("samples");
         DriftActive = f.CreateGauge("anomaly_monitor_drift_active", "1 while a sustained shift (most items anomalous) is in progress.");
         State = f.CreateGauge("anomaly_monitor_state", "1 for the current state: learning or judging.", "state");
         EvidenceItems = f.CreateGauge("anomaly_monitor_evidence_items", "Evidence records kept.");
@@ -164,6 +166,7 @@ public sealed class MonitorMetrics
     public Counter AlertsFailed { get; }
     public Counter AlertsSuppressed { get; }
     public Gauge OutboxSize { get; }
+    public Counter OutboxDropped { get; }
     public Gauge DriftActive { get; }
     public Gauge State { get; }
     public Gauge EvidenceItems { get; }
