@@ -35,6 +35,7 @@ public sealed class AlertOutbox : IDisposable
         Sqlite.Execute(_db, """
             CREATE TABLE IF NOT EXISTS outbox (seq INTEGER PRIMARY KEY AUTOINCREMENT, topic TEXT NOT NULL, payload BLOB NOT NULL, retain INTEGER NOT NULL, kind TEXT NOT NULL);
             CREATE INDEX IF NOT EXISTS outbox_kind ON outbox(kind, seq);
+            CREATE TABLE IF NOT EXISTS dead_letters (seq INTEGER PRIMARY KEY, topic TEXT NOT NULL, payload BLOB NOT NULL, retain INTEGER NOT NULL, kind TEXT NOT NULL, reason TEXT NOT NULL, at TEXT NOT NULL);
             """);
         _count = Sqlite.Scalar(_db, "SELECT COUNT(*) FROM outbox");
         _metrics.OutboxSize.Set(_count);
@@ -152,6 +153,46 @@ public sealed class AlertOutbox : IDisposable
             tx.Commit();
         }
         _metrics.OutboxSize.Set(Interlocked.Add(ref _count, -removed));
+    }
+
+    /// <summary>Moves a message the broker keeps refusing out of the queue into dead_letters, with why, in one transaction.</summary>
+    public void DeadLetter(OutboxMessage message, string reason, DateTimeOffset at)
+    {
+        int removed;
+        lock (_lock)
+        {
+            using var tx = _db.BeginTransaction();
+            using (var keep = _db.CreateCommand())
+            {
+                keep.CommandText = "INSERT OR REPLACE INTO dead_letters(seq, topic, payload, retain, kind, reason, at) SELECT seq, topic, payload, retain, kind, $r, $at FROM outbox WHERE seq = $s";
+                keep.Parameters.AddWithValue("$s", message.Seq);
+                keep.Parameters.AddWithValue("$r", reason);
+                keep.Parameters.AddWithValue("$at", at.ToString("O", System.Globalization.CultureInfo.InvariantCulture));
+                keep.ExecuteNonQuery();
+            }
+            using (var delete = _db.CreateCommand())
+            {
+                delete.CommandText = "DELETE FROM outbox WHERE seq = $s";
+                delete.Parameters.AddWithValue("$s", message.Seq);
+                removed = delete.ExecuteNonQuery();
+            }
+            tx.Commit();
+        }
+        _metrics.OutboxSize.Set(Interlocked.Add(ref _count, -removed));
+    }
+
+    /// <summary>The messages set aside, oldest first (what an admin inspects with sqlite3 too).</summary>
+    public IReadOnlyList<(OutboxMessage Message, string Reason)> DeadLetters()
+    {
+        lock (_lock)
+        {
+            using var query = _db.CreateCommand();
+            query.CommandText = "SELECT seq, topic, payload, retain, kind, reason FROM dead_letters ORDER BY seq";
+            using var reader = query.ExecuteReader();
+            var list = new List<(OutboxMessage, string)>();
+            while (reader.Read()) list.Add((new OutboxMessage(reader.GetInt64(0), reader.GetString(1), (byte[])reader[2], reader.GetInt64(3) == 1, reader.GetString(4)), reader.GetString(5)));
+            return list;
+        }
     }
 
     /// <summary>Wakes the publisher without adding anything (the status changed).</summary>

@@ -153,7 +153,12 @@ public sealed class AlertPublisher(
                 try
                 {
                     var result = await send.ConfigureAwait(false);
-                    if (!result.IsSuccess) throw new InvalidOperationException($"the broker answered {result.ReasonCode}");
+                    if (!result.IsSuccess)
+                    {
+                        if (Refused(message, result.ReasonCode)) continue; // set aside: the rest goes on
+                        throw new InvalidOperationException($"the broker answered {result.ReasonCode}");
+                    }
+                    _refusals.Remove(message.Seq);
                     acked.Add(message.Seq);
                     metrics.AlertsPublished.WithLabels(message.Kind).Inc();
                 }
@@ -166,6 +171,26 @@ public sealed class AlertPublisher(
         }
         if (failure is not null) throw failure;
         token.ThrowIfCancellationRequested();
+    }
+
+    /// <summary>A message the broker refused this often (an ACL, an invalid topic) is set aside, not retried for ever.</summary>
+    internal const int MaxRefusals = 5;
+    private readonly Dictionary<long, int> _refusals = [];
+
+    /// <summary>
+    /// Counts the broker's refusal of one message; at <see cref="MaxRefusals"/> it moves to the outbox's dead letters
+    /// (kept, logged, counted) and true is returned: at the head of the outbox it would hold back every alert behind it.
+    /// </summary>
+    private bool Refused(OutboxMessage message, MqttClientPublishReasonCode code)
+    {
+        int times = _refusals[message.Seq] = _refusals.GetValueOrDefault(message.Seq) + 1;
+        if (times < MaxRefusals) return false;
+        _refusals.Remove(message.Seq);
+        var reason = $"the broker refused it {times} times ({code})";
+        outbox.DeadLetter(message, reason, time.GetUtcNow());
+        metrics.OutboxDeadLetters.WithLabels(message.Kind).Inc();
+        Log.AlertDeadLettered(logger, message.Kind, message.Topic, message.Seq, reason);
+        return true;
     }
 
     private static Task<MqttClientPublishResult> Publish(IMqttClient client, OutboxMessage m, CancellationToken token) =>

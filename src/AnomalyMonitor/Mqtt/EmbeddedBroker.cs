@@ -19,6 +19,9 @@ public sealed class EmbeddedBroker(IOptions<MqttOptions> options, ILogger<Embedd
     /// <summary>Test hook: sees each subscription first, so that a test can refuse one as an ACL would (Mosquitto grants every SUBACK and filters later).</summary>
     internal Action<InterceptingSubscriptionEventArgs>? InterceptSubscription { get; set; }
 
+    /// <summary>Test hook: sees each publish first, so that a test can refuse one in its PUBACK as an ACL would.</summary>
+    internal Action<InterceptingPublishEventArgs>? InterceptPublish { get; set; }
+
     public async Task StartAsync(CancellationToken cancellationToken)
     {
         var o = options.Value;
@@ -47,6 +50,11 @@ public sealed class EmbeddedBroker(IOptions<MqttOptions> options, ILogger<Embedd
         _server.InterceptingSubscriptionAsync += e =>
         {
             InterceptSubscription?.Invoke(e);
+            return Task.CompletedTask;
+        };
+        _server.InterceptingPublishAsync += e =>
+        {
+            InterceptPublish?.Invoke(e);
             return Task.CompletedTask;
         };
         await _server.StartAsync().ConfigureAwait(false);

@@ -131,6 +131,9 @@ internal static partial class Log
     [LoggerMessage(38, LogLevel.Warning, "Could not set the {Thread} thread's nice value to {Nice}; it runs at the process's")]
     public static partial void NiceNotSet(ILogger logger, string thread, int nice);
 
+    [LoggerMessage(47, LogLevel.Error, "The broker keeps refusing a {Kind} message on {Topic} (outbox seq {Seq}): {Reason}. It is kept in outbox.db's dead_letters table and the messages behind it go on")]
+    public static partial void AlertDeadLettered(ILogger logger, string kind, string topic, long seq, string reason);
+
     [LoggerMessage(46, LogLevel.Warning, "The folder source cannot watch {Path} for changes ({Reason}); it finds new files by rescanning every {Seconds} s instead")]
     public static partial void FolderWatcherUnavailable(ILogger logger, string path, string reason, double seconds);
 

@@ -56,6 +56,8 @@ public sealed class MonitorMetrics
         OutboxSize = f.CreateGauge("anomaly_monitor_alert_outbox_size", "Alerts waiting in the outbox.");
         OutboxDropped = f.CreateCounter("anomaly_monitor_outbox_dropped_total", "Outbox messages dropped unsent, by kind: only a fleet scorer's sample batches, past Alerts:OutboxMaxSamples.", "kind");
         OutboxDropped.WithLabels("samples");
+        OutboxDeadLetters = f.CreateCounter("anomaly_monitor_outbox_dead_letters_total", "Outbox messages the broker refused 5 times (an ACL, an invalid topic), set aside in outbox.db's dead_letters table, by kind.", "kind");
+        OutboxDeadLetters.WithLabels("anomaly");
         DriftActive = f.CreateGauge("anomaly_monitor_drift_active", "1 while a sustained shift (most items anomalous) is in progress.");
         State = f.CreateGauge("anomaly_monitor_state", "1 for the current state: learning or judging.", "state");
         EvidenceItems = f.CreateGauge("anomaly_monitor_evidence_items", "Evidence records kept.");
@@ -167,6 +169,7 @@ public sealed class MonitorMetrics
     public Counter AlertsSuppressed { get; }
     public Gauge OutboxSize { get; }
     public Counter OutboxDropped { get; }
+    public Counter OutboxDeadLetters { get; }
     public Gauge DriftActive { get; }
     public Gauge State { get; }
     public Gauge EvidenceItems { get; }

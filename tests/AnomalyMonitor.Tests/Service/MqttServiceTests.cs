@@ -221,6 +221,43 @@ public sealed class EmbeddedBrokerTests : IDisposable
         Assert.True(refused is System.Net.Sockets.SocketException, $"the broker took a connection on [::1]:{port}");
     }
 
+    [Fact]
+    public async Task An_alert_the_broker_keeps_refusing_is_set_aside_and_the_alerts_behind_it_go_out()
+    {
+        TestModel.CopyTo(Path.Combine(_dir.Path, "models"));
+        int port = Ports.Free();
+        await using var service = await TestService.StartAsync(_dir.Path, new Dictionary<string, string?>
+        {
+            ["Mqtt:Broker"] = "",
+            ["Mqtt:Embedded:Port"] = port.ToString(System.Globalization.CultureInfo.InvariantCulture),
+            ["Ingest:Mqtt:Enabled"] = "true",
+            ["Alerts:RetryInterval"] = "00:00:00.1",
+        });
+        // As an ACL answers in MQTT 5: a PUBACK that refuses this one alert, every time.
+        service.App.Services.GetRequiredServiceOf<AnomalyMonitor.Mqtt.EmbeddedBroker>().InterceptPublish = e =>
+        {
+            if (e.ApplicationMessage.Topic == "anomaly-monitor/alerts" && System.Text.Encoding.UTF8.GetString(System.Buffers.BuffersExtensions.ToArray(e.ApplicationMessage.Payload)).Contains("\"id\":\"poison\"", StringComparison.Ordinal))
+            {
+                e.ProcessPublish = false;
+                e.Response.ReasonCode = MQTTnet.Protocol.MqttPubAckReasonCode.NotAuthorized;
+            }
+        };
+        await using var client = await MqttTestClient.ConnectAsync(port, "dead-letter-user", subscribe: ["anomaly-monitor/alerts"]);
+        await Wait.UntilAsync(() => service.App.Services.GetRequiredServiceOf<AnomalyMonitor.Mqtt.MqttSource>().Connected, "subscribed");
+        await client.PublishAsync("anomaly-monitor/images/e", JsonSerializer.Serialize(new { id = "poison", image = Convert.ToBase64String(TestModel.AnomalyPng(0)) }));
+        await client.PublishAsync("anomaly-monitor/images/e", JsonSerializer.Serialize(new { id = "after", image = Convert.ToBase64String(TestModel.AnomalyPng(1)) }));
+
+        var outbox = service.App.Services.GetRequiredServiceOf<AnomalyMonitor.Alerts.AlertOutbox>();
+        await Wait.UntilAsync(() => client.Alerts("anomaly-monitor/alerts").Any(a => a.GetProperty("id").GetString() == "after") && outbox.DeadLetters().Count == 1,
+            "the alert behind it delivered and the refused one set aside");
+        var (letter, reason) = Assert.Single(outbox.DeadLetters());
+        Assert.Contains("\"id\":\"poison\"", System.Text.Encoding.UTF8.GetString(letter.Payload), StringComparison.Ordinal);
+        Assert.Contains("NotAuthorized", reason, StringComparison.Ordinal);
+        Assert.Equal(1, service.Metrics.OutboxDeadLetters.WithLabels("anomaly").Value);
+        Assert.Equal(0, outbox.Count);
+        Assert.DoesNotContain(client.Alerts("anomaly-monitor/alerts"), a => a.GetProperty("id").GetString() == "poison");
+    }
+
     /// <summary>
     /// What a new user types first: mosquitto_sub and mosquitto_pub with their defaults (MQTT 3.1.1, an empty
     /// client id, a clean session), which MQTTnet's broker alone would refuse as "identifier rejected".
