@@ -194,17 +194,25 @@ public sealed class EmbeddedBrokerTests : IDisposable
 
     public void Dispose() => _dir.Dispose();
 
-    [Fact]
-    public async Task Embedded_broker_takes_images_and_delivers_alerts_and_status()
+    /// <summary>The test model judging MQTT images from the service's own broker on <paramref name="port"/>.</summary>
+    private Task<TestService> StartEmbeddedAsync(int port, Dictionary<string, string?>? extra = null)
     {
         TestModel.CopyTo(Path.Combine(_dir.Path, "models"));
-        int port = Ports.Free();
-        await using var service = await TestService.StartAsync(_dir.Path, new Dictionary<string, string?>
+        var settings = new Dictionary<string, string?>
         {
             ["Mqtt:Broker"] = "",
             ["Mqtt:Embedded:Port"] = port.ToString(System.Globalization.CultureInfo.InvariantCulture),
             ["Ingest:Mqtt:Enabled"] = "true",
-        });
+        };
+        foreach (var (k, v) in extra ?? []) settings[k] = v;
+        return TestService.StartAsync(_dir.Path, settings);
+    }
+
+    [Fact]
+    public async Task Embedded_broker_takes_images_and_delivers_alerts_and_status()
+    {
+        int port = Ports.Free();
+        await using var service = await StartEmbeddedAsync(port);
         await using var client = await MqttTestClient.ConnectAsync(port, "embedded-user", subscribe: ["anomaly-monitor/alerts", "anomaly-monitor/status"]);
         await Wait.UntilAsync(() => service.App.Services.GetRequiredServiceOf<AnomalyMonitor.Mqtt.MqttSource>().Connected, "subscribed");
         await client.PublishAsync("anomaly-monitor/images/e", TestModel.NormalPng(0));
@@ -224,15 +232,8 @@ public sealed class EmbeddedBrokerTests : IDisposable
     [Fact]
     public async Task An_alert_the_broker_keeps_refusing_is_set_aside_and_the_alerts_behind_it_go_out()
     {
-        TestModel.CopyTo(Path.Combine(_dir.Path, "models"));
         int port = Ports.Free();
-        await using var service = await TestService.StartAsync(_dir.Path, new Dictionary<string, string?>
-        {
-            ["Mqtt:Broker"] = "",
-            ["Mqtt:Embedded:Port"] = port.ToString(System.Globalization.CultureInfo.InvariantCulture),
-            ["Ingest:Mqtt:Enabled"] = "true",
-            ["Alerts:RetryInterval"] = "00:00:00.1",
-        });
+        await using var service = await StartEmbeddedAsync(port, new() { ["Alerts:RetryInterval"] = "00:00:00.1" });
         // As an ACL answers in MQTT 5: a PUBACK that refuses this one alert, every time.
         service.App.Services.GetRequiredServiceOf<AnomalyMonitor.Mqtt.EmbeddedBroker>().InterceptPublish = e =>
         {
@@ -265,14 +266,8 @@ public sealed class EmbeddedBrokerTests : IDisposable
     [Fact]
     public async Task Plain_mosquitto_sub_and_pub_work_against_the_embedded_broker()
     {
-        TestModel.CopyTo(Path.Combine(_dir.Path, "models"));
         int port = Ports.Free();
-        await using var service = await TestService.StartAsync(_dir.Path, new Dictionary<string, string?>
-        {
-            ["Mqtt:Broker"] = "",
-            ["Mqtt:Embedded:Port"] = port.ToString(System.Globalization.CultureInfo.InvariantCulture),
-            ["Ingest:Mqtt:Enabled"] = "true",
-        });
+        await using var service = await StartEmbeddedAsync(port);
         await Wait.UntilAsync(() => service.App.Services.GetRequiredServiceOf<AnomalyMonitor.Mqtt.MqttSource>().Connected
             && service.App.Services.GetRequiredServiceOf<AnomalyMonitor.Alerts.AlertPublisher>().Connected, "the service connected");
         var p = port.ToString(System.Globalization.CultureInfo.InvariantCulture);
