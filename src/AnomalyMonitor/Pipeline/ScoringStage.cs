@@ -499,7 +499,8 @@ public sealed class ScoringStage(
             var ids = _held.Take(n).Select(h => h.Image.Id).ToList();
             _held.RemoveRange(0, n);
             Write(sinks, judged, hard);
-            normals.ReleaseHeld(ids);
+            // Through DurableWrite like every store write: a busy or full disk here must not end the scoring thread.
+            durable.RunAsync("held", () => normals.ReleaseHeld(ids), hard).AsTask().GetAwaiter().GetResult();
         }
     }
 
