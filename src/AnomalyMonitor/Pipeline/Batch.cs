@@ -88,7 +88,13 @@ public sealed class BatchPool(int count, int capacity) : IDisposable
                     _shape = shape;
                     while (_free.Reader.TryRead(out var old)) { old.Dispose(); _created--; }
                 }
-                if (_free.Reader.TryRead(out var free)) return free;
+                // Batches of the old shape still in flight when the shape changed come back later: dropped here too.
+                while (_free.Reader.TryRead(out var free))
+                {
+                    if (free.Shape == shape) return free;
+                    free.Dispose();
+                    _created--;
+                }
                 if (_created < count)
                 {
                     _created++;
