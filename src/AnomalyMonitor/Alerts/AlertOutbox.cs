@@ -26,11 +26,11 @@ public sealed class AlertOutbox : IDisposable
     public const string SamplesKind = "samples";
     private readonly int _maxSamples;
 
-    public AlertOutbox(Microsoft.Extensions.Options.IOptions<ServiceOptions> service, PathResolver paths, MonitorMetrics metrics,
-        Microsoft.Extensions.Options.IOptions<AlertsOptions>? alerts = null)
+    public AlertOutbox(Microsoft.Extensions.Options.IOptions<ServiceOptions> service, Microsoft.Extensions.Options.IOptions<AlertsOptions> alerts,
+        PathResolver paths, MonitorMetrics metrics)
     {
         _metrics = metrics;
-        _maxSamples = alerts?.Value.OutboxMaxSamples ?? new AlertsOptions().OutboxMaxSamples;
+        _maxSamples = alerts.Value.OutboxMaxSamples;
         _db = Sqlite.Open(Path.Combine(paths.Resolve(service.Value.StateDirectory), "outbox.db"), service.Value.SyncEveryCommit);
         Sqlite.Execute(_db, """
             CREATE TABLE IF NOT EXISTS outbox (seq INTEGER PRIMARY KEY AUTOINCREMENT, topic TEXT NOT NULL, payload BLOB NOT NULL, retain INTEGER NOT NULL, kind TEXT NOT NULL);

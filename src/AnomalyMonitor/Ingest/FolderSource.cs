@@ -46,6 +46,10 @@ public sealed class FolderSource(
     public long Rescans => Interlocked.Read(ref _rescans);
     private long _rescans;
 
+    /// <summary>Files offered again after a hand-back: how a test knows the retries went on.</summary>
+    public long Retried => Interlocked.Read(ref _retried);
+    private long _retried;
+
     /// <summary>Test hook: runs between the claim and the read, to make a file vanish or change there.</summary>
     internal Action<string>? AfterClaim { get; set; }
 
@@ -456,7 +460,11 @@ public sealed class FolderSource(
         for (int i = 0; i < n && _retries.TryDequeue(out var retry); i++)
         {
             if (retry.Due > now) _retries.Enqueue(retry);
-            else await SubmitAsync(retry.Path, cancellationToken).ConfigureAwait(false);
+            else
+            {
+                Interlocked.Increment(ref _retried);
+                await SubmitAsync(retry.Path, cancellationToken).ConfigureAwait(false);
+            }
         }
     }
 

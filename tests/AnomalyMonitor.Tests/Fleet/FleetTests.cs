@@ -170,7 +170,9 @@ public sealed class FleetTests : IAsyncLifetime
         await Wait.UntilAsync(() => scorer.Store.HeldItems(TestModel.Shape).Count == 5, "one bootstrap's worth held");
         for (int i = 0; i < 7; i++) File.WriteAllBytes(Path.Combine(scorer.Inbox, $"wait{i}.png"), TestModel.NormalPng(i));
 
-        await Task.Delay(TimeSpan.FromSeconds(3)); // fifteen retry periods
+        // Each waiting file offered three times or more: past Pipeline:MaxAttempts, where a counted attempt would have refused it.
+        var folder = scorer.App.Services.GetRequiredServiceOf<AnomalyMonitor.Ingest.FolderSource>();
+        await Wait.UntilAsync(() => folder.Retried >= 7 * 3, "the waiting files offered again and again");
         Assert.False(scorer.Holder.IsJudging);
         Assert.Equal(0, scorer.Count("rejected"));
         var rejected = Path.Combine(scorer.Inbox, "rejected");

@@ -59,7 +59,7 @@ public sealed class ModelMessageTests : IDisposable
     public void A_newer_retained_model_replaces_one_still_waiting_in_the_outbox()
     {
         var metrics = new MonitorMetrics();
-        using var outbox = new AlertOutbox(Options.Create(new ServiceOptions { StateDirectory = "state" }), new PathResolver(_dir.Path), metrics);
+        using var outbox = new AlertOutbox(Options.Create(new ServiceOptions { StateDirectory = "state" }), Options.Create(new AlertsOptions()), new PathResolver(_dir.Path), metrics);
         outbox.AddRange([new OutboxEntry("anomaly-monitor/alerts", [1], "anomaly")]);
         outbox.ReplaceRetained(new OutboxEntry("anomaly-monitor/fleet/model", [5], "model", Retain: true));
         outbox.ReplaceRetained(new OutboxEntry("anomaly-monitor/fleet/model", [6], "model", Retain: true));

@@ -17,8 +17,8 @@ public sealed class OutboxBoundTests : IDisposable
     public void Past_the_limit_the_oldest_sample_batches_go_and_alerts_and_labels_stay()
     {
         var metrics = new MonitorMetrics();
-        using var outbox = new AlertOutbox(Options.Create(new ServiceOptions { StateDirectory = "state" }), new PathResolver(_dir.Path), metrics,
-            Options.Create(new AlertsOptions { OutboxMaxSamples = 3 }));
+        using var outbox = new AlertOutbox(Options.Create(new ServiceOptions { StateDirectory = "state" }), Options.Create(new AlertsOptions { OutboxMaxSamples = 3 }),
+            new PathResolver(_dir.Path), metrics);
         outbox.AddRange([new OutboxEntry("alerts", [0], "anomaly")]);
         for (byte i = 1; i <= 6; i++)
         {

@@ -33,7 +33,7 @@ public sealed class NormalStoreRateTests : IDisposable
             var options = Options.Create(o);
             Store = new NormalSampleStore(options, new PathResolver(dir), metrics);
             var durable = new DurableWrite(new StorageHealth(metrics, Microsoft.Extensions.Logging.Abstractions.NullLogger<StorageHealth>.Instance), Options.Create(new PipelineOptions()), Time);
-            _outbox = new AnomalyMonitor.Alerts.AlertOutbox(Options.Create(new AnomalyMonitor.State.ServiceOptions { StateDirectory = "state" }), new PathResolver(dir), metrics);
+            _outbox = new AnomalyMonitor.Alerts.AlertOutbox(Options.Create(new AnomalyMonitor.State.ServiceOptions { StateDirectory = "state" }), Options.Create(new AnomalyMonitor.Alerts.AlertsOptions()), new PathResolver(dir), metrics);
             _sink = new NormalStoreSink(Store, _outbox, durable, options, Options.Create(new AnomalyMonitor.Fleet.FleetOptions()), Time);
         }
 
